@@ -1,0 +1,109 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	dapr "github.com/dapr/go-sdk/client"
+)
+
+// Invoker is the slice of the Dapr client that calls actors.
+type Invoker interface {
+	InvokeActor(ctx context.Context, in *dapr.InvokeActorRequest) (*dapr.InvokeActorResponse, error)
+}
+
+// Client calls the actors of this package through a Dapr sidecar, wherever they are active.
+// Failures reported by an actor come back as [*Error]; transport failures keep the gRPC
+// status the sidecar gave them.
+type Client struct {
+	dapr Invoker
+}
+
+// NewClient returns a client that calls actors through inv.
+func NewClient(inv Invoker) *Client { return &Client{dapr: inv} }
+
+type replier interface{ errorInfo() *ErrorInfo }
+
+func (c *Client) call(ctx context.Context, typ, id, method string, in any, out replier) error {
+	data, err := json.Marshal(in)
+	if err != nil {
+		return fmt.Errorf("encode %s.%s: %w", typ, method, err)
+	}
+	resp, err := c.dapr.InvokeActor(ctx, &dapr.InvokeActorRequest{ActorType: typ, ActorID: id, Method: method, Data: data})
+	if err != nil {
+		return fmt.Errorf("invoke %s.%s: %w", typ, method, err)
+	}
+	if err := json.Unmarshal(resp.Data, out); err != nil {
+		return fmt.Errorf("decode %s.%s reply: %w", typ, method, err)
+	}
+	if e := out.errorInfo(); e != nil {
+		return &Error{Code: e.Code, Message: e.Message}
+	}
+	return nil
+}
+
+// Open dials url for connection id. See [ConnectionMethodOpen].
+func (c *Client) Open(ctx context.Context, id string, in OpenArgs) (ConnectionInfo, error) {
+	var r InfoReply
+	err := c.call(ctx, ConnectionType, id, ConnectionMethodOpen, in, &r)
+	return r.Connection, err
+}
+
+// Close closes and forgets connection id. See [ConnectionMethodClose].
+func (c *Client) Close(ctx context.Context, id string) error {
+	return c.call(ctx, ConnectionType, id, ConnectionMethodClose, Empty{}, &Reply{})
+}
+
+// Info describes connection id. See [ConnectionMethodInfo].
+func (c *Client) Info(ctx context.Context, id string) (ConnectionInfo, error) {
+	var r InfoReply
+	err := c.call(ctx, ConnectionType, id, ConnectionMethodInfo, Empty{}, &r)
+	return r.Connection, err
+}
+
+// Locate says which instance holds connection id. See [ConnectionMethodLocate].
+func (c *Client) Locate(ctx context.Context, id string) (ConnectionInfo, error) {
+	var r InfoReply
+	err := c.call(ctx, ConnectionType, id, ConnectionMethodLocate, Empty{}, &r)
+	return r.Connection, err
+}
+
+// StartPublish publishes connection id's inbound frames to topic. See [ConnectionMethodStartPublish].
+func (c *Client) StartPublish(ctx context.Context, id, topic string) error {
+	return c.call(ctx, ConnectionType, id, ConnectionMethodStartPublish, PublishArgs{Topic: topic}, &Reply{})
+}
+
+// StopPublish stops publishing connection id's frames. See [ConnectionMethodStopPublish].
+func (c *Client) StopPublish(ctx context.Context, id string) error {
+	return c.call(ctx, ConnectionType, id, ConnectionMethodStopPublish, Empty{}, &Reply{})
+}
+
+// Send writes msg and waits for the reply inside the actor's turn. See [ConnectionMethodSend].
+func (c *Client) Send(ctx context.Context, id string, in SendArgs) (string, error) {
+	var r SendReply
+	err := c.call(ctx, ConnectionType, id, ConnectionMethodSend, in, &r)
+	return r.Response, err
+}
+
+// SendRaw writes msg without waiting. See [ConnectionMethodSendRaw].
+func (c *Client) SendRaw(ctx context.Context, id, msg string) error {
+	return c.call(ctx, ConnectionType, id, ConnectionMethodSendRaw, SendArgs{Message: msg}, &Reply{})
+}
+
+// AddMember adds id to the directory. See [DirectoryMethodAdd].
+func (c *Client) AddMember(ctx context.Context, id string) error {
+	return c.call(ctx, DirectoryType, DirectoryID, DirectoryMethodAdd, MemberArgs{ID: id}, &Reply{})
+}
+
+// RemoveMember removes id from the directory. See [DirectoryMethodRemove].
+func (c *Client) RemoveMember(ctx context.Context, id string) error {
+	return c.call(ctx, DirectoryType, DirectoryID, DirectoryMethodRemove, MemberArgs{ID: id}, &Reply{})
+}
+
+// Members lists the connection ids in the directory. See [DirectoryMethodMembers].
+func (c *Client) Members(ctx context.Context) ([]string, error) {
+	var r MembersReply
+	err := c.call(ctx, DirectoryType, DirectoryID, DirectoryMethodMembers, Empty{}, &r)
+	return r.IDs, err
+}

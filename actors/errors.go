@@ -1,0 +1,52 @@
+package actors
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code classifies an actor failure. The names follow google.golang.org/grpc/codes; the
+// service maps them to gRPC status codes in one place.
+type Code string
+
+// Codes an actor method may return.
+const (
+	CodeInvalidArgument    Code = "INVALID_ARGUMENT"
+	CodeNotFound           Code = "NOT_FOUND"
+	CodeAlreadyExists      Code = "ALREADY_EXISTS"
+	CodeFailedPrecondition Code = "FAILED_PRECONDITION"
+	CodeUnavailable        Code = "UNAVAILABLE"
+	CodeDeadlineExceeded   Code = "DEADLINE_EXCEEDED"
+	CodeInternal           Code = "INTERNAL"
+)
+
+// Codes lists every code, for exhaustive tests of mappings.
+var Codes = []Code{CodeInvalidArgument, CodeNotFound, CodeAlreadyExists, CodeFailedPrecondition,
+	CodeUnavailable, CodeDeadlineExceeded, CodeInternal}
+
+// ErrorInfo is a failure as it travels in an actor reply.
+type ErrorInfo struct {
+	Code    Code   `json:"code"`
+	Message string `json:"message"`
+}
+
+// Error is a failure reported by an actor.
+type Error struct {
+	Code    Code
+	Message string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
+
+// CodeOf returns the code of an [*Error] in err's chain, or "" if there is none.
+func CodeOf(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
+func errorf(code Code, format string, args ...any) *ErrorInfo {
+	return &ErrorInfo{Code: code, Message: fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,141 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	actorerr "github.com/dapr/go-sdk/actor/error"
+	"github.com/dapr/go-sdk/actor/runtime"
+	"go.uber.org/zap"
+
+	"github.com/websocketmanager/websocketmanager/actors/logkey"
+)
+
+// HostConfig is the actor runtime configuration this process hands to its sidecar.
+type HostConfig struct {
+	// IdleTimeout is how long an actor may go uncalled before Dapr deactivates it. A
+	// deactivated connection actor closes its socket, so this is long. Default 720h.
+	IdleTimeout time.Duration
+	// DrainTimeout is how long in-flight calls may finish when placement moves actors away.
+	// Default 10s.
+	DrainTimeout time.Duration
+}
+
+// DefaultHostConfig returns the defaults documented on [HostConfig].
+func DefaultHostConfig() HostConfig {
+	return HostConfig{IdleTimeout: 720 * time.Hour, DrainTimeout: 10 * time.Second}
+}
+
+// Host serves the actor callbacks daprd makes to this process (the "app port"). It is not
+// part of the public API and should listen on loopback only.
+type Host struct {
+	cfg  HostConfig
+	deps *Deps
+	rt   *runtime.ActorRunTimeContext
+	srv  *http.Server
+}
+
+// NewHost registers the actor types with the Go SDK's process-wide actor runtime. Call it
+// once per process, before daprd first asks for /dapr/config.
+func NewHost(cfg HostConfig, deps *Deps) *Host {
+	rt := runtime.GetActorRuntimeInstanceContext()
+	rt.RegisterActorFactory(NewConnectionFactory(deps))
+	rt.RegisterActorFactory(NewDirectoryFactory())
+	h := &Host{cfg: cfg, deps: deps, rt: rt}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /dapr/config", h.config)
+	mux.HandleFunc("GET /dapr/subscribe", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, "[]")
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	mux.HandleFunc("PUT /actors/{type}/{id}/method/{method}", h.invoke)
+	mux.HandleFunc("PUT /actors/{type}/{id}/method/remind/{name}", h.reminder)
+	mux.HandleFunc("PUT /actors/{type}/{id}/method/timer/{name}", h.timer)
+	mux.HandleFunc("DELETE /actors/{type}/{id}", h.deactivate)
+	h.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return h
+}
+
+// Serve serves on l until Shutdown.
+func (h *Host) Serve(l net.Listener) error {
+	if err := h.srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Shutdown stops accepting calls and waits for running ones until ctx ends.
+func (h *Host) Shutdown(ctx context.Context) error { return h.srv.Shutdown(ctx) }
+
+// config answers daprd's /dapr/config. The SDK's own answer cannot set the idle timeout and
+// always sends drainRebalancedActors=false, which cancels in-flight calls on every rebalance.
+func (h *Host) config(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"entities":                h.rt.RegisteredActorTypes(),
+		"actorIdleTimeout":        h.cfg.IdleTimeout.String(),
+		"drainOngoingCallTimeout": h.cfg.DrainTimeout.String(),
+		"drainRebalancedActors":   true,
+	})
+}
+
+func (h *Host) invoke(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	out, aerr := h.rt.InvokeActorMethod(r.Context(), r.PathValue("type"), r.PathValue("id"), r.PathValue("method"), body)
+	if !h.ok(w, r, aerr) {
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(out)
+}
+
+func (h *Host) reminder(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	h.ok(w, r, h.rt.InvokeReminder(r.Context(), r.PathValue("type"), r.PathValue("id"), r.PathValue("name"), body))
+}
+
+func (h *Host) timer(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	h.ok(w, r, h.rt.InvokeTimer(r.Context(), r.PathValue("type"), r.PathValue("id"), r.PathValue("name"), body))
+}
+
+// deactivate runs when Dapr moves an actor away from this process or lets it go idle: the
+// socket goes with it, because the next activation (here or elsewhere) dials again.
+func (h *Host) deactivate(w http.ResponseWriter, r *http.Request) {
+	typ, id := r.PathValue("type"), r.PathValue("id")
+	if typ == ConnectionType {
+		if h.deps.Registry.Close(r.Context(), id) {
+			h.deps.Log.Info("actor deactivated, socket closed", zap.String(logkey.ConnectionID, id))
+		}
+	}
+	aerr := h.rt.Deactivate(r.Context(), typ, id)
+	if aerr == actorerr.ErrActorIDNotFound {
+		aerr = actorerr.Success // never activated here: nothing to do
+	}
+	h.ok(w, r, aerr)
+}
+
+// ok writes the status for an SDK result and reports whether it was a success. A method
+// failure carries text in the body, which daprd passes on as "(500) <text>".
+func (h *Host) ok(w http.ResponseWriter, r *http.Request, aerr actorerr.ActorErr) bool {
+	switch aerr {
+	case actorerr.Success:
+		return true
+	case actorerr.ErrActorTypeNotFound, actorerr.ErrActorMethodNoFound:
+		w.WriteHeader(http.StatusNotFound)
+	default:
+		h.deps.Log.Warn("actor callback failed", zap.String("path", r.URL.Path), zap.Int("sdk_code", int(aerr)))
+		w.WriteHeader(http.StatusInternalServerError)
+	}
+	return false
+}

@@ -1,0 +1,59 @@
+package session
+
+import (
+	"errors"
+	"time"
+)
+
+// Config holds the limits and timings of every session of a registry.
+type Config struct {
+	// HandshakeTimeout bounds the TCP connect, TLS and HTTP upgrade of a dial. Default 10s.
+	HandshakeTimeout time.Duration
+	// WriteTimeout bounds one frame write. Default 10s.
+	WriteTimeout time.Duration
+	// PingInterval is the time between keepalive pings. Default 15s.
+	PingInterval time.Duration
+	// PongTimeout is how long after a ping the connection may stay silent before it is
+	// considered dead. Default 10s.
+	PongTimeout time.Duration
+	// ReadLimit is the largest inbound frame in bytes. Default 16 MiB.
+	ReadLimit int64
+	// PublishQueue is the number of inbound frames that may wait for the publisher. Default 1024.
+	PublishQueue int
+	// CloseTimeout bounds the close handshake of a normal close. Default 2s.
+	CloseTimeout time.Duration
+}
+
+// DefaultConfig returns the defaults documented on [Config].
+func DefaultConfig() Config {
+	return Config{
+		HandshakeTimeout: 10 * time.Second,
+		WriteTimeout:     10 * time.Second,
+		PingInterval:     15 * time.Second,
+		PongTimeout:      10 * time.Second,
+		ReadLimit:        16 << 20,
+		PublishQueue:     1024,
+		CloseTimeout:     2 * time.Second,
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.HandshakeTimeout <= 0:
+		return errors.New("handshake timeout must be positive")
+	case c.WriteTimeout <= 0:
+		return errors.New("write timeout must be positive")
+	case c.PingInterval <= 0:
+		return errors.New("ping interval must be positive")
+	case c.PongTimeout <= 0:
+		return errors.New("pong timeout must be positive")
+	case c.ReadLimit <= 0:
+		return errors.New("read limit must be positive")
+	case c.PublishQueue <= 0:
+		return errors.New("publish queue must be positive")
+	case c.CloseTimeout <= 0:
+		return errors.New("close timeout must be positive")
+	}
+	return nil
+}

@@ -1,0 +1,431 @@
+// Package daprstack starts and stops the real Dapr runtime (placement, scheduler, daprd) and
+// the processes beside it, for `make run`, the integration tests and the benchmarks. It owns
+// every process it starts: Stop terminates them all and waits for them, and nothing it starts
+// outlives it by design (children die with their parent process group on SIGKILL too).
+package daprstack
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// RepoRoot finds the repository root (the folder with go.mod) from the working directory.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// RuntimeDir is the project-local Dapr runtime folder (the CLI's --runtime-path): $WSM_DAPR_RUNTIME
+// or <repo>/.tools.
+func RuntimeDir(root string) string {
+	if d := os.Getenv("WSM_DAPR_RUNTIME"); d != "" {
+		return d
+	}
+	return filepath.Join(root, ".tools")
+}
+
+// BinDir is where daprd, placement, scheduler and dapr live.
+func BinDir(root string) string { return filepath.Join(RuntimeDir(root), ".dapr", "bin") }
+
+// EnsureBinaries builds the pinned Dapr toolchain if any binary is missing. The build prints
+// its progress to w and takes minutes the first time.
+func EnsureBinaries(ctx context.Context, root string, w io.Writer) error {
+	cmd := exec.CommandContext(ctx, filepath.Join(root, "deploy", "toolchain", "build-dapr.sh"), RuntimeDir(root))
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("build the Dapr toolchain (deploy/toolchain/build-dapr.sh): %w", err)
+	}
+	return nil
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// FreePorts returns n distinct free ports.
+func FreePorts(n int) ([]int, error) {
+	ls := make([]net.Listener, 0, n)
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// Proc is one child process.
+type Proc struct {
+	Name    string
+	cmd     *exec.Cmd
+	logPath string
+	done    chan struct{}
+	err     error
+}
+
+// Pid returns the process id.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
+// LogPath is the file that holds the process's stdout and stderr.
+func (p *Proc) LogPath() string { return p.logPath }
+
+// Exited reports whether the process has ended.
+func (p *Proc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Log returns what the process printed so far.
+func (p *Proc) Log() string {
+	b, _ := os.ReadFile(p.logPath)
+	return string(b)
+}
+
+// Stop sends SIGTERM, waits up to grace, then SIGKILLs, and waits for the exit.
+func (p *Proc) Stop(grace time.Duration) {
+	if p.Exited() {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-p.done:
+	case <-t.C:
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// Kill ends the process at once (SIGKILL) and waits for it.
+func (p *Proc) Kill() {
+	if p.Exited() {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// Stack is a set of processes stopped together, in reverse start order.
+type Stack struct {
+	Dir string // working folder: logs, scheduler data, configuration
+
+	mu    sync.Mutex
+	procs []*Proc
+	// Echo, when set, also receives the output of the processes named in EchoNames.
+	Echo      io.Writer
+	EchoNames []string
+}
+
+// NewStack returns an empty stack that keeps its files in dir.
+func NewStack(dir string) (*Stack, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	return &Stack{Dir: dir}, nil
+}
+
+// Start starts a process; env is added to this process's environment.
+func (s *Stack) Start(name string, env []string, bin string, args ...string) (*Proc, error) {
+	logPath := filepath.Join(s.Dir, name+".log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = s.Dir
+	cmd.Env = append(os.Environ(), env...)
+	var out io.Writer = f
+	if s.Echo != nil && slices.Contains(s.EchoNames, name) {
+		out = io.MultiWriter(f, &prefixWriter{prefix: "[" + name + "] ", w: s.Echo})
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	// Pdeathsig: if this process dies without cleaning up, the kernel ends the child too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &Proc{Name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		f.Close()
+		close(p.done)
+	}()
+	s.mu.Lock()
+	s.procs = append(s.procs, p)
+	s.mu.Unlock()
+	return p, nil
+}
+
+// Stop stops every process, newest first.
+func (s *Stack) Stop() {
+	s.mu.Lock()
+	procs := s.procs
+	s.procs = nil
+	s.mu.Unlock()
+	for i := len(procs) - 1; i >= 0; i-- {
+		procs[i].Stop(10 * time.Second)
+	}
+}
+
+type prefixWriter struct {
+	mu     sync.Mutex
+	prefix string
+	w      io.Writer
+	buf    []byte
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.buf = append(p.buf, b...)
+	for {
+		i := bytes.IndexByte(p.buf, '\n')
+		if i < 0 {
+			break
+		}
+		_, _ = fmt.Fprintf(p.w, "%s%s\n", p.prefix, p.buf[:i])
+		p.buf = p.buf[i+1:]
+	}
+	return len(b), nil
+}
+
+// WaitHTTP polls url until it answers 2xx, the process exits, or ctx ends.
+func WaitHTTP(ctx context.Context, p *Proc, url string) error {
+	return poll(ctx, p, func() bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode/100 == 2
+	}, "GET "+url)
+}
+
+// WaitTCP polls addr until it accepts a connection.
+func WaitTCP(ctx context.Context, p *Proc, addr string) error {
+	return poll(ctx, p, func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	}, "connect "+addr)
+}
+
+func poll(ctx context.Context, p *Proc, ok func() bool, what string) error {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if ok() {
+			return nil
+		}
+		if p != nil && p.Exited() {
+			return fmt.Errorf("%s exited while waiting for %s: %v; its log is %s", p.Name, what, p.err, p.logPath)
+		}
+		select {
+		case <-ctx.Done():
+			if p != nil {
+				return fmt.Errorf("%s: waiting for %s: %w; its log is %s", p.Name, what, ctx.Err(), p.logPath)
+			}
+			return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// Runtime is a running placement and scheduler.
+type Runtime struct {
+	PlacementAddr string
+	SchedulerAddr string
+}
+
+// StartRuntime starts placement and scheduler on the given ports (0 picks free ones) and
+// waits until both are healthy.
+func (s *Stack) StartRuntime(ctx context.Context, bin string, placementPort, schedulerPort int) (*Runtime, error) {
+	ports, err := FreePorts(6)
+	if err != nil {
+		return nil, err
+	}
+	if placementPort == 0 {
+		placementPort = ports[0]
+	}
+	if schedulerPort == 0 {
+		schedulerPort = ports[1]
+	}
+	pHealth, sHealth, etcdClient, etcdPeer := ports[2], ports[3], ports[4], ports[5]
+	placement, err := s.Start("placement", nil, filepath.Join(bin, "placement"),
+		"--mode", "standalone", "--id", "dapr-placement-0",
+		"--port", strconv.Itoa(placementPort), "--listen-address", "127.0.0.1",
+		"--healthz-port", strconv.Itoa(pHealth), "--healthz-listen-address", "127.0.0.1",
+		"--enable-metrics=false", "--tls-enabled=false", "--log-level", "warn")
+	if err != nil {
+		return nil, err
+	}
+	scheduler, err := s.Start("scheduler", nil, filepath.Join(bin, "scheduler"),
+		"--mode", "standalone", "--id", "dapr-scheduler-server-0",
+		"--port", strconv.Itoa(schedulerPort), "--listen-address", "127.0.0.1",
+		"--healthz-port", strconv.Itoa(sHealth), "--healthz-listen-address", "127.0.0.1",
+		"--enable-metrics=false", "--tls-enabled=false", "--log-level", "warn",
+		"--etcd-data-dir", filepath.Join(s.Dir, "scheduler-data"),
+		"--etcd-client-port", strconv.Itoa(etcdClient), "--etcd-client-listen-address", "127.0.0.1",
+		"--etcd-initial-cluster", "dapr-scheduler-server-0=http://127.0.0.1:"+strconv.Itoa(etcdPeer))
+	if err != nil {
+		return nil, err
+	}
+	if err := WaitHTTP(ctx, placement, fmt.Sprintf("http://127.0.0.1:%d/healthz", pHealth)); err != nil {
+		return nil, err
+	}
+	if err := WaitHTTP(ctx, scheduler, fmt.Sprintf("http://127.0.0.1:%d/healthz", sHealth)); err != nil {
+		return nil, err
+	}
+	return &Runtime{
+		PlacementAddr: fmt.Sprintf("127.0.0.1:%d", placementPort),
+		SchedulerAddr: fmt.Sprintf("127.0.0.1:%d", schedulerPort),
+	}, nil
+}
+
+// DaprdOptions configures one sidecar.
+type DaprdOptions struct {
+	Name          string // process name for logs; default "daprd"
+	AppID         string
+	AppPort       int // the service's actor host port
+	HTTPPort      int // 0 picks a free port
+	GRPCPort      int // 0 picks a free port
+	ResourcesPath string
+	LogLevel      string // default "warn"
+}
+
+// Daprd is a running sidecar.
+type Daprd struct {
+	*Proc
+	HTTPPort int
+	GRPCPort int
+}
+
+// GRPCAddr is the sidecar's gRPC API address.
+func (d *Daprd) GRPCAddr() string { return fmt.Sprintf("127.0.0.1:%d", d.GRPCPort) }
+
+// StartDaprd starts a sidecar for the runtime rt. It does not wait: the sidecar becomes
+// ready only once its app listens (see [Daprd.WaitActorsReady]).
+func (s *Stack) StartDaprd(bin string, rt *Runtime, o DaprdOptions) (*Daprd, error) {
+	ports, err := FreePorts(4)
+	if err != nil {
+		return nil, err
+	}
+	if o.HTTPPort == 0 {
+		o.HTTPPort = ports[0]
+	}
+	if o.GRPCPort == 0 {
+		o.GRPCPort = ports[1]
+	}
+	if o.Name == "" {
+		o.Name = "daprd"
+	}
+	if o.LogLevel == "" {
+		o.LogLevel = "warn"
+	}
+	cfgPath := filepath.Join(s.Dir, o.Name+"-config.yaml")
+	// sqlite name resolution instead of the default mDNS, whose multicast leaves loopback.
+	cfg := fmt.Sprintf(`apiVersion: dapr.io/v1alpha1
+kind: Configuration
+metadata:
+  name: wsmanager
+spec:
+  nameResolution:
+    component: sqlite
+    version: v1
+    configuration:
+      connectionString: %q
+`, filepath.Join(s.Dir, "nameresolution.db"))
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		return nil, err
+	}
+	p, err := s.Start(o.Name, []string{"DAPR_HOST_IP=127.0.0.1"}, filepath.Join(bin, "daprd"),
+		"--mode", "standalone", "--app-id", o.AppID,
+		"--app-port", strconv.Itoa(o.AppPort), "--app-protocol", "http", "--app-channel-address", "127.0.0.1",
+		"--dapr-http-port", strconv.Itoa(o.HTTPPort), "--dapr-grpc-port", strconv.Itoa(o.GRPCPort),
+		"--dapr-listen-addresses", "127.0.0.1",
+		"--dapr-internal-grpc-port", strconv.Itoa(ports[2]), "--dapr-internal-grpc-listen-address", "127.0.0.1",
+		"--metrics-port", strconv.Itoa(ports[3]), "--metrics-listen-address", "127.0.0.1",
+		"--placement-host-address", rt.PlacementAddr, "--scheduler-host-address", rt.SchedulerAddr,
+		"--resources-path", o.ResourcesPath, "--config", cfgPath,
+		"--log-level", o.LogLevel)
+	if err != nil {
+		return nil, err
+	}
+	return &Daprd{Proc: p, HTTPPort: o.HTTPPort, GRPCPort: o.GRPCPort}, nil
+}
+
+// WaitActorsReady waits until the sidecar hosts actors and is connected to placement.
+func (d *Daprd) WaitActorsReady(ctx context.Context) error {
+	url := fmt.Sprintf("http://127.0.0.1:%d/v1.0/metadata", d.HTTPPort)
+	return poll(ctx, d.Proc, func() bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var md struct {
+			ActorRuntime struct {
+				RuntimeStatus string `json:"runtimeStatus"`
+				HostReady     bool   `json:"hostReady"`
+				Placement     string `json:"placement"`
+				ActiveActors  []struct {
+					Type string `json:"type"`
+				} `json:"activeActors"`
+			} `json:"actorRuntime"`
+		}
+		if json.NewDecoder(resp.Body).Decode(&md) != nil {
+			return false
+		}
+		a := md.ActorRuntime
+		return a.RuntimeStatus == "RUNNING" && a.HostReady && a.Placement == "placement: connected" && len(a.ActiveActors) > 0
+	}, "actor runtime ready at "+url)
+}

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	dapr "github.com/dapr/go-sdk/client"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/websocketmanager/websocketmanager/actors"
+	"github.com/websocketmanager/websocketmanager/actors/logkey"
+	"github.com/websocketmanager/websocketmanager/actors/publish"
+	"github.com/websocketmanager/websocketmanager/actors/session"
+	pb "github.com/websocketmanager/websocketmanager/proto/websocketmanagerv1"
+	"github.com/websocketmanager/websocketmanager/service"
+	"github.com/websocketmanager/websocketmanager/service/gateway"
+)
+
+// app wires the service together and owns its listeners and long-lived parts.
+type app struct {
+	cfg      config
+	log      *zap.Logger
+	daprConn *grpc.ClientConn
+	registry *session.Registry
+	host     *actors.Host
+	grpc     *grpc.Server
+	health   *health.Server
+	http     *http.Server
+	gwConn   *grpc.ClientConn
+}
+
+func newLogger(level, format string) (*zap.Logger, error) {
+	var lvl zapcore.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	zc := zap.NewProductionConfig()
+	if format == "console" {
+		zc = zap.NewDevelopmentConfig()
+		zc.EncoderConfig.EncodeLevel = zapcore.CapitalColorLevelEncoder
+	}
+	zc.Level = zap.NewAtomicLevelAt(lvl)
+	zc.Sampling = nil
+	return zc.Build()
+}
+
+func newApp(cfg config, getenv func(string) string) (*app, error) {
+	log, err := newLogger(cfg.logLevel, cfg.logFormat)
+	if err != nil {
+		return nil, err
+	}
+	log = log.With(zap.String(logkey.InstanceID, cfg.instanceID))
+
+	// The Go SDK's actor state manager dials its own process-wide client from the environment.
+	if getenv("DAPR_GRPC_ENDPOINT") == "" {
+		_ = os.Setenv("DAPR_GRPC_ENDPOINT", cfg.daprGRPCAddress)
+	}
+	daprConn, err := grpc.NewClient(cfg.daprGRPCAddress, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, fmt.Errorf("dapr sidecar address %q: %w", cfg.daprGRPCAddress, err)
+	}
+	dc := dapr.NewClientWithConnection(daprConn)
+
+	scfg := session.DefaultConfig()
+	scfg.HandshakeTimeout = cfg.handshakeTimeout
+	scfg.PingInterval = cfg.pingInterval
+	scfg.PongTimeout = cfg.pongTimeout
+	if err := scfg.Validate(); err != nil {
+		return nil, err
+	}
+	registry := session.NewRegistry(scfg, publish.NewDapr(dc, cfg.pubsub), log.Named("session"))
+	client := actors.NewClient(dc)
+	host := actors.NewHost(actors.DefaultHostConfig(), &actors.Deps{
+		InstanceID:     cfg.instanceID,
+		Registry:       registry,
+		Directory:      client,
+		MaxSendTimeout: cfg.maxSendTimeout,
+		Log:            log.Named("actors"),
+	})
+
+	svcCfg := service.DefaultConfig()
+	svcCfg.DefaultSendTimeout = cfg.sendTimeout
+	svcCfg.MaxSendTimeout = cfg.maxSendTimeout
+	svc := service.New(svcCfg, actors.NewRouter(client, registry, cfg.instanceID), log.Named("service"))
+
+	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(service.UnaryInterceptor(log.Named("rpc"))))
+	pb.RegisterWebSocketManagerServer(gs, svc)
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(gs, hs)
+	reflection.Register(gs)
+
+	return &app{cfg: cfg, log: log, daprConn: daprConn, registry: registry, host: host, grpc: gs, health: hs}, nil
+}
+
+func (a *app) run(ctx context.Context) error {
+	defer func() { _ = a.log.Sync() }()
+	lc := net.ListenConfig{}
+	grpcL, err := lc.Listen(ctx, "tcp", net.JoinHostPort(a.cfg.host, strconv.Itoa(a.cfg.grpcPort)))
+	if err != nil {
+		return fmt.Errorf("gRPC listener: %w", err)
+	}
+	httpL, err := lc.Listen(ctx, "tcp", net.JoinHostPort(a.cfg.host, strconv.Itoa(a.cfg.httpPort)))
+	if err != nil {
+		grpcL.Close()
+		return fmt.Errorf("HTTP listener: %w", err)
+	}
+	actorL, err := lc.Listen(ctx, "tcp", net.JoinHostPort(a.cfg.actorHost, strconv.Itoa(a.cfg.actorPort)))
+	if err != nil {
+		grpcL.Close()
+		httpL.Close()
+		return fmt.Errorf("actor host listener: %w", err)
+	}
+
+	// REST calls go through our own gRPC port so they share its interceptors.
+	a.gwConn, err = grpc.NewClient(loopbackOf(grpcL.Addr()), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	gwHandler, err := gateway.New(ctx, a.gwConn)
+	if err != nil {
+		return err
+	}
+	a.http = &http.Server{Handler: gwHandler, ReadHeaderTimeout: 10 * time.Second}
+
+	errc := make(chan error, 3)
+	go func() { errc <- a.grpc.Serve(grpcL) }()
+	go func() {
+		if err := a.http.Serve(httpL); !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+			return
+		}
+		errc <- nil
+	}()
+	go func() { errc <- a.host.Serve(actorL) }()
+	a.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	a.health.SetServingStatus(pb.WebSocketManager_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	a.log.Info("wsmanager started",
+		zap.String("grpc", grpcL.Addr().String()),
+		zap.String("http", httpL.Addr().String()),
+		zap.String("actor_host", actorL.Addr().String()),
+		zap.String("dapr_grpc", a.cfg.daprGRPCAddress),
+		zap.String("pubsub", a.cfg.pubsub))
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		a.log.Info("shutting down")
+	case runErr = <-errc:
+		a.log.Error("server stopped", zap.Error(runErr))
+	}
+	a.shutdown()
+	return runErr
+}
+
+// shutdown stops in reverse order of start: API first, then the actor host, then the sockets.
+func (a *app) shutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.shutdownTimeout)
+	defer cancel()
+	a.health.Shutdown()
+	stopped := make(chan struct{})
+	go func() { a.grpc.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		a.grpc.Stop()
+		<-stopped
+	}
+	if a.http != nil {
+		_ = a.http.Shutdown(ctx)
+	}
+	_ = a.host.Shutdown(ctx)
+	a.registry.Shutdown(ctx)
+	if a.gwConn != nil {
+		_ = a.gwConn.Close()
+	}
+	_ = a.daprConn.Close()
+	a.log.Info("stopped")
+}
+
+// loopbackOf turns a listener address into one this process can dial.
+func loopbackOf(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return addr.String()
+	}
+	if tcp.IP.IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port))
+	}
+	return tcp.String()
+}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/peterbourgon/ff/v3"
+)
+
+// config is everything the service reads from flags and the environment. Every flag also
+// reads WSM_<FLAG_NAME> (dashes as underscores, upper case); a flag on the command line wins.
+type config struct {
+	host             string
+	grpcPort         int
+	httpPort         int
+	actorHost        string
+	actorPort        int
+	daprGRPCAddress  string
+	pubsub           string
+	instanceID       string
+	logLevel         string
+	logFormat        string
+	handshakeTimeout time.Duration
+	pingInterval     time.Duration
+	pongTimeout      time.Duration
+	sendTimeout      time.Duration
+	maxSendTimeout   time.Duration
+	shutdownTimeout  time.Duration
+}
+
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("wsmanager", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.host, "host", "127.0.0.1", "address the gRPC and HTTP APIs listen on (0.0.0.0 for all interfaces)")
+	fs.IntVar(&c.grpcPort, "grpc-port", 5002, "gRPC API port")
+	fs.IntVar(&c.httpPort, "http-port", 5001, "HTTP API port (REST/JSON transcoding, /healthz)")
+	fs.StringVar(&c.actorHost, "actor-host", "127.0.0.1", "address the actor host (daprd's app port) listens on")
+	fs.IntVar(&c.actorPort, "actor-port", 5003, "actor host port: give it to daprd as --app-port")
+	fs.StringVar(&c.daprGRPCAddress, "dapr-grpc-address", defaultDaprAddress(getenv), "Dapr sidecar gRPC address (default 127.0.0.1:$DAPR_GRPC_PORT, else 127.0.0.1:50001)")
+	fs.StringVar(&c.pubsub, "pubsub", "pubsub", "Dapr pub/sub component that StartPublish publishes to")
+	fs.StringVar(&c.instanceID, "instance-id", defaultInstanceID(), "name of this instance in List (default <hostname>-<random>)")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or console")
+	fs.DurationVar(&c.handshakeTimeout, "handshake-timeout", 10*time.Second, "WebSocket handshake timeout")
+	fs.DurationVar(&c.pingInterval, "ping-interval", 15*time.Second, "WebSocket keepalive ping interval")
+	fs.DurationVar(&c.pongTimeout, "pong-timeout", 10*time.Second, "how long a connection may stay silent after a ping")
+	fs.DurationVar(&c.sendTimeout, "send-timeout", 10*time.Second, "Send timeout when timeout_ms is 0 or less")
+	fs.DurationVar(&c.maxSendTimeout, "max-send-timeout", 5*time.Minute, "largest Send timeout accepted")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long a shutdown may wait for calls and close handshakes")
+	err := ff.Parse(fs, args, ff.WithEnvVarPrefix("WSM"))
+	if err != nil {
+		return c, err
+	}
+	return c, c.validate()
+}
+
+func (c config) validate() error {
+	for _, p := range []struct {
+		name string
+		v    int
+	}{{"grpc-port", c.grpcPort}, {"http-port", c.httpPort}, {"actor-port", c.actorPort}} {
+		if p.v < 1 || p.v > 65535 {
+			return fmt.Errorf("--%s must be between 1 and 65535, got %d", p.name, p.v)
+		}
+	}
+	if c.grpcPort == c.httpPort || c.grpcPort == c.actorPort || c.httpPort == c.actorPort {
+		return fmt.Errorf("--grpc-port, --http-port and --actor-port must differ, got %d, %d, %d", c.grpcPort, c.httpPort, c.actorPort)
+	}
+	if c.pubsub == "" {
+		return errors.New("--pubsub must name a Dapr pub/sub component")
+	}
+	if c.daprGRPCAddress == "" {
+		return errors.New("--dapr-grpc-address is required")
+	}
+	if c.logFormat != "json" && c.logFormat != "console" {
+		return fmt.Errorf("--log-format must be json or console, got %q", c.logFormat)
+	}
+	return nil
+}
+
+func defaultDaprAddress(getenv func(string) string) string {
+	if p := getenv("DAPR_GRPC_PORT"); p != "" {
+		return "127.0.0.1:" + p
+	}
+	return "127.0.0.1:50001"
+}
+
+func defaultInstanceID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "wsmanager"
+	}
+	return host + "-" + uuid.NewString()[:8]
+}

@@ -1,0 +1,36 @@
+// Package gateway owns the HTTP side of the API: the REST/JSON transcoding of the gRPC service
+// (grpc-gateway, driven by the google.api.http rules in the .proto) and the HTTP health check.
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	pb "github.com/websocketmanager/websocketmanager/proto/websocketmanagerv1"
+)
+
+// New returns the HTTP handler. REST calls are forwarded over conn, a client connection to the
+// service's own gRPC port, so that they pass through the same interceptors as gRPC calls.
+func New(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
+	gw := runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+		}),
+	)
+	if err := pb.RegisterWebSocketManagerHandler(ctx, gw, conn); err != nil {
+		return nil, fmt.Errorf("register REST routes: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", gw)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	return mux, nil
+}
