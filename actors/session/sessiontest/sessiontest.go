@@ -5,6 +5,7 @@ package sessiontest
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,14 +19,54 @@ import (
 var upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 
 // Handler serves /echo (every frame is sent back as it came), /stream (a JSON frame
-// {"seq":n,"time":...} every interval, after echoing nothing) and / (echo).
+// {"seq":n,"time":...} every interval; frames sent to it are only recorded) and / (echo).
+// It records what clients send and how they close.
 // Close waits for every connection handler to return.
 type Handler struct {
 	interval time.Duration
 	wg       sync.WaitGroup
-	mu       sync.Mutex
-	conns    map[*websocket.Conn]bool
-	closed   bool
+	mu         sync.Mutex
+	conns      map[*websocket.Conn]bool
+	closed     bool
+	received   []string
+	closeCodes []int
+	streamed   int
+}
+
+// Received returns every data frame the server has read, in order.
+func (h *Handler) Received() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.received...)
+}
+
+// CloseCodes returns the close codes of the close frames clients sent.
+func (h *Handler) CloseCodes() []int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]int(nil), h.closeCodes...)
+}
+
+// Streamed returns the number of frames pushed on /stream so far.
+func (h *Handler) Streamed() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.streamed
+}
+
+// read reads one frame and records it, or the close code that ended the connection.
+func (h *Handler) read(c *websocket.Conn) (int, []byte, error) {
+	typ, data, err := c.ReadMessage()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var ce *websocket.CloseError
+	switch {
+	case err == nil:
+		h.received = append(h.received, string(data))
+	case errors.As(err, &ce):
+		h.closeCodes = append(h.closeCodes, ce.Code)
+	}
+	return typ, data, err
 }
 
 // NewHandler returns a handler whose stream pushes a frame every interval.
@@ -75,7 +116,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for {
-		typ, data, err := c.ReadMessage()
+		typ, data, err := h.read(c)
 		if err != nil {
 			return
 		}
@@ -90,7 +131,7 @@ func (h *Handler) stream(c *websocket.Conn) {
 	go func() { // the reader answers pings and notices the close
 		defer close(done)
 		for {
-			if _, _, err := c.ReadMessage(); err != nil {
+			if _, _, err := h.read(c); err != nil {
 				return
 			}
 		}
@@ -106,6 +147,9 @@ func (h *Handler) stream(c *websocket.Conn) {
 			if err := c.WriteMessage(websocket.TextMessage, b); err != nil {
 				return
 			}
+			h.mu.Lock()
+			h.streamed = seq
+			h.mu.Unlock()
 		}
 	}
 }

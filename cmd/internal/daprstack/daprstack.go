@@ -429,3 +429,37 @@ func (d *Daprd) WaitActorsReady(ctx context.Context) error {
 		return a.RuntimeStatus == "RUNNING" && a.HostReady && a.Placement == "placement: connected" && len(a.ActiveActors) > 0
 	}, "actor runtime ready at "+url)
 }
+
+// WaitSubscriptions waits until the sidecar has loaded at least n topic subscriptions of its app.
+func (d *Daprd) WaitSubscriptions(ctx context.Context, n int) error {
+	url := fmt.Sprintf("http://127.0.0.1:%d/v1.0/metadata", d.HTTPPort)
+	return poll(ctx, d.Proc, func() bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var md struct {
+			Subscriptions []json.RawMessage `json:"subscriptions"`
+		}
+		return json.NewDecoder(resp.Body).Decode(&md) == nil && len(md.Subscriptions) >= n
+	}, "subscriptions at "+url)
+}
+
+// RedisAddr is the Redis server the Redis components use.
+const RedisAddr = "127.0.0.1:6379"
+
+// EnsureRedis checks that Redis answers on [RedisAddr] and starts a non-persistent one if not.
+// A Redis started here is left running, as the machine's services are.
+func EnsureRedis(ctx context.Context) error {
+	if c, err := net.DialTimeout("tcp", RedisAddr, time.Second); err == nil {
+		c.Close()
+		return nil
+	}
+	out, err := exec.CommandContext(ctx, "redis-server", "--daemonize", "yes", "--bind", "127.0.0.1",
+		"--port", "6379", "--save", "", "--appendonly", "no").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("Redis is not reachable at %s and redis-server could not start it (install it with apt-get install redis-server): %v: %s", RedisAddr, err, out)
+	}
+	return WaitTCP(ctx, nil, RedisAddr)
+}

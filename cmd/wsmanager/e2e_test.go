@@ -1,0 +1,519 @@
+package main_test
+
+// End-to-end tests: the real service binary (built with -race) beside a real daprd, placement
+// and scheduler, driven over gRPC and REST against real WebSocket servers. Published frames
+// travel through Redis pub/sub to a second daprd whose app is this test process.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
+
+	"github.com/websocketmanager/websocketmanager/actors/session/sessiontest"
+	"github.com/websocketmanager/websocketmanager/cmd/internal/daprstack"
+	pb "github.com/websocketmanager/websocketmanager/proto/websocketmanagerv1"
+)
+
+const waitFor = 20 * time.Second
+
+// env is the stack shared by the tests of this package (started once in TestMain).
+var env struct {
+	grpcAddr string
+	httpURL  string
+	client   pb.WebSocketManagerClient
+	conn     *grpc.ClientConn
+	service  *daprstack.Proc
+	topics   [2]string
+	events   *eventSink
+}
+
+func TestMain(m *testing.M) {
+	code, err := runMain(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e setup:", err)
+		os.Exit(1)
+	}
+	os.Exit(code)
+}
+
+func runMain(m *testing.M) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	root, err := daprstack.RepoRoot()
+	if err != nil {
+		return 0, err
+	}
+	// Never skip: build the runtime if it is missing (minutes the first time).
+	if err := daprstack.EnsureBinaries(ctx, root, os.Stderr); err != nil {
+		return 0, err
+	}
+	if err := daprstack.EnsureRedis(ctx); err != nil {
+		return 0, err
+	}
+	dir, err := os.MkdirTemp("", "wsmanager-e2e-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	svcBin := filepath.Join(dir, "wsmanager")
+	build := exec.CommandContext(ctx, "go", "build", "-race", "-o", svcBin, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return 0, fmt.Errorf("build the service: %w", err)
+	}
+
+	st, err := daprstack.NewStack(filepath.Join(dir, "stack"))
+	if err != nil {
+		return 0, err
+	}
+	defer st.Stop()
+	bin := daprstack.BinDir(root)
+	rt, err := st.StartRuntime(ctx, bin, 0, 0)
+	if err != nil {
+		return 0, err
+	}
+
+	run := uuid.NewString()[:8]
+	env.topics = [2]string{"e2e-" + run + "-a", "e2e-" + run + "-b"}
+	res, err := writeComponents(dir)
+	if err != nil {
+		return 0, err
+	}
+
+	// The consumer: a daprd whose app (this process) subscribes to both topics.
+	env.events = newEventSink()
+	consumerL, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	consumerSrv := &http.Server{Handler: env.events.handler(env.topics[:]), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = consumerSrv.Serve(consumerL) }()
+	defer consumerSrv.Close()
+	consumer, err := st.StartDaprd(bin, rt, daprstack.DaprdOptions{Name: "daprd-consumer", AppID: "e2e-consumer-" + run,
+		AppPort: consumerL.Addr().(*net.TCPAddr).Port, ResourcesPath: filepath.Join(res, "consumer")})
+	if err != nil {
+		return 0, err
+	}
+
+	ports, err := daprstack.FreePorts(3)
+	if err != nil {
+		return 0, err
+	}
+	d, err := st.StartDaprd(bin, rt, daprstack.DaprdOptions{AppID: "wsmanager-e2e-" + run, AppPort: ports[2], ResourcesPath: filepath.Join(res, "service")})
+	if err != nil {
+		return 0, err
+	}
+	env.service, err = st.Start("wsmanager", nil, svcBin,
+		"--grpc-port", strconv.Itoa(ports[0]), "--http-port", strconv.Itoa(ports[1]), "--actor-port", strconv.Itoa(ports[2]),
+		"--dapr-grpc-address", d.GRPCAddr(), "--log-level", "debug")
+	if err != nil {
+		return 0, err
+	}
+	env.grpcAddr = fmt.Sprintf("127.0.0.1:%d", ports[0])
+	env.httpURL = fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+	if err := d.WaitActorsReady(ctx); err != nil {
+		return 0, err
+	}
+	if err := consumer.WaitSubscriptions(ctx, 2); err != nil {
+		return 0, err
+	}
+	env.conn, err = grpc.NewClient(env.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return 0, err
+	}
+	defer env.conn.Close()
+	env.client = pb.NewWebSocketManagerClient(env.conn)
+
+	code := m.Run()
+
+	env.service.Stop(20 * time.Second)
+	if log := env.service.Log(); strings.Contains(log, "WARNING: DATA RACE") || strings.Contains(log, "panic:") {
+		fmt.Fprintln(os.Stderr, "the service reported a data race or panic:\n"+log)
+		code = 1
+	} else if code != 0 {
+		fmt.Fprintln(os.Stderr, "service log:\n"+lastLines(env.service.Log(), 80))
+	}
+	return code, nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// writeComponents writes the Dapr components: the service gets an in-memory actor state store
+// and Redis pub/sub; the consumer gets the same Redis pub/sub.
+func writeComponents(dir string) (string, error) {
+	res := filepath.Join(dir, "resources")
+	pubsub := `apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: pubsub
+spec:
+  type: pubsub.redis
+  version: v1
+  metadata:
+    - name: redisHost
+      value: "` + daprstack.RedisAddr + `"
+`
+	state := `apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: statestore
+spec:
+  type: state.in-memory
+  version: v1
+  metadata:
+    - name: actorStateStore
+      value: "true"
+`
+	files := map[string]string{
+		"service/pubsub.yaml":     pubsub,
+		"service/statestore.yaml": state,
+		"consumer/pubsub.yaml":    pubsub,
+	}
+	for name, body := range files {
+		p := filepath.Join(res, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			return "", err
+		}
+	}
+	return res, nil
+}
+
+// eventSink is the subscriber app behind the consumer daprd.
+type eventSink struct {
+	mu     sync.Mutex
+	frames map[string][]string // topic → frame payloads in arrival order
+}
+
+func newEventSink() *eventSink { return &eventSink{frames: map[string][]string{}} }
+
+func (e *eventSink) handler(topics []string) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /dapr/subscribe", func(w http.ResponseWriter, _ *http.Request) {
+		subs := []map[string]any{}
+		for _, t := range topics {
+			subs = append(subs, map[string]any{"pubsubname": "pubsub", "topic": t, "route": "/events/" + t})
+		}
+		_ = json.NewEncoder(w).Encode(subs)
+	})
+	mux.HandleFunc("POST /events/{topic}", func(w http.ResponseWriter, r *http.Request) {
+		var ce struct {
+			Data json.RawMessage `json:"data"`
+		}
+		body, _ := io.ReadAll(r.Body)
+		if err := json.Unmarshal(body, &ce); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		var text string
+		if json.Unmarshal(ce.Data, &text) != nil {
+			text = string(ce.Data)
+		}
+		e.mu.Lock()
+		e.frames[r.PathValue("topic")] = append(e.frames[r.PathValue("topic")], text)
+		e.mu.Unlock()
+		_, _ = w.Write([]byte(`{"status":"SUCCESS"}`))
+	})
+	return mux
+}
+
+func (e *eventSink) get(topic string) []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.frames[topic]...)
+}
+
+func callCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func connect(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := env.client.Connect(callCtx(t), &pb.ConnectRequest{Url: url})
+	require.NoError(t, err)
+	require.Equal(t, pb.ConnectionStatus_CONNECTED, resp.GetStatus())
+	require.NotEmpty(t, resp.GetConnectionId())
+	t.Cleanup(func() {
+		_, _ = env.client.Disconnect(context.Background(), &pb.DisconnectRequest{Id: resp.GetConnectionId()})
+	})
+	return resp.GetConnectionId()
+}
+
+func find(t *testing.T, id string) *pb.WebSocketConnection {
+	t.Helper()
+	list, err := env.client.List(callCtx(t), &pb.ListRequest{})
+	require.NoError(t, err)
+	for _, c := range list.GetConnections() {
+		if c.GetId() == id {
+			return c
+		}
+	}
+	return nil
+}
+
+// Ensure the seed's example flow works over gRPC: Connect, Send with a reply, List.
+func TestSeedFlowGRPC(t *testing.T) {
+	ws := sessiontest.NewServer(t, time.Second)
+	before := time.Now()
+	id := connect(t, ws.URL("/echo"))
+
+	resp, err := env.client.Send(callCtx(t), &pb.SendRequest{Id: id, Message: "Hello WebSocket!", TimeoutMs: 5000})
+	require.NoError(t, err)
+	assert.Equal(t, "Hello WebSocket!", resp.GetResponse())
+
+	c := find(t, id)
+	require.NotNil(t, c, "List must show the new connection")
+	assert.Equal(t, ws.URL("/echo"), c.GetUrl())
+	assert.Equal(t, pb.ConnectionStatus_CONNECTED, c.GetStatus())
+	assert.NotEmpty(t, c.GetInstanceId())
+	assert.Empty(t, c.GetTopic())
+	assert.WithinDuration(t, before, c.GetCreatedAt().AsTime(), time.Minute)
+}
+
+// Ensure the same flow works over REST with the seed's paths and JSON field names.
+func TestSeedFlowREST(t *testing.T) {
+	ws := sessiontest.NewServer(t, time.Second)
+	var conn struct {
+		ConnectionID string `json:"connectionId"`
+		Status       string `json:"status"`
+	}
+	rest(t, http.MethodPost, "/v1/connect", map[string]any{"url": ws.URL("/echo"), "autoReconnect": true}, http.StatusOK, &conn)
+	require.Equal(t, "CONNECTED", conn.Status)
+	id := conn.ConnectionID
+
+	var sent struct {
+		Response string `json:"response"`
+	}
+	rest(t, http.MethodPost, "/v1/connections/"+id+"/send", map[string]any{"message": "Hello WebSocket!", "timeoutMs": 5000}, http.StatusOK, &sent)
+	assert.Equal(t, "Hello WebSocket!", sent.Response)
+
+	var list struct {
+		Connections []struct {
+			ID         string `json:"id"`
+			URL        string `json:"url"`
+			Status     string `json:"status"`
+			InstanceID string `json:"instanceId"`
+			CreatedAt  string `json:"createdAt"`
+		} `json:"connections"`
+	}
+	rest(t, http.MethodGet, "/v1/connections", nil, http.StatusOK, &list)
+	var found bool
+	for _, c := range list.Connections {
+		if c.ID == id {
+			found = true
+			assert.Equal(t, "CONNECTED", c.Status)
+			assert.NotEmpty(t, c.InstanceID)
+			_, err := time.Parse(time.RFC3339Nano, c.CreatedAt)
+			assert.NoError(t, err, "createdAt must be an RFC 3339 timestamp")
+		}
+	}
+	require.True(t, found, "GET /v1/connections must list the connection")
+
+	rest(t, http.MethodPost, "/v1/connections/"+id+"/sendraw", map[string]any{"message": "raw"}, http.StatusOK, nil)
+	rest(t, http.MethodPost, "/v1/connections/"+id+"/publish", map[string]any{"topic": "rest-topic"}, http.StatusOK, nil)
+	rest(t, http.MethodDelete, "/v1/connections/"+id+"/publish", nil, http.StatusOK, nil)
+	rest(t, http.MethodDelete, "/v1/connections/"+id, nil, http.StatusOK, nil)
+	rest(t, http.MethodDelete, "/v1/connections/"+id, nil, http.StatusNotFound, nil)
+	rest(t, http.MethodPost, "/v1/connect", map[string]any{"url": "http://example.com"}, http.StatusBadRequest, nil)
+}
+
+func rest(t *testing.T, method, path string, body any, wantStatus int, out any) {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		require.NoError(t, err)
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(callCtx(t), method, env.httpURL+path, r)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	require.Equal(t, wantStatus, resp.StatusCode, "%s %s answered %s", method, path, data)
+	if out != nil {
+		require.NoError(t, json.Unmarshal(data, out), "body: %s", data)
+	}
+}
+
+// Ensure SendRaw writes the message to the server without waiting for a reply.
+func TestSendRaw(t *testing.T) {
+	ws := sessiontest.NewServer(t, time.Hour)
+	id := connect(t, ws.URL("/stream")) // the stream server never answers what it reads
+	_, err := env.client.SendRaw(callCtx(t), &pb.SendRawRequest{Id: id, Message: `{"op":"subscribe"}`})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(ws.Received()) == 1 }, waitFor, 20*time.Millisecond)
+	assert.Equal(t, []string{`{"op":"subscribe"}`}, ws.Received())
+}
+
+// Ensure inbound frames are published to the topic while publishing is on, and not after.
+func TestPublish(t *testing.T) {
+	ws := sessiontest.NewServer(t, 50*time.Millisecond)
+	id := connect(t, ws.URL("/stream"))
+	topicA, topicB := env.topics[0], env.topics[1]
+
+	_, err := env.client.StartPublish(callCtx(t), &pb.StartPublishRequest{Id: id, Topic: topicA})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(env.events.get(topicA)) >= 5 }, waitFor, 20*time.Millisecond,
+		"frames pushed by the server must reach the subscriber of %s", topicA)
+	assert.Equal(t, topicA, find(t, id).GetTopic())
+
+	_, err = env.client.StopPublish(callCtx(t), &pb.StopPublishRequest{Id: id})
+	require.NoError(t, err)
+	stoppedAt := ws.Streamed()
+	assert.Empty(t, find(t, id).GetTopic())
+
+	// Let the server push more, then publish to another topic: once a later frame arrived there,
+	// a frame published to topicA after StopPublish would have arrived too.
+	require.Eventually(t, func() bool { return ws.Streamed() >= stoppedAt+5 }, waitFor, 20*time.Millisecond)
+	_, err = env.client.StartPublish(callCtx(t), &pb.StartPublishRequest{Id: id, Topic: topicB})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(env.events.get(topicB)) >= 1 }, waitFor, 20*time.Millisecond)
+	for _, f := range env.events.get(topicA) {
+		var frame struct{ Seq int }
+		require.NoError(t, json.Unmarshal([]byte(f), &frame), "published payload must be the frame as sent: %s", f)
+		assert.LessOrEqual(t, frame.Seq, stoppedAt+1, "frame published to %s after StopPublish", topicA)
+	}
+	first := env.events.get(topicB)[0]
+	var frame struct{ Seq int }
+	require.NoError(t, json.Unmarshal([]byte(first), &frame))
+	assert.Greater(t, frame.Seq, stoppedAt+1)
+}
+
+// Ensure Disconnect closes with a normal close frame and forgets the connection.
+func TestDisconnect(t *testing.T) {
+	ws := sessiontest.NewServer(t, time.Second)
+	id := connect(t, ws.URL("/echo"))
+	_, err := env.client.Disconnect(callCtx(t), &pb.DisconnectRequest{Id: id})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(ws.CloseCodes()) == 1 }, waitFor, 20*time.Millisecond)
+	assert.Equal(t, []int{1000}, ws.CloseCodes())
+	assert.Nil(t, find(t, id), "List must not show a disconnected connection")
+	_, err = env.client.Send(callCtx(t), &pb.SendRequest{Id: id, Message: "x"})
+	assert.Equal(t, codes.NotFound, status.Code(err))
+}
+
+// Ensure each RPC answers the documented code for an unknown id and for bad input.
+func TestErrors(t *testing.T) {
+	ctx := callCtx(t)
+	unknown := "no-such-" + uuid.NewString()
+	tests := []struct {
+		name string
+		call func() error
+		want codes.Code
+	}{
+		{"Send unknown id", func() error {
+			_, err := env.client.Send(ctx, &pb.SendRequest{Id: unknown, Message: "x"})
+			return err
+		}, codes.NotFound},
+		{"SendRaw unknown id", func() error {
+			_, err := env.client.SendRaw(ctx, &pb.SendRawRequest{Id: unknown, Message: "x"})
+			return err
+		}, codes.NotFound},
+		{"Disconnect unknown id", func() error {
+			_, err := env.client.Disconnect(ctx, &pb.DisconnectRequest{Id: unknown})
+			return err
+		}, codes.NotFound},
+		{"StartPublish unknown id", func() error {
+			_, err := env.client.StartPublish(ctx, &pb.StartPublishRequest{Id: unknown, Topic: "t"})
+			return err
+		}, codes.NotFound},
+		{"StopPublish unknown id", func() error {
+			_, err := env.client.StopPublish(ctx, &pb.StopPublishRequest{Id: unknown})
+			return err
+		}, codes.NotFound},
+		{"Connect http URL", func() error {
+			_, err := env.client.Connect(ctx, &pb.ConnectRequest{Url: "http://127.0.0.1/"})
+			return err
+		}, codes.InvalidArgument},
+		{"Connect without URL", func() error {
+			_, err := env.client.Connect(ctx, &pb.ConnectRequest{})
+			return err
+		}, codes.InvalidArgument},
+		{"Connect refused", func() error {
+			_, err := env.client.Connect(ctx, &pb.ConnectRequest{Url: "ws://127.0.0.1:1/"})
+			return err
+		}, codes.Unavailable},
+		{"StartPublish without topic", func() error {
+			_, err := env.client.StartPublish(ctx, &pb.StartPublishRequest{Id: unknown})
+			return err
+		}, codes.InvalidArgument},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call()
+			assert.Equal(t, tt.want, status.Code(err), "error: %v", err)
+		})
+	}
+	list, err := env.client.List(ctx, &pb.ListRequest{})
+	require.NoError(t, err)
+	for _, c := range list.GetConnections() {
+		assert.NotEqual(t, "ws://127.0.0.1:1/", c.GetUrl(), "a failed Connect must keep nothing")
+	}
+}
+
+// Ensure a Send waits for its own reply without blocking other Sends on the connection.
+func TestSendTimeout(t *testing.T) {
+	ws := sessiontest.NewServer(t, time.Hour)
+	id := connect(t, ws.URL("/stream")) // never replies
+	start := time.Now()
+	_, err := env.client.Send(callCtx(t), &pb.SendRequest{Id: id, Message: "x", TimeoutMs: 300})
+	assert.Equal(t, codes.DeadlineExceeded, status.Code(err), "error: %v", err)
+	assert.GreaterOrEqual(t, time.Since(start), 300*time.Millisecond)
+	_, err = env.client.Send(callCtx(t), &pb.SendRequest{Id: id, Message: "x", TimeoutMs: 10 * 60 * 1000})
+	assert.Equal(t, codes.InvalidArgument, status.Code(err), "error: %v", err)
+}
+
+// Ensure grpcurl-style tooling works: health and reflection.
+func TestHealthAndReflection(t *testing.T) {
+	ctx := callCtx(t)
+	h, err := healthpb.NewHealthClient(env.conn).Check(ctx, &healthpb.HealthCheckRequest{Service: "websocketmanager.v1.WebSocketManager"})
+	require.NoError(t, err)
+	assert.Equal(t, healthpb.HealthCheckResponse_SERVING, h.GetStatus())
+
+	stream, err := reflectpb.NewServerReflectionClient(env.conn).ServerReflectionInfo(ctx)
+	require.NoError(t, err)
+	require.NoError(t, stream.Send(&reflectpb.ServerReflectionRequest{MessageRequest: &reflectpb.ServerReflectionRequest_ListServices{}}))
+	resp, err := stream.Recv()
+	require.NoError(t, err)
+	var names []string
+	for _, s := range resp.GetListServicesResponse().GetService() {
+		names = append(names, s.GetName())
+	}
+	assert.Contains(t, names, "websocketmanager.v1.WebSocketManager")
+
+	rest(t, http.MethodGet, "/healthz", nil, http.StatusOK, nil)
+}
