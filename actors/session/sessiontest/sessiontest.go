@@ -23,8 +23,8 @@ var upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return
 // It records what clients send and how they close.
 // Close waits for every connection handler to return.
 type Handler struct {
-	interval time.Duration
-	wg       sync.WaitGroup
+	interval   time.Duration
+	wg         sync.WaitGroup
 	mu         sync.Mutex
 	conns      map[*websocket.Conn]bool
 	closed     bool

@@ -1,0 +1,58 @@
+package actors
+
+import (
+	"context"
+	"reflect"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// Ensure every documented actor method exists with the shape the Go SDK can dispatch:
+// func(context.Context, *Args) (*Reply, error) — anything else fails or panics at call time.
+func TestActorMethodsHaveDispatchableShape(t *testing.T) {
+	tests := []struct {
+		actor   any
+		methods []string
+	}{
+		{&Connection{}, []string{ConnectionMethodOpen, ConnectionMethodClose, ConnectionMethodInfo, ConnectionMethodLocate,
+			ConnectionMethodStartPublish, ConnectionMethodStopPublish, ConnectionMethodSend, ConnectionMethodSendRaw}},
+		{&Directory{}, []string{DirectoryMethodAdd, DirectoryMethodRemove, DirectoryMethodMembers}},
+	}
+	ctxType := reflect.TypeFor[context.Context]()
+	errType := reflect.TypeFor[error]()
+	for _, tt := range tests {
+		typ := reflect.TypeOf(tt.actor)
+		for _, name := range tt.methods {
+			t.Run(typ.Elem().Name()+"."+name, func(t *testing.T) {
+				m, ok := typ.MethodByName(name)
+				if !assert.True(t, ok, "method missing") {
+					return
+				}
+				ft := m.Type
+				assert.Equal(t, 3, ft.NumIn(), "receiver, ctx, one argument")
+				assert.Equal(t, ctxType, ft.In(1))
+				assert.Equal(t, reflect.Pointer, ft.In(2).Kind())
+				assert.Equal(t, 2, ft.NumOut())
+				assert.Equal(t, reflect.Pointer, ft.Out(0).Kind())
+				assert.Equal(t, errType, ft.Out(1))
+			})
+		}
+	}
+}
+
+// Ensure no exported method sneaks into the actor contract undocumented.
+func TestNoUndocumentedActorMethods(t *testing.T) {
+	documented := map[string]bool{
+		ConnectionMethodOpen: true, ConnectionMethodClose: true, ConnectionMethodInfo: true, ConnectionMethodLocate: true,
+		ConnectionMethodStartPublish: true, ConnectionMethodStopPublish: true, ConnectionMethodSend: true, ConnectionMethodSendRaw: true,
+	}
+	sdk := map[string]bool{"Type": true, "ID": true, "SetID": true, "GetStateManager": true, "SetStateManager": true, "SaveState": true, "WithContext": true}
+	typ := reflect.TypeOf(&Connection{})
+	for i := range typ.NumMethod() {
+		name := typ.Method(i).Name
+		if !sdk[name] {
+			assert.True(t, documented[name], "exported method %s is callable by any Dapr app; document it or unexport it", name)
+		}
+	}
+}
