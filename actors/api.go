@@ -12,19 +12,23 @@ const (
 	DirectoryID = "all"
 )
 
-// Methods of the connection actor. Each takes a JSON body of the named argument type and
-// answers with the JSON of the named reply type; failures come back in the reply's "error".
+// ContractVersion is the version of the actor contract documented in docs/actors.md.
+const ContractVersion = 1
+
+// Methods of the connection actor (contract version 1). Each takes a JSON body of the named
+// argument type and answers with the JSON of the named reply type; failures come back in the
+// reply's "error". Method names are matched without regard to case ("get" calls Get).
 const (
-	// ConnectionMethodOpen dials the server and records the connection. OpenArgs → InfoReply.
+	// ConnectionMethodConnect dials the server and records the connection. ConnectArgs → InfoReply.
 	// ALREADY_EXISTS if the id is taken; UNAVAILABLE (and nothing kept) if the handshake fails.
-	ConnectionMethodOpen = "Open"
-	// ConnectionMethodClose closes the socket with a normal close frame and forgets the
+	ConnectionMethodConnect = "Connect"
+	// ConnectionMethodDisconnect closes the socket with a normal close frame and forgets the
 	// connection. Empty → Reply.
-	ConnectionMethodClose = "Close"
-	// ConnectionMethodInfo describes the connection. Empty → InfoReply.
-	ConnectionMethodInfo = "Info"
+	ConnectionMethodDisconnect = "Disconnect"
+	// ConnectionMethodGet describes the connection. Empty → InfoReply.
+	ConnectionMethodGet = "Get"
 	// ConnectionMethodLocate makes sure the socket is held and says which instance holds it.
-	// Empty → InfoReply.
+	// Empty → InfoReply. Used by the service's own router.
 	ConnectionMethodLocate = "Locate"
 	// ConnectionMethodStartPublish publishes every inbound frame to a topic. PublishArgs → Reply.
 	ConnectionMethodStartPublish = "StartPublish"
@@ -36,6 +40,10 @@ const (
 	// ConnectionMethodSendRaw writes a message without waiting. SendArgs → Reply.
 	ConnectionMethodSendRaw = "SendRaw"
 )
+
+// ConnectionMethods lists the connection actor's methods.
+var ConnectionMethods = []string{ConnectionMethodConnect, ConnectionMethodDisconnect, ConnectionMethodGet,
+	ConnectionMethodLocate, ConnectionMethodStartPublish, ConnectionMethodStopPublish, ConnectionMethodSend, ConnectionMethodSendRaw}
 
 // Methods of the directory actor.
 const (
@@ -65,23 +73,51 @@ type Reply struct {
 
 func (r *Reply) errorInfo() *ErrorInfo { return r.Error }
 
-// OpenArgs says what to connect to.
-type OpenArgs struct {
-	URL           string    `json:"url"`
-	AutoReconnect bool      `json:"autoReconnect"`
-	CreatedAt     time.Time `json:"createdAt"`
+// CorrelationArgs is a connection's correlation setting.
+type CorrelationArgs struct {
+	// Mode is "auto" (default), "json_field", "prefix" or "next".
+	Mode string `json:"mode,omitempty"`
+	// Field is the correlation field of the JSON modes (default "id"), a dotted path.
+	Field string `json:"field,omitempty"`
 }
 
-// ConnectionInfo describes a connection.
+// ReconnectArgs is a connection's reconnect backoff; zero values take the service defaults.
+type ReconnectArgs struct {
+	InitialBackoffMS int `json:"initialBackoffMs,omitempty"`
+	MaxBackoffMS     int `json:"maxBackoffMs,omitempty"`
+	MaxAttempts      int `json:"maxAttempts,omitempty"`
+}
+
+// ConnectArgs says what to connect to and how. It is also what the actor persists.
+type ConnectArgs struct {
+	URL               string            `json:"url"`
+	AutoReconnect     bool              `json:"autoReconnect,omitempty"`
+	Headers           map[string]string `json:"headers,omitempty"`
+	Subprotocols      []string          `json:"subprotocols,omitempty"`
+	OnConnectMessages []string          `json:"onConnectMessages,omitempty"`
+	Correlation       CorrelationArgs   `json:"correlation,omitempty"`
+	Tags              map[string]string `json:"tags,omitempty"`
+	Reconnect         ReconnectArgs     `json:"reconnect,omitempty"`
+	IdleTimeoutMS     int               `json:"idleTimeoutMs,omitempty"`
+	CreatedAt         time.Time         `json:"createdAt,omitempty"`
+}
+
+// ConnectionInfo describes a connection. Headers are never part of it.
 type ConnectionInfo struct {
-	ID            string    `json:"id"`
-	URL           string    `json:"url"`
-	AutoReconnect bool      `json:"autoReconnect"`
-	Status        string    `json:"status"`
-	InstanceID    string    `json:"instanceId"`
-	Topic         string    `json:"topic,omitempty"`
-	CreatedAt     time.Time `json:"createdAt"`
-	LastError     string    `json:"lastError,omitempty"`
+	ID             string            `json:"id"`
+	URL            string            `json:"url"`
+	AutoReconnect  bool              `json:"autoReconnect"`
+	Status         string            `json:"status"`
+	InstanceID     string            `json:"instanceId"`
+	Topic          string            `json:"topic,omitempty"`
+	CreatedAt      time.Time         `json:"createdAt"`
+	LastError      string            `json:"lastError,omitempty"`
+	ReconnectCount int               `json:"reconnectCount"`
+	ConnectedSince *time.Time        `json:"connectedSince,omitempty"`
+	Tags           map[string]string `json:"tags,omitempty"`
+	Subprotocol    string            `json:"subprotocol,omitempty"`
+	Correlation    CorrelationArgs   `json:"correlation"`
+	DroppedFrames  uint64            `json:"droppedFrames,omitempty"`
 }
 
 // InfoReply carries a [ConnectionInfo].
@@ -95,16 +131,20 @@ type PublishArgs struct {
 	Topic string `json:"topic"`
 }
 
-// SendArgs carries a message. TimeoutMS applies to Send only.
+// SendArgs carries a message: text in Message, or a binary frame in BinaryMessage (base64 in
+// JSON). TimeoutMS applies to Send only (0: the service default).
 type SendArgs struct {
-	Message   string `json:"message"`
-	TimeoutMS int64  `json:"timeoutMs,omitempty"`
+	Message       string `json:"message,omitempty"`
+	BinaryMessage []byte `json:"binaryMessage,omitempty"`
+	TimeoutMS     int64  `json:"timeoutMs,omitempty"`
 }
 
-// SendReply carries the server's reply.
+// SendReply carries the server's reply: text in Response, or a binary frame in BinaryResponse.
 type SendReply struct {
 	Reply
-	Response string `json:"response"`
+	Response       string `json:"response,omitempty"`
+	BinaryResponse []byte `json:"binaryResponse,omitempty"`
+	Binary         bool   `json:"binary,omitempty"`
 }
 
 // MemberArgs names a connection id.

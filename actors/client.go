@@ -43,22 +43,22 @@ func (c *Client) call(ctx context.Context, typ, id, method string, in any, out r
 	return nil
 }
 
-// Open dials url for connection id. See [ConnectionMethodOpen].
-func (c *Client) Open(ctx context.Context, id string, in OpenArgs) (ConnectionInfo, error) {
+// Connect dials for connection id. See [ConnectionMethodConnect].
+func (c *Client) Connect(ctx context.Context, id string, in ConnectArgs) (ConnectionInfo, error) {
 	var r InfoReply
-	err := c.call(ctx, ConnectionType, id, ConnectionMethodOpen, in, &r)
+	err := c.call(ctx, ConnectionType, id, ConnectionMethodConnect, in, &r)
 	return r.Connection, err
 }
 
-// Close closes and forgets connection id. See [ConnectionMethodClose].
-func (c *Client) Close(ctx context.Context, id string) error {
-	return c.call(ctx, ConnectionType, id, ConnectionMethodClose, Empty{}, &Reply{})
+// Disconnect closes and forgets connection id. See [ConnectionMethodDisconnect].
+func (c *Client) Disconnect(ctx context.Context, id string) error {
+	return c.call(ctx, ConnectionType, id, ConnectionMethodDisconnect, Empty{}, &Reply{})
 }
 
-// Info describes connection id. See [ConnectionMethodInfo].
-func (c *Client) Info(ctx context.Context, id string) (ConnectionInfo, error) {
+// Get describes connection id. See [ConnectionMethodGet].
+func (c *Client) Get(ctx context.Context, id string) (ConnectionInfo, error) {
 	var r InfoReply
-	err := c.call(ctx, ConnectionType, id, ConnectionMethodInfo, Empty{}, &r)
+	err := c.call(ctx, ConnectionType, id, ConnectionMethodGet, Empty{}, &r)
 	return r.Connection, err
 }
 
@@ -79,16 +79,16 @@ func (c *Client) StopPublish(ctx context.Context, id string) error {
 	return c.call(ctx, ConnectionType, id, ConnectionMethodStopPublish, Empty{}, &Reply{})
 }
 
-// Send writes msg and waits for the reply inside the actor's turn. See [ConnectionMethodSend].
-func (c *Client) Send(ctx context.Context, id string, in SendArgs) (string, error) {
+// Send writes a message and waits for the reply inside the actor's turn. See [ConnectionMethodSend].
+func (c *Client) Send(ctx context.Context, id string, in SendArgs) (SendReply, error) {
 	var r SendReply
 	err := c.call(ctx, ConnectionType, id, ConnectionMethodSend, in, &r)
-	return r.Response, err
+	return r, err
 }
 
-// SendRaw writes msg without waiting. See [ConnectionMethodSendRaw].
-func (c *Client) SendRaw(ctx context.Context, id, msg string) error {
-	return c.call(ctx, ConnectionType, id, ConnectionMethodSendRaw, SendArgs{Message: msg}, &Reply{})
+// SendRaw writes a message without waiting. See [ConnectionMethodSendRaw].
+func (c *Client) SendRaw(ctx context.Context, id string, in SendArgs) error {
+	return c.call(ctx, ConnectionType, id, ConnectionMethodSendRaw, in, &Reply{})
 }
 
 // AddMember adds id to the directory. See [DirectoryMethodAdd].

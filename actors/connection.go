@@ -8,6 +8,8 @@ import (
 	"github.com/dapr/go-sdk/actor"
 	"go.uber.org/zap"
 
+	"github.com/websocketmanager/websocketmanager/actors/backoff"
+	"github.com/websocketmanager/websocketmanager/actors/correlation"
 	"github.com/websocketmanager/websocketmanager/actors/logkey"
 	"github.com/websocketmanager/websocketmanager/actors/session"
 )
@@ -16,11 +18,10 @@ import (
 const stateKey = "spec"
 
 // spec is what the caller asked for; it survives the process in the actor state store.
+// Headers are in it (they are needed to reconnect): see docs/security.md.
 type spec struct {
-	URL           string    `json:"url"`
-	AutoReconnect bool      `json:"autoReconnect"`
-	Topic         string    `json:"topic,omitempty"`
-	CreatedAt     time.Time `json:"createdAt"`
+	ConnectArgs
+	Topic string `json:"topic,omitempty"`
 }
 
 // Deps are what the actors of one process share.
@@ -31,9 +32,12 @@ type Deps struct {
 	Registry *session.Registry
 	// Directory is the client used to keep the directory actor up to date.
 	Directory *Client
-	// MaxSendTimeout bounds the in-turn wait of [ConnectionMethodSend].
-	MaxSendTimeout time.Duration
-	Log            *zap.Logger
+	// Backoff holds the service's reconnect defaults.
+	Backoff backoff.Config
+	// DefaultSendTimeout applies to an actor Send with no timeout; MaxSendTimeout bounds it.
+	DefaultSendTimeout time.Duration
+	MaxSendTimeout     time.Duration
+	Log                *zap.Logger
 }
 
 // Connection is the actor of one managed connection. Its exported methods are the actor's
@@ -76,81 +80,125 @@ func (c *Connection) existing(ctx context.Context) (*spec, *ErrorInfo) {
 		return nil, errorf(CodeUnavailable, "cannot read the connection's state from the actor state store; retry later")
 	}
 	if s == nil {
-		return nil, errorf(CodeNotFound, "connection %q not found", c.ID())
+		return nil, errorf(CodeNotFound, "connection %q not found; List shows the existing connections", c.ID())
 	}
 	return s, nil
 }
 
-// ensure returns this process's session of the connection, dialing it if this process does
-// not hold one yet (the actor was activated here after the socket's previous holder went away).
+// sessionSpec turns the persisted spec into what the session needs, with service defaults.
+func (c *Connection) sessionSpec(s *spec) session.Spec {
+	corr, _ := s.Correlation.config() // validated at Connect
+	b := c.deps.Backoff
+	if s.Reconnect.InitialBackoffMS > 0 {
+		b.Initial = time.Duration(s.Reconnect.InitialBackoffMS) * time.Millisecond
+	}
+	if s.Reconnect.MaxBackoffMS > 0 {
+		b.Max = time.Duration(s.Reconnect.MaxBackoffMS) * time.Millisecond
+	}
+	b.Max = max(b.Max, b.Initial)
+	if s.Reconnect.MaxAttempts > 0 {
+		b.MaxAttempts = s.Reconnect.MaxAttempts
+	}
+	onConnect := make([]session.Frame, 0, len(s.OnConnectMessages))
+	for _, m := range s.OnConnectMessages {
+		onConnect = append(onConnect, session.Frame{Data: []byte(m)})
+	}
+	return session.Spec{
+		ID:            c.ID(),
+		URL:           s.URL,
+		Headers:       header(s.Headers),
+		Subprotocols:  s.Subprotocols,
+		OnConnect:     onConnect,
+		Correlation:   corr,
+		AutoReconnect: s.AutoReconnect,
+		Backoff:       b,
+		IdleTimeout:   time.Duration(s.IdleTimeoutMS) * time.Millisecond,
+		Topic:         s.Topic,
+	}
+}
+
+// ensure returns this process's session of the connection, establishing it if this process
+// does not hold one yet (the actor was activated here after the previous holder went away).
 func (c *Connection) ensure(ctx context.Context, s *spec) (*session.Session, error) {
 	if sess := c.deps.Registry.Get(c.ID()); sess != nil {
 		return sess, nil
 	}
-	sess, err := c.deps.Registry.Open(ctx, session.Spec{ID: c.ID(), URL: s.URL})
-	if err != nil {
-		return nil, err
-	}
-	sess.SetTopic(s.Topic)
-	return sess, nil
+	return c.deps.Registry.Open(ctx, c.sessionSpec(s), true)
 }
 
-func (c *Connection) info(s *spec, sess *session.Session, dialErr error) ConnectionInfo {
+func (c *Connection) info(s *spec, sess *session.Session, openErr error) ConnectionInfo {
+	corr, _ := s.Correlation.config()
 	in := ConnectionInfo{
 		ID:            c.ID(),
-		URL:           s.URL,
+		URL:           RedactURL(s.URL),
 		AutoReconnect: s.AutoReconnect,
 		Topic:         s.Topic,
 		CreatedAt:     s.CreatedAt,
 		InstanceID:    c.deps.InstanceID,
+		Tags:          s.Tags,
+		Correlation:   CorrelationArgs{Mode: corr.Mode.String(), Field: corr.Field},
 		Status:        StatusError,
 	}
-	if dialErr != nil {
-		in.LastError = dialErr.Error()
+	if openErr != nil {
+		in.LastError = openErr.Error()
 		return in
 	}
 	snap := sess.Snapshot()
 	in.Status = snap.Status.String()
 	in.LastError = snap.LastError
+	in.ReconnectCount = snap.Reconnects
+	in.Subprotocol = snap.Subprotocol
+	in.DroppedFrames = snap.Dropped
+	if !snap.ConnectedSince.IsZero() {
+		t := snap.ConnectedSince
+		in.ConnectedSince = &t
+	}
 	return in
 }
 
-// Open dials the server and records the connection. See [ConnectionMethodOpen].
-func (c *Connection) Open(ctx context.Context, in *OpenArgs) (*InfoReply, error) {
+// Connect dials the server and records the connection. See [ConnectionMethodConnect].
+func (c *Connection) Connect(ctx context.Context, in *ConnectArgs) (*InfoReply, error) {
+	fail := func(e *ErrorInfo) (*InfoReply, error) { return &InfoReply{Reply: Reply{Error: e}}, nil }
+	if e := ValidateID(c.ID()); e != nil {
+		return fail(e)
+	}
+	if e := in.Validate(); e != nil {
+		return fail(e)
+	}
 	existing, err := c.loadSpec(ctx)
 	if err != nil {
 		c.log().Error("read actor state", zap.Error(err))
-		return &InfoReply{Reply: Reply{Error: errorf(CodeUnavailable, "cannot read the actor state store; retry later")}}, nil
+		return fail(errorf(CodeUnavailable, "cannot read the actor state store; retry later"))
 	}
 	if existing != nil {
-		return &InfoReply{Reply: Reply{Error: errorf(CodeAlreadyExists, "connection %q already exists", c.ID())}}, nil
+		return fail(errorf(CodeAlreadyExists, "connection %q already exists; Disconnect it first or choose another id", c.ID()))
 	}
-	s := &spec{URL: in.URL, AutoReconnect: in.AutoReconnect, CreatedAt: in.CreatedAt}
+	s := &spec{ConnectArgs: *in}
 	if s.CreatedAt.IsZero() {
 		s.CreatedAt = time.Now().UTC()
 	}
-	sess, err := c.deps.Registry.Open(ctx, session.Spec{ID: c.ID(), URL: s.URL})
+	sess, err := c.deps.Registry.Open(ctx, c.sessionSpec(s), false)
 	if err != nil {
-		return &InfoReply{Reply: Reply{Error: errorf(CodeUnavailable, "cannot connect to the server: %v", err)}}, nil
+		return fail(errorf(CodeUnavailable, "cannot connect to %s: %v", RedactURL(s.URL), err))
 	}
 	if err := c.deps.Directory.AddMember(ctx, c.ID()); err != nil {
-		c.deps.Registry.Close(ctx, c.ID())
+		c.deps.Registry.Close(ctx, c.ID(), 1000, "connect failed")
 		c.log().Error("add to directory", zap.Error(err))
-		return &InfoReply{Reply: Reply{Error: errorf(CodeUnavailable, "cannot record the connection in the directory; retry later")}}, nil
+		return fail(errorf(CodeUnavailable, "cannot record the connection in the directory; retry later"))
 	}
 	if err := c.GetStateManager().Set(ctx, stateKey, s); err != nil {
-		c.deps.Registry.Close(ctx, c.ID())
-		return &InfoReply{Reply: Reply{Error: errorf(CodeInternal, "record connection: %v", err)}}, nil
+		c.deps.Registry.Close(ctx, c.ID(), 1000, "connect failed")
+		return fail(errorf(CodeInternal, "record connection: %v", err))
 	}
 	return &InfoReply{Connection: c.info(s, sess, nil)}, nil // the SDK saves state after a nil error
 }
 
-// Close closes the socket and forgets the connection. See [ConnectionMethodClose].
-func (c *Connection) Close(ctx context.Context, _ *Empty) (*Reply, error) {
+// Disconnect closes the socket and forgets the connection. See [ConnectionMethodDisconnect].
+func (c *Connection) Disconnect(ctx context.Context, _ *Empty) (*Reply, error) {
 	if _, e := c.existing(ctx); e != nil {
 		return &Reply{Error: e}, nil
 	}
-	c.deps.Registry.Close(ctx, c.ID())
+	c.deps.Registry.Close(ctx, c.ID(), 1000, "disconnected by request")
 	if err := c.GetStateManager().Remove(ctx, stateKey); err != nil {
 		return &Reply{Error: errorf(CodeInternal, "forget connection: %v", err)}, nil
 	}
@@ -165,8 +213,8 @@ func (c *Connection) Close(ctx context.Context, _ *Empty) (*Reply, error) {
 	return &Reply{}, nil
 }
 
-// Info describes the connection. See [ConnectionMethodInfo].
-func (c *Connection) Info(ctx context.Context, _ *Empty) (*InfoReply, error) {
+// Get describes the connection. See [ConnectionMethodGet].
+func (c *Connection) Get(ctx context.Context, _ *Empty) (*InfoReply, error) {
 	return c.Locate(ctx, nil)
 }
 
@@ -183,6 +231,9 @@ func (c *Connection) Locate(ctx context.Context, _ *Empty) (*InfoReply, error) {
 
 // StartPublish publishes every inbound frame to a topic. See [ConnectionMethodStartPublish].
 func (c *Connection) StartPublish(ctx context.Context, in *PublishArgs) (*Reply, error) {
+	if e := ValidateTopic(in.Topic); e != nil {
+		return &Reply{Error: e}, nil
+	}
 	return c.setTopic(ctx, in.Topic)
 }
 
@@ -196,9 +247,11 @@ func (c *Connection) setTopic(ctx context.Context, topic string) (*Reply, error)
 	if e != nil {
 		return &Reply{Error: e}, nil
 	}
-	s.Topic = topic
-	if err := c.GetStateManager().Set(ctx, stateKey, s); err != nil {
-		return &Reply{Error: errorf(CodeInternal, "record topic: %v", err)}, nil
+	if s.Topic != topic {
+		s.Topic = topic
+		if err := c.GetStateManager().Set(ctx, stateKey, s); err != nil {
+			return &Reply{Error: errorf(CodeInternal, "record topic: %v", err)}, nil
+		}
 	}
 	if sess := c.deps.Registry.Get(c.ID()); sess != nil {
 		sess.SetTopic(topic)
@@ -208,11 +261,11 @@ func (c *Connection) setTopic(ctx context.Context, topic string) (*Reply, error)
 
 // SendRaw writes a message without waiting for a reply. See [ConnectionMethodSendRaw].
 func (c *Connection) SendRaw(ctx context.Context, in *SendArgs) (*Reply, error) {
-	sess, e := c.connected(ctx)
+	sess, e := c.held(ctx)
 	if e != nil {
 		return &Reply{Error: e}, nil
 	}
-	if err := sess.SendRaw(ctx, in.Message); err != nil {
+	if err := sess.SendRaw(ctx, in.frame()); err != nil {
 		return &Reply{Error: SessionError(err)}, nil
 	}
 	return &Reply{}, nil
@@ -221,22 +274,39 @@ func (c *Connection) SendRaw(ctx context.Context, in *SendArgs) (*Reply, error) 
 // Send writes a message and waits for the reply inside the actor's turn.
 // See [ConnectionMethodSend].
 func (c *Connection) Send(ctx context.Context, in *SendArgs) (*SendReply, error) {
-	sess, e := c.connected(ctx)
+	sess, e := c.held(ctx)
 	if e != nil {
 		return &SendReply{Reply: Reply{Error: e}}, nil
 	}
 	timeout := time.Duration(in.TimeoutMS) * time.Millisecond
-	if timeout <= 0 || timeout > c.deps.MaxSendTimeout {
-		timeout = c.deps.MaxSendTimeout
+	if timeout <= 0 {
+		timeout = c.deps.DefaultSendTimeout
 	}
-	resp, err := sess.Send(ctx, in.Message, timeout)
+	if timeout > c.deps.MaxSendTimeout {
+		return &SendReply{Reply: Reply{Error: errorf(CodeInvalidArgument, "timeoutMs %d is above the maximum of %d", in.TimeoutMS, c.deps.MaxSendTimeout.Milliseconds())}}, nil
+	}
+	f, err := sess.Send(ctx, in.frame(), timeout)
 	if err != nil {
 		return &SendReply{Reply: Reply{Error: SessionError(err)}}, nil
 	}
-	return &SendReply{Response: resp}, nil
+	return replyOf(f), nil
 }
 
-func (c *Connection) connected(ctx context.Context) (*session.Session, *ErrorInfo) {
+func (in *SendArgs) frame() session.Frame {
+	if len(in.BinaryMessage) > 0 {
+		return session.Frame{Data: in.BinaryMessage, Binary: true}
+	}
+	return session.Frame{Data: []byte(in.Message)}
+}
+
+func replyOf(f session.Frame) *SendReply {
+	if f.Binary {
+		return &SendReply{BinaryResponse: f.Data, Binary: true}
+	}
+	return &SendReply{Response: string(f.Data)}
+}
+
+func (c *Connection) held(ctx context.Context) (*session.Session, *ErrorInfo) {
 	s, e := c.existing(ctx)
 	if e != nil {
 		return nil, e
@@ -253,10 +323,18 @@ func SessionError(err error) *ErrorInfo {
 	switch {
 	case errors.Is(err, session.ErrTimeout):
 		return errorf(CodeDeadlineExceeded, "no reply from the server within the timeout")
-	case errors.Is(err, session.ErrNotConnected):
-		return errorf(CodeFailedPrecondition, "the connection is not open (%v); Disconnect it and Connect again", err)
+	case errors.Is(err, session.ErrConnecting):
+		return errorf(CodeUnavailable, "the connection is reconnecting; retry shortly")
+	case errors.Is(err, session.ErrDropped):
+		return errorf(CodeUnavailable, "the connection dropped before the reply arrived; retry once it is CONNECTED again")
+	case errors.Is(err, session.ErrNotConnected), errors.Is(err, session.ErrClosed):
+		return errorf(CodeFailedPrecondition, "the connection is not open (see lastError in List); Disconnect it and Connect again")
+	case errors.Is(err, session.ErrDuplicateID):
+		return errorf(CodeAlreadyExists, "%v; use a unique correlation id per Send", err)
+	case errors.Is(err, correlation.ErrNoID):
+		return errorf(CodeInvalidArgument, "%v", err)
 	case errors.Is(err, context.DeadlineExceeded):
-		return errorf(CodeDeadlineExceeded, "the call's deadline passed")
+		return errorf(CodeDeadlineExceeded, "the call's deadline passed before the reply arrived")
 	case errors.Is(err, context.Canceled):
 		return errorf(CodeDeadlineExceeded, "the call was cancelled")
 	}

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -15,8 +16,7 @@ func TestActorMethodsHaveDispatchableShape(t *testing.T) {
 		actor   any
 		methods []string
 	}{
-		{&Connection{}, []string{ConnectionMethodOpen, ConnectionMethodClose, ConnectionMethodInfo, ConnectionMethodLocate,
-			ConnectionMethodStartPublish, ConnectionMethodStopPublish, ConnectionMethodSend, ConnectionMethodSendRaw}},
+		{&Connection{}, ConnectionMethods},
 		{&Directory{}, []string{DirectoryMethodAdd, DirectoryMethodRemove, DirectoryMethodMembers}},
 	}
 	ctxType := reflect.TypeFor[context.Context]()
@@ -43,9 +43,9 @@ func TestActorMethodsHaveDispatchableShape(t *testing.T) {
 
 // Ensure no exported method sneaks into the actor contract undocumented.
 func TestNoUndocumentedActorMethods(t *testing.T) {
-	documented := map[string]bool{
-		ConnectionMethodOpen: true, ConnectionMethodClose: true, ConnectionMethodInfo: true, ConnectionMethodLocate: true,
-		ConnectionMethodStartPublish: true, ConnectionMethodStopPublish: true, ConnectionMethodSend: true, ConnectionMethodSendRaw: true,
+	documented := map[string]bool{}
+	for _, m := range ConnectionMethods {
+		documented[m] = true
 	}
 	sdk := map[string]bool{"Type": true, "ID": true, "SetID": true, "GetStateManager": true, "SetStateManager": true, "SaveState": true, "WithContext": true}
 	typ := reflect.TypeOf(&Connection{})
@@ -55,4 +55,13 @@ func TestNoUndocumentedActorMethods(t *testing.T) {
 			assert.True(t, documented[name], "exported method %s is callable by any Dapr app; document it or unexport it", name)
 		}
 	}
+}
+
+// Ensure method names are matched without regard to case, as docs/actors.md promises.
+func TestCanonicalMethod(t *testing.T) {
+	for _, m := range ConnectionMethods {
+		assert.Equal(t, m, canonicalMethod(strings.ToLower(m)))
+		assert.Equal(t, m, canonicalMethod(m))
+	}
+	assert.Equal(t, "Nope", canonicalMethod("Nope"))
 }

@@ -50,3 +50,11 @@ func CodeOf(err error) Code {
 func errorf(code Code, format string, args ...any) *ErrorInfo {
 	return &ErrorInfo{Code: code, Message: fmt.Sprintf(format, args...)}
 }
+
+// Err returns e as an error (nil for a nil e).
+func (e *ErrorInfo) Err() error {
+	if e == nil {
+		return nil
+	}
+	return &Error{Code: e.Code, Message: e.Message}
+}

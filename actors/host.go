@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	actorerr "github.com/dapr/go-sdk/actor/error"
@@ -91,7 +92,7 @@ func (h *Host) invoke(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
-	out, aerr := h.rt.InvokeActorMethod(r.Context(), r.PathValue("type"), r.PathValue("id"), r.PathValue("method"), body)
+	out, aerr := h.rt.InvokeActorMethod(r.Context(), r.PathValue("type"), r.PathValue("id"), canonicalMethod(r.PathValue("method")), body)
 	if !h.ok(w, r, aerr) {
 		return
 	}
@@ -109,12 +110,29 @@ func (h *Host) timer(w http.ResponseWriter, r *http.Request) {
 	h.ok(w, r, h.rt.InvokeTimer(r.Context(), r.PathValue("type"), r.PathValue("id"), r.PathValue("name"), body))
 }
 
+// methodNames maps lower-cased method names to the Go method names the SDK dispatches on, so
+// that "get" and "Get" both call Get.
+var methodNames = func() map[string]string {
+	m := map[string]string{}
+	for _, name := range append(append([]string{}, ConnectionMethods...), DirectoryMethodAdd, DirectoryMethodRemove, DirectoryMethodMembers) {
+		m[strings.ToLower(name)] = name
+	}
+	return m
+}()
+
+func canonicalMethod(name string) string {
+	if n, ok := methodNames[strings.ToLower(name)]; ok {
+		return n
+	}
+	return name
+}
+
 // deactivate runs when Dapr moves an actor away from this process or lets it go idle: the
 // socket goes with it, because the next activation (here or elsewhere) dials again.
 func (h *Host) deactivate(w http.ResponseWriter, r *http.Request) {
 	typ, id := r.PathValue("type"), r.PathValue("id")
 	if typ == ConnectionType {
-		if h.deps.Registry.Close(r.Context(), id) {
+		if h.deps.Registry.Close(r.Context(), id, 1001, "actor moved to another instance") {
 			h.deps.Log.Info("actor deactivated, socket closed", zap.String(logkey.ConnectionID, id))
 		}
 	}

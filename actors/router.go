@@ -24,13 +24,15 @@ func NewRouter(client *Client, registry *session.Registry, instanceID string) *R
 	return &Router{client: client, registry: registry, instanceID: instanceID}
 }
 
-// Open dials url under id. See [ConnectionMethodOpen].
-func (r *Router) Open(ctx context.Context, id string, in OpenArgs) (ConnectionInfo, error) {
-	return r.client.Open(ctx, id, in)
+// Connect dials for connection id. See [ConnectionMethodConnect].
+func (r *Router) Connect(ctx context.Context, id string, in ConnectArgs) (ConnectionInfo, error) {
+	return r.client.Connect(ctx, id, in)
 }
 
-// Close closes and forgets connection id.
-func (r *Router) Close(ctx context.Context, id string) error { return r.client.Close(ctx, id) }
+// Disconnect closes and forgets connection id.
+func (r *Router) Disconnect(ctx context.Context, id string) error {
+	return r.client.Disconnect(ctx, id)
+}
 
 // StartPublish publishes connection id's inbound frames to topic.
 func (r *Router) StartPublish(ctx context.Context, id, topic string) error {
@@ -42,35 +44,56 @@ func (r *Router) StopPublish(ctx context.Context, id string) error {
 	return r.client.StopPublish(ctx, id)
 }
 
-// SendRaw writes msg through connection id without waiting for a reply.
-func (r *Router) SendRaw(ctx context.Context, id, msg string) error {
-	return r.client.SendRaw(ctx, id, msg)
+// SendRaw writes a message through connection id without waiting for a reply.
+func (r *Router) SendRaw(ctx context.Context, id string, in SendArgs) error {
+	sess, err := r.local(ctx, id)
+	if err != nil {
+		return err
+	}
+	if sess != nil {
+		if err := sess.SendRaw(ctx, in.frame()); err != nil {
+			return SessionError(err).Err()
+		}
+		return nil
+	}
+	return r.client.SendRaw(ctx, id, in)
 }
 
-// Send writes msg through connection id and waits up to timeout for the reply.
-func (r *Router) Send(ctx context.Context, id, msg string, timeout time.Duration) (string, error) {
+// Send writes a message through connection id and waits up to timeout for the reply.
+func (r *Router) Send(ctx context.Context, id string, in SendArgs, timeout time.Duration) (SendReply, error) {
+	sess, err := r.local(ctx, id)
+	if err != nil {
+		return SendReply{}, err
+	}
+	if sess != nil {
+		f, err := sess.Send(ctx, in.frame(), timeout)
+		if err != nil {
+			return SendReply{}, SessionError(err).Err()
+		}
+		return *replyOf(f), nil
+	}
+	in.TimeoutMS = timeout.Milliseconds()
+	return r.client.Send(ctx, id, in)
+}
+
+// local asks the actor where the connection lives and returns the session if it is held by
+// this process, nil if another process holds it.
+func (r *Router) local(ctx context.Context, id string) (*session.Session, error) {
 	info, err := r.client.Locate(ctx, id)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	if info.InstanceID == r.instanceID {
-		if sess := r.registry.Get(id); sess != nil {
-			resp, err := sess.Send(ctx, msg, timeout)
-			if err != nil {
-				e := SessionError(err)
-				return "", &Error{Code: e.Code, Message: e.Message}
-			}
-			return resp, nil
-		}
+	if info.InstanceID != r.instanceID {
+		return nil, nil
 	}
-	return r.client.Send(ctx, id, SendArgs{Message: msg, TimeoutMS: timeout.Milliseconds()})
+	return r.registry.Get(id), nil
 }
 
-// listConcurrency bounds the Info calls one List makes at once.
+// listConcurrency bounds the Get calls one List makes at once.
 const listConcurrency = 16
 
-// List describes every connection, oldest first.
-func (r *Router) List(ctx context.Context) ([]ConnectionInfo, error) {
+// List describes every connection whose tags hold all pairs of filter, oldest first.
+func (r *Router) List(ctx context.Context, filter map[string]string) ([]ConnectionInfo, error) {
 	ids, err := r.client.Members(ctx)
 	if err != nil {
 		return nil, err
@@ -86,12 +109,14 @@ func (r *Router) List(ctx context.Context) ([]ConnectionInfo, error) {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			info, err := r.client.Info(ctx, id)
+			info, err := r.client.Get(ctx, id)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
 			case err == nil:
-				out = append(out, info)
+				if matches(info.Tags, filter) {
+					out = append(out, info)
+				}
 			case CodeOf(err) == CodeNotFound: // removed since Members was read
 			case first == nil:
 				first = err
@@ -109,4 +134,13 @@ func (r *Router) List(ctx context.Context) ([]ConnectionInfo, error) {
 		return out[i].ID < out[j].ID
 	})
 	return out, nil
+}
+
+func matches(tags, filter map[string]string) bool {
+	for k, v := range filter {
+		if got, ok := tags[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
 }

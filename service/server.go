@@ -2,14 +2,12 @@ package service
 
 import (
 	"context"
-	"net/url"
 	"time"
 
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/websocketmanager/websocketmanager/actors"
 	pb "github.com/websocketmanager/websocketmanager/proto/websocketmanagerv1"
@@ -17,13 +15,13 @@ import (
 
 // Connections is what the facade needs from the actor layer ([actors.Router] implements it).
 type Connections interface {
-	Open(ctx context.Context, id string, in actors.OpenArgs) (actors.ConnectionInfo, error)
-	Close(ctx context.Context, id string) error
-	List(ctx context.Context) ([]actors.ConnectionInfo, error)
+	Connect(ctx context.Context, id string, in actors.ConnectArgs) (actors.ConnectionInfo, error)
+	Disconnect(ctx context.Context, id string) error
+	List(ctx context.Context, tags map[string]string) ([]actors.ConnectionInfo, error)
 	StartPublish(ctx context.Context, id, topic string) error
 	StopPublish(ctx context.Context, id string) error
-	Send(ctx context.Context, id, msg string, timeout time.Duration) (string, error)
-	SendRaw(ctx context.Context, id, msg string) error
+	Send(ctx context.Context, id string, in actors.SendArgs, timeout time.Duration) (actors.SendReply, error)
+	SendRaw(ctx context.Context, id string, in actors.SendArgs) error
 }
 
 // Config holds the facade's defaults and limits.
@@ -59,24 +57,6 @@ func invalid(format string, args ...any) error {
 	return status.Errorf(codes.InvalidArgument, format, args...)
 }
 
-// validURL checks that raw is a ws:// or wss:// URL with a host.
-func validURL(raw string) error {
-	if raw == "" {
-		return invalid("url is required, e.g. ws://host:port/path")
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return invalid("url is not a valid URL: %v", err)
-	}
-	if u.Scheme != "ws" && u.Scheme != "wss" {
-		return invalid("url scheme must be ws or wss, got %q", u.Scheme)
-	}
-	if u.Hostname() == "" {
-		return invalid("url must name a host, e.g. ws://host:port/path")
-	}
-	return nil
-}
-
 func requireID(id string) error {
 	if id == "" {
 		return invalid("id is required: the connection_id returned by Connect")
@@ -84,39 +64,34 @@ func requireID(id string) error {
 	return nil
 }
 
-// Connect opens a connection and returns its id once the handshake succeeded.
+// Connect opens a connection and returns its id once the first handshake succeeded.
 func (s *Server) Connect(ctx context.Context, req *pb.ConnectRequest) (*pb.ConnectResponse, error) {
-	if err := validURL(req.GetUrl()); err != nil {
-		return nil, err
+	args := connectArgs(req)
+	if e := args.Validate(); e != nil {
+		return nil, toStatus(s.log, e.Err())
 	}
-	id := s.newID()
-	info, err := s.conns.Open(ctx, id, actors.OpenArgs{
-		URL:           req.GetUrl(),
-		AutoReconnect: req.GetAutoReconnect(),
-		CreatedAt:     time.Now().UTC(),
-	})
+	id := req.GetConnectionId()
+	if id == "" {
+		id = s.newID()
+	} else if e := actors.ValidateID(id); e != nil {
+		return nil, toStatus(s.log, e.Err())
+	}
+	info, err := s.conns.Connect(ctx, id, args)
 	if err != nil {
 		return nil, toStatus(s.log, err)
 	}
 	return &pb.ConnectResponse{ConnectionId: id, Status: statusOf(info.Status)}, nil
 }
 
-// List returns every connection of every instance.
-func (s *Server) List(ctx context.Context, _ *pb.ListRequest) (*pb.ListResponse, error) {
-	infos, err := s.conns.List(ctx)
+// List returns every connection of every instance, optionally filtered by tags.
+func (s *Server) List(ctx context.Context, req *pb.ListRequest) (*pb.ListResponse, error) {
+	infos, err := s.conns.List(ctx, req.GetTags())
 	if err != nil {
 		return nil, toStatus(s.log, err)
 	}
 	resp := &pb.ListResponse{Connections: make([]*pb.WebSocketConnection, 0, len(infos))}
 	for _, in := range infos {
-		resp.Connections = append(resp.Connections, &pb.WebSocketConnection{
-			Id:         in.ID,
-			Url:        in.URL,
-			Status:     statusOf(in.Status),
-			InstanceId: in.InstanceID,
-			Topic:      in.Topic,
-			CreatedAt:  timestamppb.New(in.CreatedAt),
-		})
+		resp.Connections = append(resp.Connections, connectionOf(in))
 	}
 	return resp, nil
 }
@@ -126,7 +101,7 @@ func (s *Server) Disconnect(ctx context.Context, req *pb.DisconnectRequest) (*pb
 	if err := requireID(req.GetId()); err != nil {
 		return nil, err
 	}
-	if err := s.conns.Close(ctx, req.GetId()); err != nil {
+	if err := s.conns.Disconnect(ctx, req.GetId()); err != nil {
 		return nil, toStatus(s.log, err)
 	}
 	return &pb.DisconnectResponse{}, nil
@@ -137,8 +112,8 @@ func (s *Server) StartPublish(ctx context.Context, req *pb.StartPublishRequest) 
 	if err := requireID(req.GetId()); err != nil {
 		return nil, err
 	}
-	if req.GetTopic() == "" {
-		return nil, invalid("topic is required")
+	if e := actors.ValidateTopic(req.GetTopic()); e != nil {
+		return nil, toStatus(s.log, e.Err())
 	}
 	if err := s.conns.StartPublish(ctx, req.GetId(), req.GetTopic()); err != nil {
 		return nil, toStatus(s.log, err)
@@ -146,7 +121,7 @@ func (s *Server) StartPublish(ctx context.Context, req *pb.StartPublishRequest) 
 	return &pb.StartPublishResponse{}, nil
 }
 
-// StopPublish stops publishing the connection's frames.
+// StopPublish stops publishing the connection's frames. It is idempotent.
 func (s *Server) StopPublish(ctx context.Context, req *pb.StopPublishRequest) (*pb.StopPublishResponse, error) {
 	if err := requireID(req.GetId()); err != nil {
 		return nil, err
@@ -155,6 +130,13 @@ func (s *Server) StopPublish(ctx context.Context, req *pb.StopPublishRequest) (*
 		return nil, toStatus(s.log, err)
 	}
 	return &pb.StopPublishResponse{}, nil
+}
+
+func sendArgs(msg string, binary []byte) (actors.SendArgs, error) {
+	if len(binary) > 0 && msg != "" {
+		return actors.SendArgs{}, invalid("give either message (a text frame) or binary_message (a binary frame), not both")
+	}
+	return actors.SendArgs{Message: msg, BinaryMessage: binary}, nil
 }
 
 // Send writes a message and waits for the reply.
@@ -166,11 +148,15 @@ func (s *Server) Send(ctx context.Context, req *pb.SendRequest) (*pb.SendRespons
 	if err != nil {
 		return nil, err
 	}
-	resp, err := s.conns.Send(ctx, req.GetId(), req.GetMessage(), timeout)
+	args, err := sendArgs(req.GetMessage(), req.GetBinaryMessage())
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.conns.Send(ctx, req.GetId(), args, timeout)
 	if err != nil {
 		return nil, toStatus(s.log, err)
 	}
-	return &pb.SendResponse{Response: resp}, nil
+	return &pb.SendResponse{Response: r.Response, BinaryResponse: r.BinaryResponse, Binary: r.Binary}, nil
 }
 
 func (s *Server) sendTimeout(ms int32) (time.Duration, error) {
@@ -189,15 +175,12 @@ func (s *Server) SendRaw(ctx context.Context, req *pb.SendRawRequest) (*pb.SendR
 	if err := requireID(req.GetId()); err != nil {
 		return nil, err
 	}
-	if err := s.conns.SendRaw(ctx, req.GetId(), req.GetMessage()); err != nil {
+	args, err := sendArgs(req.GetMessage(), req.GetBinaryMessage())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.conns.SendRaw(ctx, req.GetId(), args); err != nil {
 		return nil, toStatus(s.log, err)
 	}
 	return &pb.SendRawResponse{}, nil
-}
-
-func statusOf(name string) pb.ConnectionStatus {
-	if v, ok := pb.ConnectionStatus_value[name]; ok {
-		return pb.ConnectionStatus(v)
-	}
-	return pb.ConnectionStatus_UNKNOWN
 }

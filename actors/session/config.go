@@ -18,8 +18,12 @@ type Config struct {
 	PongTimeout time.Duration
 	// ReadLimit is the largest inbound frame in bytes. Default 16 MiB.
 	ReadLimit int64
-	// PublishQueue is the number of inbound frames that may wait for the publisher. Default 1024.
-	PublishQueue int
+	// PublishBuffer is the number of inbound frames that may wait for the publisher; when it is
+	// full the oldest are dropped. Default 1024.
+	PublishBuffer int
+	// ReadBufferSize and WriteBufferSize are gorilla's I/O buffer sizes. Default 4096 each.
+	ReadBufferSize  int
+	WriteBufferSize int
 	// CloseTimeout bounds the close handshake of a normal close. Default 2s.
 	CloseTimeout time.Duration
 }
@@ -32,7 +36,9 @@ func DefaultConfig() Config {
 		PingInterval:     15 * time.Second,
 		PongTimeout:      10 * time.Second,
 		ReadLimit:        16 << 20,
-		PublishQueue:     1024,
+		PublishBuffer:    1024,
+		ReadBufferSize:   4096,
+		WriteBufferSize:  4096,
 		CloseTimeout:     2 * time.Second,
 	}
 }
@@ -50,8 +56,8 @@ func (c Config) Validate() error {
 		return errors.New("pong timeout must be positive")
 	case c.ReadLimit <= 0:
 		return errors.New("read limit must be positive")
-	case c.PublishQueue <= 0:
-		return errors.New("publish queue must be positive")
+	case c.PublishBuffer <= 0:
+		return errors.New("publish buffer must be positive")
 	case c.CloseTimeout <= 0:
 		return errors.New("close timeout must be positive")
 	}

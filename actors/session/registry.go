@@ -12,41 +12,59 @@ import (
 
 // Registry owns every session of the process.
 type Registry struct {
-	cfg Config
-	pub publish.Publisher
-	log *zap.Logger
+	cfg        Config
+	pub        publish.Publisher
+	events     Lifecycle
+	instanceID string
+	log        *zap.Logger
 
 	mu       sync.Mutex
 	sessions map[string]*Session
 }
 
-// NewRegistry returns an empty registry whose sessions publish through pub.
-func NewRegistry(cfg Config, pub publish.Publisher, log *zap.Logger) *Registry {
-	return &Registry{cfg: cfg, pub: pub, log: log, sessions: make(map[string]*Session)}
+// NewRegistry returns an empty registry. Sessions publish frames through pub and status
+// changes through events (nil: none).
+func NewRegistry(cfg Config, pub publish.Publisher, events Lifecycle, instanceID string, log *zap.Logger) *Registry {
+	return &Registry{cfg: cfg, pub: pub, events: events, instanceID: instanceID, log: log, sessions: make(map[string]*Session)}
 }
 
-// Open dials spec and keeps the session under spec.ID, replacing (and closing) a session
-// that is no longer connected. A connected session with that id is returned as it is.
-func (r *Registry) Open(ctx context.Context, spec Spec) (*Session, error) {
-	if s := r.Get(spec.ID); s != nil {
-		if s.Snapshot().Status == StatusConnected {
-			return s, nil
-		}
-		r.Close(ctx, spec.ID)
+// Open establishes the connection of spec and keeps it under spec.ID. A session already held
+// under that id is returned as it is: never two sockets for one connection.
+//
+// With resume false (a new connection) the first handshake must succeed, or Open fails and
+// keeps nothing. With resume true (an existing connection taken over by this process) a failed
+// first handshake of an auto-reconnecting connection leaves the session CONNECTING and
+// retrying with backoff.
+func (r *Registry) Open(ctx context.Context, spec Spec, resume bool) (*Session, error) {
+	r.mu.Lock()
+	if s := r.sessions[spec.ID]; s != nil {
+		r.mu.Unlock()
+		return s, nil
 	}
+	r.mu.Unlock()
 	log := r.log.With(zap.String(logkey.ConnectionID, spec.ID))
-	s, err := dial(ctx, spec, r.cfg, r.pub, log)
-	if err != nil {
+	s := newSession(spec, r.cfg, r.pub, r.events, r.instanceID, log)
+	sock, sub, err := s.dial(ctx)
+	if err != nil && !(resume && spec.AutoReconnect) {
+		s.cancel()
 		return nil, err
 	}
 	r.mu.Lock()
-	old := r.sessions[spec.ID]
+	if old := r.sessions[spec.ID]; old != nil { // a concurrent Open won
+		r.mu.Unlock()
+		s.cancel()
+		if sock != nil {
+			_ = sock.conn.Close()
+		}
+		return old, nil
+	}
 	r.sessions[spec.ID] = s
 	r.mu.Unlock()
-	if old != nil { // a concurrent Open won the race; never keep two sockets for one id
-		old.close(ctx)
+	if err != nil {
+		s.startRetrying(err)
+	} else {
+		s.start(sock, sub)
 	}
-	log.Info("connected")
 	return s, nil
 }
 
@@ -57,9 +75,9 @@ func (r *Registry) Get(id string) *Session {
 	return r.sessions[id]
 }
 
-// Close closes the session with that id with a normal close frame and forgets it.
+// Close closes the session with that id with a close frame of the given code and forgets it.
 // It reports whether there was one.
-func (r *Registry) Close(ctx context.Context, id string) bool {
+func (r *Registry) Close(ctx context.Context, id string, code int, reason string) bool {
 	r.mu.Lock()
 	s := r.sessions[id]
 	delete(r.sessions, id)
@@ -67,7 +85,7 @@ func (r *Registry) Close(ctx context.Context, id string) bool {
 	if s == nil {
 		return false
 	}
-	s.close(ctx)
+	s.close(ctx, code, reason)
 	return true
 }
 
@@ -78,7 +96,8 @@ func (r *Registry) Len() int {
 	return len(r.sessions)
 }
 
-// Shutdown closes every session and waits for their goroutines, or until ctx ends.
+// Shutdown closes every session with close code 1001 (going away) and waits for them, or
+// until ctx ends.
 func (r *Registry) Shutdown(ctx context.Context) {
 	r.mu.Lock()
 	all := r.sessions
@@ -86,7 +105,7 @@ func (r *Registry) Shutdown(ctx context.Context) {
 	r.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, s := range all {
-		wg.Go(func() { s.close(ctx) })
+		wg.Go(func() { s.close(ctx, 1001, "instance shutting down") })
 	}
 	wg.Wait()
 }

@@ -2,32 +2,44 @@ package session
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
 
-	"github.com/websocketmanager/websocketmanager/actors/logkey"
+	"github.com/websocketmanager/websocketmanager/actors/backoff"
+	"github.com/websocketmanager/websocketmanager/actors/correlation"
 	"github.com/websocketmanager/websocketmanager/actors/publish"
 )
 
 // Errors a session returns. Callers match them with errors.Is.
 var (
-	// ErrNotConnected means the socket is not open (it dropped or was closed).
-	ErrNotConnected = errors.New("connection is not open")
+	// ErrConnecting means the connection is re-dialing; try again shortly.
+	ErrConnecting = errors.New("the connection is reconnecting")
+	// ErrNotConnected means the connection is down for good (DISCONNECTED or ERROR).
+	ErrNotConnected = errors.New("the connection is not open")
+	// ErrDropped means the socket dropped while the Send waited for its reply.
+	ErrDropped = errors.New("the connection dropped before the reply arrived")
 	// ErrTimeout means no reply arrived in time.
 	ErrTimeout = errors.New("no reply within the timeout")
 	// ErrDial means the handshake with the server failed.
 	ErrDial = errors.New("handshake failed")
+	// ErrDuplicateID means another Send with the same correlation id is waiting.
+	ErrDuplicateID = errors.New("another Send with the same correlation id is waiting on this connection")
+	// ErrClosed means the session was closed.
+	ErrClosed = errors.New("the connection was closed")
 )
 
 // Status is the state of a session.
 type Status int
 
-// Statuses, in the order a session normally passes them.
+// Statuses.
 const (
 	StatusConnecting Status = iota + 1
 	StatusConnected
@@ -49,102 +61,130 @@ func (s Status) String() string {
 	return "UNKNOWN"
 }
 
-// Spec says what to connect to.
+// Frame is a message with its frame type.
+type Frame struct {
+	Data   []byte
+	Binary bool
+}
+
+// Spec is everything needed to establish the connection, the first time and on reconnect.
 type Spec struct {
-	ID  string
-	URL string
+	ID            string
+	URL           string
+	Headers       http.Header
+	Subprotocols  []string
+	OnConnect     []Frame
+	Correlation   correlation.Config
+	AutoReconnect bool
+	Backoff       backoff.Config
+	// IdleTimeout: no inbound frame for this long → the socket is treated as dead. 0 = off.
+	IdleTimeout time.Duration
+	Topic       string
 }
 
 // Snapshot is what a session looks like at one moment.
 type Snapshot struct {
-	Status    Status
-	Topic     string
-	LastError string
+	Status         Status
+	Topic          string
+	LastError      string
+	Reconnects     int
+	ConnectedSince time.Time
+	Subprotocol    string
+	Dropped        uint64
 }
 
-type outFrame struct {
-	data []byte
-	done chan error // size 1
+// Lifecycle receives the status changes of sessions, in order per session.
+type Lifecycle interface {
+	Emit(publish.Event)
+}
+
+// RedactURL returns u without user-info, for logs, events and List.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	u.User = nil
+	return u.String()
 }
 
 type waiter struct {
-	reply chan []byte // size 1
+	reply chan Frame // size 1; closed without a value when the socket drops
 }
 
-// Session is one live outbound WebSocket connection.
+type outFrame struct {
+	frame Frame
+	sock  *socket
+	done  chan error // size 1
+}
+
+// Session is one managed connection across reconnects.
 type Session struct {
-	spec Spec
-	cfg  Config
-	log  *zap.Logger
-	pub  publish.Publisher
-	conn *websocket.Conn
+	spec       Spec
+	redacted   string
+	cfg        Config
+	log        *zap.Logger
+	events     Lifecycle
+	instanceID string
+	outbox     *outbox
 
 	// ctx is the session's own lifetime (not a request's): it ends when the session closes.
-	ctx      context.Context
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	out      chan outFrame
-	pubq     chan publish.Message
-	readDone chan struct{}
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	out    chan *outFrame
 
-	// sendMu keeps "register waiter, queue frame" atomic so replies pair with requests in order.
-	sendMu sync.Mutex
-
-	mu      sync.Mutex
-	status  Status
-	lastErr string
-	topic   string
-	waiters []*waiter
-	seq     uint64
-	dropped uint64
+	mu             sync.Mutex
+	status         Status
+	lastErr        string
+	reconnects     int
+	connectedSince time.Time
+	subprotocol    string
+	topic          string
+	sock           *socket
+	keyed          map[correlation.Key]*waiter
+	fifo           []*waiter
+	seq            uint64
+	closeCode      int
 }
 
-// dial opens the socket and starts the session's goroutines.
-func dial(ctx context.Context, spec Spec, cfg Config, pub publish.Publisher, log *zap.Logger) (*Session, error) {
-	d := websocket.Dialer{HandshakeTimeout: cfg.HandshakeTimeout}
-	dctx, cancel := context.WithTimeout(ctx, cfg.HandshakeTimeout)
-	defer cancel()
-	conn, resp, err := d.DialContext(dctx, spec.URL, nil)
-	if err != nil {
-		if resp != nil {
-			return nil, fmt.Errorf("%w: server answered the upgrade with HTTP %d", ErrDial, resp.StatusCode)
-		}
-		return nil, fmt.Errorf("%w: %v", ErrDial, err)
-	}
-	if resp != nil && resp.Body != nil {
-		_ = resp.Body.Close()
-	}
-	conn.SetReadLimit(cfg.ReadLimit)
-
-	sctx, scancel := context.WithCancel(context.Background())
+func newSession(spec Spec, cfg Config, pub publish.Publisher, events Lifecycle, instanceID string, log *zap.Logger) *Session {
+	spec.Correlation = spec.Correlation.Normalize()
+	ctx, cancel := context.WithCancel(context.Background())
 	s := &Session{
-		spec:     spec,
-		cfg:      cfg,
-		log:      log,
-		pub:      pub,
-		conn:     conn,
-		ctx:      sctx,
-		cancel:   scancel,
-		out:      make(chan outFrame, 64),
-		pubq:     make(chan publish.Message, cfg.PublishQueue),
-		readDone: make(chan struct{}),
-		status:   StatusConnected,
+		spec:       spec,
+		redacted:   RedactURL(spec.URL),
+		cfg:        cfg,
+		log:        log,
+		events:     events,
+		instanceID: instanceID,
+		ctx:        ctx,
+		cancel:     cancel,
+		out:        make(chan *outFrame, 64),
+		status:     StatusConnecting,
+		topic:      spec.Topic,
+		keyed:      map[correlation.Key]*waiter{},
 	}
-	s.wg.Add(3)
-	go s.readLoop()
-	go s.writeLoop()
-	go s.publishLoop()
-	return s, nil
+	s.outbox = newOutbox(cfg.PublishBuffer, pub, log, s.reportDrops)
+	return s
 }
 
 // ID returns the connection id.
 func (s *Session) ID() string { return s.spec.ID }
 
-// Snapshot returns the current status, topic and last error.
+// Snapshot returns the current state.
 func (s *Session) Snapshot() Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Snapshot{Status: s.status, Topic: s.topic, LastError: s.lastErr}
+	return Snapshot{
+		Status:         s.status,
+		Topic:          s.topic,
+		LastError:      s.lastErr,
+		Reconnects:     s.reconnects,
+		ConnectedSince: s.connectedSince,
+		Subprotocol:    s.subprotocol,
+		Dropped:        s.outbox.droppedTotal(),
+	}
 }
 
 // SetTopic starts publishing inbound frames to topic; "" stops publishing.
@@ -154,221 +194,244 @@ func (s *Session) SetTopic(topic string) {
 	s.mu.Unlock()
 }
 
-// SendRaw writes msg as a text frame and returns once it is written.
-func (s *Session) SendRaw(ctx context.Context, msg string) error {
-	done, err := s.enqueue(ctx, []byte(msg), nil)
+// setStatus records a status change and emits its lifecycle event. Call with s.mu held.
+func (s *Session) setStatus(st Status, errText, reason string, attempt int) {
+	prev := s.status
+	s.status = st
+	if errText != "" {
+		s.lastErr = errText
+	}
+	if st != StatusConnected {
+		s.connectedSince = time.Time{}
+	}
+	if s.events != nil {
+		s.events.Emit(publish.Event{
+			ConnectionID: s.spec.ID, URL: s.redacted, InstanceID: s.instanceID,
+			Status: st.String(), PreviousStatus: prev.String(), Attempt: attempt,
+			Error: errText, Reason: reason, Time: time.Now().UTC(),
+		})
+	}
+	s.log.Info("status", zap.Stringer("status", st), zap.Stringer("previous", prev), zap.Int("attempt", attempt), zap.String("error", errText))
+}
+
+func (s *Session) reportDrops(n uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	text := fmt.Sprintf("publish buffer full: %d inbound frames dropped so far", n)
+	s.lastErr = text
+	if s.events != nil {
+		s.events.Emit(publish.Event{
+			ConnectionID: s.spec.ID, URL: s.redacted, InstanceID: s.instanceID,
+			Status: StatusError.String(), PreviousStatus: s.status.String(),
+			Error: text, Reason: "frames dropped", Time: time.Now().UTC(),
+		})
+	}
+}
+
+// SendRaw writes a frame and returns once it is written.
+func (s *Session) SendRaw(ctx context.Context, f Frame) error {
+	o, _, err := s.enqueue(ctx, f, false)
 	if err != nil {
 		return err
 	}
-	return s.waitWritten(ctx, done)
+	return waitWritten(ctx, o)
 }
 
-// Send writes msg as a text frame and waits for the reply: the next inbound frame not claimed
-// by an earlier Send. It waits at most until ctx ends or timeout passes.
-func (s *Session) Send(ctx context.Context, msg string, timeout time.Duration) (string, error) {
-	w := &waiter{reply: make(chan []byte, 1)}
-	done, err := s.enqueue(ctx, []byte(msg), w)
+// Send writes a frame and waits for its reply as the connection's correlation mode defines
+// it, at most until ctx ends or timeout passes.
+func (s *Session) Send(ctx context.Context, f Frame, timeout time.Duration) (Frame, error) {
+	o, w, err := s.enqueue(ctx, f, true)
 	if err != nil {
-		return "", err
+		return Frame{}, err
 	}
 	defer s.removeWaiter(w)
-	if err := s.waitWritten(ctx, done); err != nil {
-		return "", err
+	if err := waitWritten(ctx, o); err != nil {
+		return Frame{}, err
 	}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
-	case data, ok := <-w.reply:
+	case r, ok := <-w.reply:
 		if !ok {
-			return "", ErrNotConnected
+			return Frame{}, ErrDropped
 		}
-		return string(data), nil
+		return r, nil
 	case <-timer.C:
-		return "", ErrTimeout
+		return Frame{}, ErrTimeout
 	case <-ctx.Done():
-		return "", ctx.Err()
+		return Frame{}, ctx.Err()
 	}
 }
 
-func (s *Session) enqueue(ctx context.Context, data []byte, w *waiter) (chan error, error) {
-	s.sendMu.Lock()
-	defer s.sendMu.Unlock()
-	s.mu.Lock()
-	if s.status != StatusConnected {
-		s.mu.Unlock()
-		return nil, ErrNotConnected
-	}
-	if w != nil {
-		s.waiters = append(s.waiters, w)
-	}
-	s.mu.Unlock()
-	f := outFrame{data: data, done: make(chan error, 1)}
-	select {
-	case s.out <- f:
-		return f.done, nil
-	case <-s.ctx.Done():
-		return nil, ErrNotConnected
-	case <-ctx.Done():
-		if w != nil {
-			s.removeWaiter(w)
+func randomPrefix() [correlation.PrefixLen]byte {
+	var p [correlation.PrefixLen]byte
+	_, _ = rand.Read(p[:])
+	p[6] = (p[6] & 0x0f) | 0x40 // a version 4 UUID, as documented
+	p[8] = (p[8] & 0x3f) | 0x80
+	return p
+}
+
+// enqueue registers the waiter (before the frame can be written, so a fast reply is never
+// missed) and queues the frame for the current socket.
+func (s *Session) enqueue(ctx context.Context, f Frame, wait bool) (*outFrame, *waiter, error) {
+	data, key := f.Data, correlation.Key("")
+	if wait {
+		var err error
+		data, key, err = s.spec.Correlation.Outbound(f.Data, f.Binary, randomPrefix)
+		if err != nil {
+			return nil, nil, err
 		}
-		return nil, ctx.Err()
+	}
+	s.mu.Lock()
+	switch s.status {
+	case StatusConnected:
+	case StatusConnecting:
+		s.mu.Unlock()
+		return nil, nil, ErrConnecting
+	default:
+		s.mu.Unlock()
+		if s.ctx.Err() != nil {
+			return nil, nil, ErrClosed
+		}
+		return nil, nil, ErrNotConnected
+	}
+	var w *waiter
+	if wait {
+		w = &waiter{reply: make(chan Frame, 1)}
+		if key != "" {
+			if _, dup := s.keyed[key]; dup {
+				s.mu.Unlock()
+				return nil, nil, ErrDuplicateID
+			}
+			s.keyed[key] = w
+		} else {
+			s.fifo = append(s.fifo, w)
+		}
+	}
+	sock := s.sock
+	s.mu.Unlock()
+	o := &outFrame{frame: Frame{Data: data, Binary: f.Binary}, sock: sock, done: make(chan error, 1)}
+	select {
+	case s.out <- o:
+		return o, w, nil
+	case <-sock.dead:
+		s.removeWaiter(w)
+		return nil, nil, ErrDropped
+	case <-ctx.Done():
+		s.removeWaiter(w)
+		return nil, nil, ctx.Err()
 	}
 }
 
-func (s *Session) waitWritten(ctx context.Context, done chan error) error {
+// waitWritten waits until the writer wrote o, or its socket died first.
+func waitWritten(ctx context.Context, o *outFrame) error {
 	select {
-	case err := <-done:
+	case err := <-o.done:
 		return err
-	case <-s.ctx.Done():
-		return ErrNotConnected
+	case <-o.sock.dead:
+		select {
+		case err := <-o.done:
+			return err
+		default:
+			return ErrDropped
+		}
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
 func (s *Session) removeWaiter(w *waiter) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, x := range s.waiters {
-		if x == w {
-			s.waiters = append(s.waiters[:i], s.waiters[i+1:]...)
-			return
-		}
-	}
-}
-
-// readLoop is the only reader of the socket.
-func (s *Session) readLoop() {
-	defer s.wg.Done()
-	defer close(s.readDone)
-	defer close(s.pubq) // the reader is the only sender on pubq
-	deadline := s.cfg.PingInterval + s.cfg.PongTimeout
-	_ = s.conn.SetReadDeadline(time.Now().Add(deadline))
-	s.conn.SetPongHandler(func(string) error {
-		return s.conn.SetReadDeadline(time.Now().Add(deadline))
-	})
-	for {
-		typ, data, err := s.conn.ReadMessage()
-		if err != nil {
-			s.ended(err)
-			return
-		}
-		_ = s.conn.SetReadDeadline(time.Now().Add(deadline))
-		s.deliver(typ, data)
-	}
-}
-
-// deliver hands one inbound frame to the oldest waiting Send and to the publisher.
-func (s *Session) deliver(typ int, data []byte) {
-	s.mu.Lock()
-	if len(s.waiters) > 0 {
-		w := s.waiters[0]
-		s.waiters = s.waiters[1:]
-		w.reply <- data
-	}
-	topic := s.topic
-	var m publish.Message
-	if topic != "" {
-		s.seq++
-		m = publish.Message{ConnectionID: s.spec.ID, Topic: topic, Data: data, Binary: typ == websocket.BinaryMessage, Seq: s.seq}
-	}
-	s.mu.Unlock()
-	if topic == "" {
+	if w == nil {
 		return
 	}
-	select {
-	case s.pubq <- m:
-	default:
-		s.mu.Lock()
-		s.dropped++
-		n := s.dropped
-		s.mu.Unlock()
-		s.log.Warn("publish queue full, frame dropped", zap.String(logkey.Topic, topic), zap.Uint64("dropped_total", n))
-	}
-}
-
-// ended records why the socket ended and fails every waiting Send.
-func (s *Session) ended(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.status == StatusConnected {
-		var ce *websocket.CloseError
-		switch {
-		case s.ctx.Err() != nil:
-			s.status = StatusDisconnected // closed by us
-		case errors.As(err, &ce) && (ce.Code == websocket.CloseNormalClosure || ce.Code == websocket.CloseGoingAway):
-			s.status = StatusDisconnected
-			s.lastErr = fmt.Sprintf("server closed the connection (%d %s)", ce.Code, ce.Text)
-		default:
-			s.status = StatusError
-			s.lastErr = err.Error()
+	for k, x := range s.keyed {
+		if x == w {
+			delete(s.keyed, k)
+			return
 		}
-		s.log.Info("connection ended", zap.Stringer("status", s.status), zap.String("reason", s.lastErr))
 	}
-	for _, w := range s.waiters {
-		close(w.reply)
-	}
-	s.waiters = nil
-	s.cancel()
-}
-
-// writeLoop is the only writer of data frames and pings.
-func (s *Session) writeLoop() {
-	defer s.wg.Done()
-	ping := time.NewTicker(s.cfg.PingInterval)
-	defer ping.Stop()
-	for {
-		select {
-		case f := <-s.out:
-			_ = s.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-			err := s.conn.WriteMessage(websocket.TextMessage, f.data)
-			if err != nil {
-				err = fmt.Errorf("%w: write: %v", ErrNotConnected, err)
-			}
-			f.done <- err
-		case <-ping.C:
-			_ = s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.cfg.WriteTimeout))
-		case <-s.ctx.Done():
+	for i, x := range s.fifo {
+		if x == w {
+			s.fifo = append(s.fifo[:i], s.fifo[i+1:]...)
 			return
 		}
 	}
 }
 
-// publishLoop publishes queued frames in order until the reader closes the queue.
-func (s *Session) publishLoop() {
-	defer s.wg.Done()
-	for m := range s.pubq {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := s.pub.Publish(ctx, m)
-		cancel()
-		if err != nil {
-			s.log.Warn("publish failed", zap.String(logkey.Topic, m.Topic), zap.Uint64("sequence", m.Seq), zap.Error(err))
-		}
+// failWaiters fails every waiting Send at once (their socket is gone). Call with s.mu held.
+func (s *Session) failWaiters() {
+	for k, w := range s.keyed {
+		close(w.reply)
+		delete(s.keyed, k)
 	}
+	for _, w := range s.fifo {
+		close(w.reply)
+	}
+	s.fifo = nil
 }
 
-// close sends a normal close frame, waits briefly for the server's answer and releases
-// everything the session holds. It is safe to call more than once.
-func (s *Session) close(ctx context.Context) {
+// route hands an inbound frame to the Send it answers, or else to the publisher.
+func (s *Session) route(f Frame, at time.Time) {
+	key, payload := s.spec.Correlation.Inbound(f.Data, f.Binary)
 	s.mu.Lock()
-	wasOpen := s.status == StatusConnected
-	if wasOpen {
-		s.status = StatusDisconnected
-	}
-	s.mu.Unlock()
-	s.cancel()
-	if wasOpen {
-		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
-		_ = s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(s.cfg.CloseTimeout))
-		t := time.NewTimer(s.cfg.CloseTimeout)
-		select {
-		case <-s.readDone:
-		case <-t.C:
-		case <-ctx.Done():
+	if key != "" {
+		if w, ok := s.keyed[key]; ok {
+			delete(s.keyed, key)
+			s.mu.Unlock()
+			w.reply <- Frame{Data: payload, Binary: f.Binary}
+			return
 		}
-		t.Stop()
 	}
-	_ = s.conn.Close()
+	if len(s.fifo) > 0 && s.spec.Correlation.TakesUnclaimed() {
+		w := s.fifo[0]
+		s.fifo = s.fifo[1:]
+		s.mu.Unlock()
+		w.reply <- f
+		return
+	}
+	topic := s.topic
+	if topic == "" {
+		s.mu.Unlock()
+		return
+	}
+	s.seq++
+	m := publish.Message{ConnectionID: s.spec.ID, URL: s.redacted, Topic: topic, Data: f.Data, Binary: f.Binary, Seq: s.seq, ReceivedAt: at}
+	s.mu.Unlock()
+	s.outbox.push(m)
+}
+
+// close ends the session: a close frame with code on the current socket, a short wait for the
+// server's answer, then everything the session holds is released. Safe to call more than once.
+func (s *Session) close(ctx context.Context, code int, reason string) {
+	s.mu.Lock()
+	if s.ctx.Err() != nil {
+		s.mu.Unlock()
+		s.wg.Wait()
+		return
+	}
+	s.closeCode = code
+	s.cancel()
+	sock := s.sock
+	wasUp := s.status == StatusConnected
+	s.setStatus(StatusDisconnected, "", reason, 0)
+	s.failWaiters()
+	s.mu.Unlock()
+	if sock != nil {
+		if wasUp {
+			msg := websocket.FormatCloseMessage(code, "")
+			_ = sock.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(s.cfg.CloseTimeout))
+			t := time.NewTimer(s.cfg.CloseTimeout)
+			select {
+			case <-sock.readDone:
+			case <-t.C:
+			case <-ctx.Done():
+			}
+			t.Stop()
+		}
+		_ = sock.conn.Close()
+	}
 	s.wg.Wait()
+	s.outbox.close(ctx, s.cfg.CloseTimeout)
 }

@@ -2,8 +2,9 @@ package session_test
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,8 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/websocketmanager/websocketmanager/actors/backoff"
+	"github.com/websocketmanager/websocketmanager/actors/correlation"
 	"github.com/websocketmanager/websocketmanager/actors/publish"
 	"github.com/websocketmanager/websocketmanager/actors/session"
 	"github.com/websocketmanager/websocketmanager/actors/session/sessiontest"
@@ -22,153 +25,397 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const waitFor = 10 * time.Second
 
-// recorder is a Publisher that keeps what it was given.
+// recorder is a Publisher and Lifecycle that keeps what it was given.
 type recorder struct {
-	mu   sync.Mutex
-	msgs []publish.Message
+	mu     sync.Mutex
+	msgs   []publish.Message
+	events []publish.Event
+	fail   bool
 }
 
 func (r *recorder) Publish(_ context.Context, m publish.Message) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.fail {
+		return fmt.Errorf("pub/sub down")
+	}
 	r.msgs = append(r.msgs, m)
 	return nil
 }
 
-func (r *recorder) get() []publish.Message {
+func (r *recorder) PublishEvent(context.Context, string, publish.Event) error { return nil }
+
+func (r *recorder) Emit(e publish.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+}
+
+func (r *recorder) setFail(v bool) {
+	r.mu.Lock()
+	r.fail = v
+	r.mu.Unlock()
+}
+
+func (r *recorder) frames() []publish.Message {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]publish.Message(nil), r.msgs...)
 }
 
-func newRegistry(t *testing.T) (*session.Registry, *recorder) {
+func (r *recorder) statuses() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, e := range r.events {
+		out = append(out, e.Status)
+	}
+	return out
+}
+
+func testConfig() session.Config {
+	c := session.DefaultConfig()
+	c.PingInterval = 100 * time.Millisecond
+	c.PongTimeout = 200 * time.Millisecond
+	c.HandshakeTimeout = 2 * time.Second
+	c.CloseTimeout = 500 * time.Millisecond
+	return c
+}
+
+func newRegistry(t *testing.T, cfg session.Config) (*session.Registry, *recorder) {
 	t.Helper()
 	rec := &recorder{}
-	r := session.NewRegistry(session.DefaultConfig(), rec, zaptest.NewLogger(t))
+	r := session.NewRegistry(cfg, rec, rec, "instance-1", zaptest.NewLogger(t))
 	t.Cleanup(func() { r.Shutdown(context.Background()) })
 	return r, rec
 }
 
-func open(t *testing.T, r *session.Registry, url string) *session.Session {
+func fastBackoff() backoff.Config {
+	return backoff.Config{Initial: 20 * time.Millisecond, Max: 50 * time.Millisecond, StableAfter: 10 * time.Second}
+}
+
+func open(t *testing.T, r *session.Registry, spec session.Spec) *session.Session {
 	t.Helper()
-	s, err := r.Open(context.Background(), session.Spec{ID: "c1", URL: url})
+	if spec.ID == "" {
+		spec.ID = "c1"
+	}
+	if spec.Backoff.Initial == 0 {
+		spec.Backoff = fastBackoff()
+	}
+	s, err := r.Open(context.Background(), spec, false)
 	require.NoError(t, err)
 	return s
+}
+
+func text(s string) session.Frame { return session.Frame{Data: []byte(s)} }
+
+func waitStatus(t *testing.T, s *session.Session, want session.Status) {
+	t.Helper()
+	require.Eventually(t, func() bool { return s.Snapshot().Status == want }, waitFor, 5*time.Millisecond,
+		"status %v, want %v", s.Snapshot().Status, want)
 }
 
 // Ensure a Send gets the server's reply.
 func TestSendEcho(t *testing.T) {
 	ws := sessiontest.NewServer(t, time.Hour)
-	r, _ := newRegistry(t)
-	s := open(t, r, ws.URL("/echo"))
-	got, err := s.Send(context.Background(), "hello", time.Second)
+	r, _ := newRegistry(t, testConfig())
+	s := open(t, r, session.Spec{URL: ws.URL("/echo")})
+	got, err := s.Send(context.Background(), text("hello"), time.Second)
 	require.NoError(t, err)
-	assert.Equal(t, "hello", got)
+	assert.Equal(t, "hello", string(got.Data))
 	assert.Equal(t, session.StatusConnected, s.Snapshot().Status)
 }
 
-// Ensure many Sends can be in flight on one connection and each gets a reply.
-func TestSendConcurrent(t *testing.T) {
+// Ensure binary frames go out and come back byte for byte.
+func TestSendBinary(t *testing.T) {
 	ws := sessiontest.NewServer(t, time.Hour)
-	r, _ := newRegistry(t)
-	s := open(t, r, ws.URL("/echo"))
-	var wg sync.WaitGroup
-	errs := make(chan error, 64)
-	for i := range 64 {
-		wg.Go(func() {
-			got, err := s.Send(context.Background(), fmt.Sprint("m", i), 5*time.Second)
-			if err == nil && got == "" {
-				err = errors.New("empty reply")
+	r, _ := newRegistry(t, testConfig())
+	s := open(t, r, session.Spec{URL: ws.URL("/echo")})
+	payload := []byte{0, 1, 2, 0xff, 0xfe, '\n'}
+	got, err := s.Send(context.Background(), session.Frame{Data: payload, Binary: true}, time.Second)
+	require.NoError(t, err)
+	assert.True(t, got.Binary)
+	assert.Equal(t, payload, got.Data)
+}
+
+// Ensure concurrent Sends each get their own reply when the server answers out of order.
+func TestCorrelationOutOfOrder(t *testing.T) {
+	ws := sessiontest.NewServer(t, time.Hour)
+	r, _ := newRegistry(t, testConfig())
+	for _, mode := range []correlation.Mode{correlation.ModeAuto, correlation.ModeJSONField} {
+		t.Run(mode.String(), func(t *testing.T) {
+			s := open(t, r, session.Spec{ID: "rpc-" + mode.String(), URL: ws.URL("/jsonrpc"), Correlation: correlation.Config{Mode: mode}})
+			var wg sync.WaitGroup
+			for i := range 20 {
+				wg.Go(func() {
+					// Later requests answer sooner: replies arrive in reverse order.
+					msg := fmt.Sprintf(`{"id":%d,"delay_ms":%d}`, i, (20-i)*5)
+					got, err := s.Send(context.Background(), text(msg), 5*time.Second)
+					if !assert.NoError(t, err) {
+						return
+					}
+					var reply struct {
+						ID     int             `json:"id"`
+						Result json.RawMessage `json:"result"`
+					}
+					require.NoError(t, json.Unmarshal(got.Data, &reply))
+					assert.Equal(t, i, reply.ID)
+					assert.JSONEq(t, msg, string(reply.Result))
+				})
 			}
-			errs <- err
+			wg.Wait()
 		})
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		require.NoError(t, err)
-	}
 }
 
-// Ensure a Send without a reply times out and a later Send still works.
-func TestSendTimeout(t *testing.T) {
+// Ensure json_field rejects a message without the field and a second Send with a waiting id.
+func TestCorrelationJSONFieldErrors(t *testing.T) {
 	ws := sessiontest.NewServer(t, time.Hour)
-	r, _ := newRegistry(t)
-	s := open(t, r, ws.URL("/stream"))
-	_, err := s.Send(context.Background(), "x", 50*time.Millisecond)
-	assert.ErrorIs(t, err, session.ErrTimeout)
-	require.NoError(t, s.SendRaw(context.Background(), "y"))
-	require.Eventually(t, func() bool { return len(ws.Received()) == 2 }, waitFor, 10*time.Millisecond)
-}
+	r, _ := newRegistry(t, testConfig())
+	s := open(t, r, session.Spec{URL: ws.URL("/jsonrpc"), Correlation: correlation.Config{Mode: correlation.ModeJSONField, Field: "id"}})
+	_, err := s.Send(context.Background(), text(`{"method":"x"}`), time.Second)
+	assert.ErrorIs(t, err, correlation.ErrNoID)
 
-// Ensure inbound frames are published in order with sequence numbers, only while a topic is set.
-func TestPublishOrder(t *testing.T) {
-	ws := sessiontest.NewServer(t, 5*time.Millisecond)
-	r, rec := newRegistry(t)
-	s := open(t, r, ws.URL("/stream"))
-	s.SetTopic("t")
-	require.Eventually(t, func() bool { return len(rec.get()) >= 20 }, waitFor, 10*time.Millisecond)
-	s.SetTopic("")
-	msgs := rec.get()
-	for i, m := range msgs {
-		assert.Equal(t, uint64(i+1), m.Seq)
-		assert.Equal(t, "t", m.Topic)
-		assert.Equal(t, "c1", m.ConnectionID)
-		assert.False(t, m.Binary)
-	}
-}
-
-// Ensure a server-side close is reported and pending Sends fail instead of hanging.
-func TestServerClose(t *testing.T) {
-	ws := sessiontest.NewServer(t, time.Hour)
-	r, _ := newRegistry(t)
-	s := open(t, r, ws.URL("/stream"))
 	done := make(chan error, 1)
 	go func() {
-		_, err := s.Send(context.Background(), "x", time.Minute)
+		_, err := s.Send(context.Background(), text(`{"id":"same","delay_ms":300}`), 5*time.Second)
 		done <- err
 	}()
-	require.Eventually(t, func() bool { return len(ws.Received()) == 1 }, waitFor, 10*time.Millisecond)
-	ws.Close()
+	require.Eventually(t, func() bool { return len(ws.Received()) == 1 }, waitFor, 5*time.Millisecond)
+	_, err = s.Send(context.Background(), text(`{"id":"same"}`), time.Second)
+	assert.ErrorIs(t, err, session.ErrDuplicateID)
+	require.NoError(t, <-done)
+}
+
+// Ensure prefix mode puts a 16-byte id in front and strips it from the reply.
+func TestCorrelationPrefix(t *testing.T) {
+	ws := sessiontest.NewServer(t, time.Hour)
+	r, _ := newRegistry(t, testConfig())
+	s := open(t, r, session.Spec{URL: ws.URL("/prefix"), Correlation: correlation.Config{Mode: correlation.ModePrefix}})
+	got, err := s.Send(context.Background(), text("ping"), time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, "re:ping", string(got.Data))
+	sent := ws.Received()
+	require.Len(t, sent, 1)
+	assert.Len(t, sent[0], 16+len("ping"))
+}
+
+// Ensure auto mode gives a reply to an id match and the next unclaimed frame to Sends
+// without an id; frames that answer a Send are not published, the others are.
+func TestAutoModeRoutingAndPublishing(t *testing.T) {
+	ws := sessiontest.NewServer(t, time.Hour)
+	r, rec := newRegistry(t, testConfig())
+	s := open(t, r, session.Spec{URL: ws.URL("/jsonrpc"), Topic: "t"})
+	got, err := s.Send(context.Background(), text(`{"id":1}`), time.Second)
+	require.NoError(t, err)
+	assert.Contains(t, string(got.Data), `"id":1`)
+	got, err = s.Send(context.Background(), text("plain"), time.Second) // echoed, FIFO
+	require.NoError(t, err)
+	assert.Equal(t, "plain", string(got.Data))
+	require.NoError(t, s.SendRaw(context.Background(), text("unsolicited")))
+	require.Eventually(t, func() bool { return len(rec.frames()) == 1 }, waitFor, 5*time.Millisecond)
+	f := rec.frames()[0]
+	assert.Equal(t, "unsolicited", string(f.Data))
+	assert.Equal(t, uint64(1), f.Seq)
+}
+
+// Ensure a Send without a reply times out and the connection keeps working.
+func TestSendTimeout(t *testing.T) {
+	ws := sessiontest.NewServer(t, time.Hour)
+	r, _ := newRegistry(t, testConfig())
+	s := open(t, r, session.Spec{URL: ws.URL("/stream")})
+	_, err := s.Send(context.Background(), text("x"), 50*time.Millisecond)
+	assert.ErrorIs(t, err, session.ErrTimeout)
+	require.NoError(t, s.SendRaw(context.Background(), text("y")))
+	require.Eventually(t, func() bool { return len(ws.Received()) == 2 }, waitFor, 5*time.Millisecond)
+}
+
+// Ensure frames are published in order with consecutive sequence numbers, across a burst.
+func TestPublishOrder(t *testing.T) {
+	ws := sessiontest.NewServer(t, time.Hour)
+	r, rec := newRegistry(t, testConfig())
+	open(t, r, session.Spec{URL: ws.URL("/burst?n=500"), Topic: "t"})
+	require.Eventually(t, func() bool { return len(rec.frames()) == 500 }, waitFor, 5*time.Millisecond)
+	for i, m := range rec.frames() {
+		assert.Equal(t, uint64(i+1), m.Seq)
+		assert.JSONEq(t, fmt.Sprintf(`{"seq":%d}`, i+1), string(m.Data))
+	}
+}
+
+// Ensure publish failures are retried in order and a full buffer drops the oldest frames.
+func TestPublishRetryAndDrop(t *testing.T) {
+	ws := sessiontest.NewServer(t, time.Hour)
+	cfg := testConfig()
+	cfg.PublishBuffer = 10
+	r, rec := newRegistry(t, cfg)
+	rec.setFail(true)
+	s := open(t, r, session.Spec{URL: ws.URL("/burst?n=100"), Topic: "t"})
+	require.Eventually(t, func() bool { return s.Snapshot().Dropped > 0 }, waitFor, 5*time.Millisecond)
+	rec.setFail(false)
+	require.Eventually(t, func() bool { return len(rec.frames()) >= 10 }, waitFor, 5*time.Millisecond)
+	frames := rec.frames()
+	for i := 1; i < len(frames); i++ {
+		assert.Greater(t, frames[i].Seq, frames[i-1].Seq, "order must be kept")
+	}
+	assert.Equal(t, uint64(100), frames[len(frames)-1].Seq, "the newest frames are kept")
+	assert.Contains(t, rec.statuses(), "ERROR", "drops are reported as an error event")
+}
+
+// Ensure a drop fails waiting Sends at once, and auto-reconnect re-dials, re-sends the
+// on-connect messages and counts the reconnect.
+func TestReconnect(t *testing.T) {
+	ws := sessiontest.NewServer(t, time.Hour)
+	r, rec := newRegistry(t, testConfig())
+	s := open(t, r, session.Spec{URL: ws.URL("/drop?after=2"), AutoReconnect: true, OnConnect: []session.Frame{text("login")}})
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Send(context.Background(), text("x"), time.Minute) // 2nd frame: the server drops
+		done <- err
+	}()
 	select {
 	case err := <-done:
-		assert.ErrorIs(t, err, session.ErrNotConnected)
+		assert.ErrorIs(t, err, session.ErrDropped)
 	case <-time.After(waitFor):
-		t.Fatal("pending Send did not fail after the server went away")
+		t.Fatal("a waiting Send did not fail when the socket dropped")
 	}
-	snap := s.Snapshot()
-	assert.Contains(t, []session.Status{session.StatusDisconnected, session.StatusError}, snap.Status)
-	assert.NotEmpty(t, snap.LastError)
-	assert.ErrorIs(t, s.SendRaw(context.Background(), "y"), session.ErrNotConnected)
+	require.Eventually(t, func() bool { return s.Snapshot().Reconnects >= 1 }, waitFor, 5*time.Millisecond)
+	waitStatus(t, s, session.StatusConnected)
+	require.Eventually(t, func() bool {
+		n := 0
+		for _, m := range ws.Received() {
+			if m == "login" {
+				n++
+			}
+		}
+		return n >= 2
+	}, waitFor, 5*time.Millisecond, "on-connect messages must be sent after every handshake")
+	assert.Subset(t, rec.statuses(), []string{"CONNECTED", "CONNECTING"})
+	assert.NotEmpty(t, s.Snapshot().LastError)
+}
+
+// Ensure a connection without auto-reconnect settles in DISCONNECTED after a clean close and
+// in ERROR after any other close.
+func TestNoReconnect(t *testing.T) {
+	ws := sessiontest.NewServer(t, time.Hour)
+	r, _ := newRegistry(t, testConfig())
+	tests := []struct {
+		path string
+		want session.Status
+	}{
+		{"/close?code=1000", session.StatusDisconnected},
+		{"/close?code=4001", session.StatusError},
+		{"/drop", session.StatusError},
+	}
+	for i, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			s := open(t, r, session.Spec{ID: fmt.Sprint("n", i), URL: ws.URL(tt.path)})
+			waitStatus(t, s, tt.want)
+			assert.NotEmpty(t, s.Snapshot().LastError)
+			_, err := s.Send(context.Background(), text("x"), time.Second)
+			assert.ErrorIs(t, err, session.ErrNotConnected)
+		})
+	}
+}
+
+// Ensure a server that stops answering pings is detected as dead.
+func TestKeepaliveDetectsStall(t *testing.T) {
+	ws := sessiontest.NewServer(t, time.Hour)
+	r, _ := newRegistry(t, testConfig())
+	s := open(t, r, session.Spec{URL: ws.URL("/stall")})
+	waitStatus(t, s, session.StatusError)
+	assert.Contains(t, s.Snapshot().LastError, "pong")
+}
+
+// Ensure the idle watchdog ends a socket that receives no frames.
+func TestIdleWatchdog(t *testing.T) {
+	ws := sessiontest.NewServer(t, time.Hour)
+	r, _ := newRegistry(t, testConfig())
+	s := open(t, r, session.Spec{URL: ws.URL("/echo"), IdleTimeout: 150 * time.Millisecond})
+	waitStatus(t, s, session.StatusError)
+	assert.Contains(t, s.Snapshot().LastError, "idle")
+}
+
+// Ensure reconnecting stops with ERROR once the attempt limit is reached.
+func TestMaxAttempts(t *testing.T) {
+	ws := sessiontest.NewServer(t, time.Hour)
+	r, _ := newRegistry(t, testConfig())
+	b := fastBackoff()
+	b.MaxAttempts = 2
+	s := open(t, r, session.Spec{URL: ws.URL("/close?code=1001"), AutoReconnect: true, Backoff: b})
+	waitStatus(t, s, session.StatusError)
+	assert.Contains(t, s.Snapshot().LastError, "gave up")
+}
+
+// Ensure handshake failures say why.
+func TestDialFailures(t *testing.T) {
+	ws := sessiontest.NewServer(t, time.Hour)
+	cfg := testConfig()
+	cfg.HandshakeTimeout = 200 * time.Millisecond
+	r, _ := newRegistry(t, cfg)
+	tests := []struct {
+		url  string
+		want string
+	}{
+		{"ws://127.0.0.1:1/", "refused"},
+		{ws.URL("/reject?status=403"), "HTTP 403"},
+		{ws.URL("/hang"), "timeout"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			_, err := r.Open(context.Background(), session.Spec{ID: "c1", URL: tt.url, AutoReconnect: true, Backoff: fastBackoff()}, false)
+			assert.ErrorIs(t, err, session.ErrDial)
+			assert.Contains(t, err.Error(), tt.want)
+			assert.Zero(t, r.Len(), "a failed first handshake keeps nothing")
+		})
+	}
+}
+
+// Ensure headers and subprotocols are sent on the handshake.
+func TestHeadersAndSubprotocols(t *testing.T) {
+	ws := sessiontest.NewServer(t, time.Hour)
+	r, _ := newRegistry(t, testConfig())
+	h := http.Header{}
+	h.Set("Authorization", "Bearer t0ken")
+	h.Set("Origin", "https://example.com")
+	s := open(t, r, session.Spec{URL: ws.URL("/headers"), Headers: h, Subprotocols: []string{"v2.feed"}, Correlation: correlation.Config{Mode: correlation.ModeNext}})
+	got, err := s.Send(context.Background(), text("x"), time.Second) // next frame: the header report
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"authorization":"Bearer t0ken","origin":"https://example.com","subprotocol":"v2.feed"}`, string(got.Data))
+	assert.Equal(t, "v2.feed", s.Snapshot().Subprotocol)
 }
 
 // Ensure Close sends a normal close frame and the registry forgets the session.
 func TestCloseNormal(t *testing.T) {
 	ws := sessiontest.NewServer(t, time.Hour)
-	r, _ := newRegistry(t)
-	open(t, r, ws.URL("/echo"))
-	require.True(t, r.Close(context.Background(), "c1"))
+	r, rec := newRegistry(t, testConfig())
+	open(t, r, session.Spec{URL: ws.URL("/echo")})
+	require.True(t, r.Close(context.Background(), "c1", 1000, "disconnected by request"))
+	require.Eventually(t, func() bool { return len(ws.CloseCodes()) == 1 }, waitFor, 5*time.Millisecond)
 	assert.Equal(t, []int{1000}, ws.CloseCodes())
 	assert.Nil(t, r.Get("c1"))
-	assert.False(t, r.Close(context.Background(), "c1"))
-}
-
-// Ensure a failed handshake says why.
-func TestDialFailure(t *testing.T) {
-	r, _ := newRegistry(t)
-	_, err := r.Open(context.Background(), session.Spec{ID: "c1", URL: "ws://127.0.0.1:1/"})
-	assert.ErrorIs(t, err, session.ErrDial)
-	assert.Zero(t, r.Len())
+	assert.False(t, r.Close(context.Background(), "c1", 1000, ""))
+	st := rec.statuses()
+	assert.Equal(t, "DISCONNECTED", st[len(st)-1])
 }
 
 // Ensure Open of a live id returns the same session: never two sockets for one connection.
 func TestOpenIdempotent(t *testing.T) {
 	ws := sessiontest.NewServer(t, time.Hour)
-	r, _ := newRegistry(t)
-	a := open(t, r, ws.URL("/echo"))
-	b := open(t, r, ws.URL("/echo"))
+	r, _ := newRegistry(t, testConfig())
+	a := open(t, r, session.Spec{URL: ws.URL("/echo")})
+	b := open(t, r, session.Spec{URL: ws.URL("/echo")})
 	assert.Same(t, a, b)
 	assert.Equal(t, 1, ws.Open())
+}
+
+// Ensure resuming an auto-reconnect connection whose server is down keeps retrying.
+func TestResumeRetries(t *testing.T) {
+	r, _ := newRegistry(t, testConfig())
+	s, err := r.Open(context.Background(), session.Spec{ID: "c1", URL: "ws://127.0.0.1:1/", AutoReconnect: true, Backoff: fastBackoff()}, true)
+	require.NoError(t, err)
+	assert.Equal(t, session.StatusConnecting, s.Snapshot().Status)
+	_, err = s.Send(context.Background(), text("x"), time.Second)
+	assert.ErrorIs(t, err, session.ErrConnecting)
 }
 
 func TestConfigValidate(t *testing.T) {
@@ -181,7 +428,7 @@ func TestConfigValidate(t *testing.T) {
 		{"ping", func(c *session.Config) { c.PingInterval = 0 }},
 		{"pong", func(c *session.Config) { c.PongTimeout = 0 }},
 		{"read limit", func(c *session.Config) { c.ReadLimit = 0 }},
-		{"queue", func(c *session.Config) { c.PublishQueue = 0 }},
+		{"buffer", func(c *session.Config) { c.PublishBuffer = 0 }},
 		{"close", func(c *session.Config) { c.CloseTimeout = 0 }},
 	}
 	require.NoError(t, session.DefaultConfig().Validate())

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/websocketmanager/websocketmanager/actors"
+	"github.com/websocketmanager/websocketmanager/actors/backoff"
 	"github.com/websocketmanager/websocketmanager/actors/logkey"
 	"github.com/websocketmanager/websocketmanager/actors/publish"
 	"github.com/websocketmanager/websocketmanager/actors/session"
@@ -34,11 +35,13 @@ type app struct {
 	log      *zap.Logger
 	daprConn *grpc.ClientConn
 	registry *session.Registry
-	host     *actors.Host
-	grpc     *grpc.Server
-	health   *health.Server
-	http     *http.Server
-	gwConn   *grpc.ClientConn
+	// lifecycle publishes status changes; started before the first session, stopped after the last.
+	lifecycle *publish.Lifecycle
+	host      *actors.Host
+	grpc      *grpc.Server
+	health    *health.Server
+	http      *http.Server
+	gwConn    *grpc.ClientConn
 }
 
 func newLogger(level, format string) (*zap.Logger, error) {
@@ -77,17 +80,27 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 	scfg.HandshakeTimeout = cfg.handshakeTimeout
 	scfg.PingInterval = cfg.pingInterval
 	scfg.PongTimeout = cfg.pongTimeout
+	scfg.PublishBuffer = cfg.publishBuffer
+	scfg.ReadLimit = cfg.readLimit
 	if err := scfg.Validate(); err != nil {
 		return nil, err
 	}
-	registry := session.NewRegistry(scfg, publish.NewDapr(dc, cfg.pubsub), log.Named("session"))
+	bcfg := backoff.Config{Initial: cfg.backoffInitial, Max: cfg.backoffMax, MaxAttempts: cfg.backoffAttempts, StableAfter: cfg.backoffStable}
+	if err := bcfg.Validate(); err != nil {
+		return nil, err
+	}
+	pub := publish.NewDapr(dc, cfg.pubsub)
+	lifecycle := publish.NewLifecycle(pub, cfg.lifecycleTopic, 4, 4096, log.Named("lifecycle"))
+	registry := session.NewRegistry(scfg, pub, lifecycle, cfg.instanceID, log.Named("session"))
 	client := actors.NewClient(dc)
 	host := actors.NewHost(actors.DefaultHostConfig(), &actors.Deps{
-		InstanceID:     cfg.instanceID,
-		Registry:       registry,
-		Directory:      client,
-		MaxSendTimeout: cfg.maxSendTimeout,
-		Log:            log.Named("actors"),
+		InstanceID:         cfg.instanceID,
+		Registry:           registry,
+		Directory:          client,
+		Backoff:            bcfg,
+		DefaultSendTimeout: cfg.sendTimeout,
+		MaxSendTimeout:     cfg.maxSendTimeout,
+		Log:                log.Named("actors"),
 	})
 
 	svcCfg := service.DefaultConfig()
@@ -101,7 +114,7 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs)
 
-	return &app{cfg: cfg, log: log, daprConn: daprConn, registry: registry, host: host, grpc: gs, health: hs}, nil
+	return &app{cfg: cfg, log: log, daprConn: daprConn, registry: registry, lifecycle: lifecycle, host: host, grpc: gs, health: hs}, nil
 }
 
 func (a *app) run(ctx context.Context) error {
@@ -134,6 +147,7 @@ func (a *app) run(ctx context.Context) error {
 	}
 	a.http = &http.Server{Handler: gwHandler, ReadHeaderTimeout: 10 * time.Second}
 
+	a.lifecycle.Start()
 	errc := make(chan error, 3)
 	go func() { errc <- a.grpc.Serve(grpcL) }()
 	go func() {
@@ -182,6 +196,7 @@ func (a *app) shutdown() {
 	}
 	_ = a.host.Shutdown(ctx)
 	a.registry.Shutdown(ctx)
+	a.lifecycle.Stop(ctx)
 	if a.gwConn != nil {
 		_ = a.gwConn.Close()
 	}

@@ -31,6 +31,13 @@ type config struct {
 	sendTimeout      time.Duration
 	maxSendTimeout   time.Duration
 	shutdownTimeout  time.Duration
+	lifecycleTopic   string
+	publishBuffer    int
+	readLimit        int64
+	backoffInitial   time.Duration
+	backoffMax       time.Duration
+	backoffAttempts  int
+	backoffStable    time.Duration
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -53,6 +60,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.sendTimeout, "send-timeout", 10*time.Second, "Send timeout when timeout_ms is 0 or less")
 	fs.DurationVar(&c.maxSendTimeout, "max-send-timeout", 5*time.Minute, "largest Send timeout accepted")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long a shutdown may wait for calls and close handshakes")
+	fs.StringVar(&c.lifecycleTopic, "lifecycle-topic", "websocketmanager.lifecycle", "topic for connection lifecycle events; empty turns them off")
+	fs.IntVar(&c.publishBuffer, "publish-buffer", 1024, "inbound frames per connection that may wait for the publisher (oldest dropped when full)")
+	fs.Int64Var(&c.readLimit, "max-inbound-frame-bytes", 16<<20, "largest inbound frame; a larger one ends the socket")
+	fs.DurationVar(&c.backoffInitial, "reconnect-initial-backoff", 500*time.Millisecond, "cap of the first reconnect delay (exponential, full jitter)")
+	fs.DurationVar(&c.backoffMax, "reconnect-max-backoff", 30*time.Second, "cap of every reconnect delay")
+	fs.IntVar(&c.backoffAttempts, "reconnect-max-attempts", 0, "failed reconnect attempts in a row before ERROR; 0 = unlimited")
+	fs.DurationVar(&c.backoffStable, "reconnect-stable-after", 10*time.Second, "uptime after which the reconnect backoff starts over")
 	err := ff.Parse(fs, args, ff.WithEnvVarPrefix("WSM"))
 	if err != nil {
 		return c, err

@@ -89,6 +89,70 @@ func (ConnectionStatus) EnumDescriptor() ([]byte, []int) {
 	return file_websocketmanager_proto_rawDescGZIP(), []int{0}
 }
 
+// CorrelationMode says how a Send finds its reply.
+type CorrelationMode int32
+
+const (
+	// The service default: AUTO.
+	CorrelationMode_CORRELATION_MODE_UNSPECIFIED CorrelationMode = 0
+	// A JSON object message holding the correlation field is answered by the first inbound JSON
+	// object with the same value in that field; any other message by the next inbound frame not
+	// claimed by such a match (first in, first served).
+	CorrelationMode_CORRELATION_MODE_AUTO CorrelationMode = 1
+	// Match by the correlation field only; every Send must carry it.
+	CorrelationMode_CORRELATION_MODE_JSON_FIELD CorrelationMode = 2
+	// The service puts a fresh 16-byte binary UUID in front of the message, the server echoes it
+	// in front of its reply, and the service strips it from the reply.
+	CorrelationMode_CORRELATION_MODE_PREFIX CorrelationMode = 3
+	// The reply is the next inbound frame.
+	CorrelationMode_CORRELATION_MODE_NEXT CorrelationMode = 4
+)
+
+// Enum value maps for CorrelationMode.
+var (
+	CorrelationMode_name = map[int32]string{
+		0: "CORRELATION_MODE_UNSPECIFIED",
+		1: "CORRELATION_MODE_AUTO",
+		2: "CORRELATION_MODE_JSON_FIELD",
+		3: "CORRELATION_MODE_PREFIX",
+		4: "CORRELATION_MODE_NEXT",
+	}
+	CorrelationMode_value = map[string]int32{
+		"CORRELATION_MODE_UNSPECIFIED": 0,
+		"CORRELATION_MODE_AUTO":        1,
+		"CORRELATION_MODE_JSON_FIELD":  2,
+		"CORRELATION_MODE_PREFIX":      3,
+		"CORRELATION_MODE_NEXT":        4,
+	}
+)
+
+func (x CorrelationMode) Enum() *CorrelationMode {
+	p := new(CorrelationMode)
+	*p = x
+	return p
+}
+
+func (x CorrelationMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CorrelationMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_websocketmanager_proto_enumTypes[1].Descriptor()
+}
+
+func (CorrelationMode) Type() protoreflect.EnumType {
+	return &file_websocketmanager_proto_enumTypes[1]
+}
+
+func (x CorrelationMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CorrelationMode.Descriptor instead.
+func (CorrelationMode) EnumDescriptor() ([]byte, []int) {
+	return file_websocketmanager_proto_rawDescGZIP(), []int{1}
+}
+
 // ConnectRequest asks for a new WebSocket connection.
 type ConnectRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -96,6 +160,25 @@ type ConnectRequest struct {
 	Url string `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
 	// Automatically reconnect on connection failure.
 	AutoReconnect bool `protobuf:"varint,2,opt,name=auto_reconnect,json=autoReconnect,proto3" json:"auto_reconnect,omitempty"`
+	// Caller-chosen connection id (letters, digits, '.', '_', '-', ':'; at most 128 characters).
+	// Empty: the service generates a UUID. ALREADY_EXISTS if a connection has this id.
+	ConnectionId string `protobuf:"bytes,3,opt,name=connection_id,json=connectionId,proto3" json:"connection_id,omitempty"`
+	// HTTP headers sent on every handshake (e.g. Authorization, Origin). Never returned by List.
+	Headers map[string]string `protobuf:"bytes,4,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// WebSocket subprotocols offered on the handshake, in order of preference.
+	Subprotocols []string `protobuf:"bytes,5,rep,name=subprotocols,proto3" json:"subprotocols,omitempty"`
+	// Text messages sent in order after every successful handshake (the first and every
+	// reconnect), before the connection reports CONNECTED: subscribe or login messages.
+	OnConnectMessages []string `protobuf:"bytes,6,rep,name=on_connect_messages,json=onConnectMessages,proto3" json:"on_connect_messages,omitempty"`
+	// How replies are matched to Sends. Default: mode AUTO with field "id".
+	Correlation *Correlation `protobuf:"bytes,7,opt,name=correlation,proto3" json:"correlation,omitempty"`
+	// Labels returned by List and usable as a List filter.
+	Tags map[string]string `protobuf:"bytes,8,rep,name=tags,proto3" json:"tags,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Reconnect backoff; unset fields take the service's defaults.
+	Reconnect *ReconnectPolicy `protobuf:"bytes,9,opt,name=reconnect,proto3" json:"reconnect,omitempty"`
+	// Idle watchdog: no inbound frame for this many milliseconds → the connection is treated as
+	// dead (and reconnects with auto_reconnect). 0 = off.
+	IdleTimeoutMs int32 `protobuf:"varint,10,opt,name=idle_timeout_ms,json=idleTimeoutMs,proto3" json:"idle_timeout_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -144,6 +227,182 @@ func (x *ConnectRequest) GetAutoReconnect() bool {
 	return false
 }
 
+func (x *ConnectRequest) GetConnectionId() string {
+	if x != nil {
+		return x.ConnectionId
+	}
+	return ""
+}
+
+func (x *ConnectRequest) GetHeaders() map[string]string {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *ConnectRequest) GetSubprotocols() []string {
+	if x != nil {
+		return x.Subprotocols
+	}
+	return nil
+}
+
+func (x *ConnectRequest) GetOnConnectMessages() []string {
+	if x != nil {
+		return x.OnConnectMessages
+	}
+	return nil
+}
+
+func (x *ConnectRequest) GetCorrelation() *Correlation {
+	if x != nil {
+		return x.Correlation
+	}
+	return nil
+}
+
+func (x *ConnectRequest) GetTags() map[string]string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *ConnectRequest) GetReconnect() *ReconnectPolicy {
+	if x != nil {
+		return x.Reconnect
+	}
+	return nil
+}
+
+func (x *ConnectRequest) GetIdleTimeoutMs() int32 {
+	if x != nil {
+		return x.IdleTimeoutMs
+	}
+	return 0
+}
+
+// Correlation configures reply matching for one connection.
+type Correlation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Mode  CorrelationMode        `protobuf:"varint,1,opt,name=mode,proto3,enum=websocketmanager.v1.CorrelationMode" json:"mode,omitempty"`
+	// The correlation field of the JSON modes, a dotted path such as "id" or "params.requestId".
+	// Default "id".
+	Field         string `protobuf:"bytes,2,opt,name=field,proto3" json:"field,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Correlation) Reset() {
+	*x = Correlation{}
+	mi := &file_websocketmanager_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Correlation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Correlation) ProtoMessage() {}
+
+func (x *Correlation) ProtoReflect() protoreflect.Message {
+	mi := &file_websocketmanager_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Correlation.ProtoReflect.Descriptor instead.
+func (*Correlation) Descriptor() ([]byte, []int) {
+	return file_websocketmanager_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Correlation) GetMode() CorrelationMode {
+	if x != nil {
+		return x.Mode
+	}
+	return CorrelationMode_CORRELATION_MODE_UNSPECIFIED
+}
+
+func (x *Correlation) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+// ReconnectPolicy configures the reconnect backoff of one connection: exponential with full
+// jitter. Zero values take the service's defaults.
+type ReconnectPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Cap of the first delay in milliseconds (default 500).
+	InitialBackoffMs int32 `protobuf:"varint,1,opt,name=initial_backoff_ms,json=initialBackoffMs,proto3" json:"initial_backoff_ms,omitempty"`
+	// Cap of every delay in milliseconds (default 30000).
+	MaxBackoffMs int32 `protobuf:"varint,2,opt,name=max_backoff_ms,json=maxBackoffMs,proto3" json:"max_backoff_ms,omitempty"`
+	// Give up (status ERROR) after this many failed attempts in a row; 0 = unlimited.
+	MaxAttempts   int32 `protobuf:"varint,3,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReconnectPolicy) Reset() {
+	*x = ReconnectPolicy{}
+	mi := &file_websocketmanager_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReconnectPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReconnectPolicy) ProtoMessage() {}
+
+func (x *ReconnectPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_websocketmanager_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReconnectPolicy.ProtoReflect.Descriptor instead.
+func (*ReconnectPolicy) Descriptor() ([]byte, []int) {
+	return file_websocketmanager_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ReconnectPolicy) GetInitialBackoffMs() int32 {
+	if x != nil {
+		return x.InitialBackoffMs
+	}
+	return 0
+}
+
+func (x *ReconnectPolicy) GetMaxBackoffMs() int32 {
+	if x != nil {
+		return x.MaxBackoffMs
+	}
+	return 0
+}
+
+func (x *ReconnectPolicy) GetMaxAttempts() int32 {
+	if x != nil {
+		return x.MaxAttempts
+	}
+	return 0
+}
+
 // ConnectResponse is returned after a successful connection.
 type ConnectResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -157,7 +416,7 @@ type ConnectResponse struct {
 
 func (x *ConnectResponse) Reset() {
 	*x = ConnectResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[1]
+	mi := &file_websocketmanager_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -169,7 +428,7 @@ func (x *ConnectResponse) String() string {
 func (*ConnectResponse) ProtoMessage() {}
 
 func (x *ConnectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[1]
+	mi := &file_websocketmanager_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -182,7 +441,7 @@ func (x *ConnectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectResponse.ProtoReflect.Descriptor instead.
 func (*ConnectResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{1}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ConnectResponse) GetConnectionId() string {
@@ -201,14 +460,17 @@ func (x *ConnectResponse) GetStatus() ConnectionStatus {
 
 // ListRequest lists all managed connections.
 type ListRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only connections whose tags hold every one of these key/value pairs.
+	// Over REST: GET /v1/connections?tags[key]=value
+	Tags          map[string]string `protobuf:"bytes,1,rep,name=tags,proto3" json:"tags,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListRequest) Reset() {
 	*x = ListRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[2]
+	mi := &file_websocketmanager_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -220,7 +482,7 @@ func (x *ListRequest) String() string {
 func (*ListRequest) ProtoMessage() {}
 
 func (x *ListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[2]
+	mi := &file_websocketmanager_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -233,7 +495,14 @@ func (x *ListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
 func (*ListRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{2}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ListRequest) GetTags() map[string]string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
 }
 
 // ListResponse holds every managed connection.
@@ -247,7 +516,7 @@ type ListResponse struct {
 
 func (x *ListResponse) Reset() {
 	*x = ListResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[3]
+	mi := &file_websocketmanager_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -259,7 +528,7 @@ func (x *ListResponse) String() string {
 func (*ListResponse) ProtoMessage() {}
 
 func (x *ListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[3]
+	mi := &file_websocketmanager_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -272,7 +541,7 @@ func (x *ListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
 func (*ListResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{3}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListResponse) GetConnections() []*WebSocketConnection {
@@ -296,14 +565,30 @@ type WebSocketConnection struct {
 	// Dapr pub/sub topic (when publishing).
 	Topic string `protobuf:"bytes,5,opt,name=topic,proto3" json:"topic,omitempty"`
 	// Connection creation timestamp.
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// Why the connection last failed or closed (empty if it never did).
+	LastError string `protobuf:"bytes,7,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// How many times the connection has been re-established.
+	ReconnectCount int32 `protobuf:"varint,8,opt,name=reconnect_count,json=reconnectCount,proto3" json:"reconnect_count,omitempty"`
+	// When the current socket was established (unset while not connected).
+	ConnectedSince *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=connected_since,json=connectedSince,proto3" json:"connected_since,omitempty"`
+	// The tags given at Connect.
+	Tags map[string]string `protobuf:"bytes,10,rep,name=tags,proto3" json:"tags,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Whether the connection reconnects by itself.
+	AutoReconnect bool `protobuf:"varint,11,opt,name=auto_reconnect,json=autoReconnect,proto3" json:"auto_reconnect,omitempty"`
+	// The subprotocol the server chose (empty if none).
+	Subprotocol string `protobuf:"bytes,12,opt,name=subprotocol,proto3" json:"subprotocol,omitempty"`
+	// The correlation setting in effect.
+	Correlation *Correlation `protobuf:"bytes,13,opt,name=correlation,proto3" json:"correlation,omitempty"`
+	// Inbound frames dropped because the publish buffer was full.
+	DroppedFrames int64 `protobuf:"varint,14,opt,name=dropped_frames,json=droppedFrames,proto3" json:"dropped_frames,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WebSocketConnection) Reset() {
 	*x = WebSocketConnection{}
-	mi := &file_websocketmanager_proto_msgTypes[4]
+	mi := &file_websocketmanager_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -315,7 +600,7 @@ func (x *WebSocketConnection) String() string {
 func (*WebSocketConnection) ProtoMessage() {}
 
 func (x *WebSocketConnection) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[4]
+	mi := &file_websocketmanager_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -328,7 +613,7 @@ func (x *WebSocketConnection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketConnection.ProtoReflect.Descriptor instead.
 func (*WebSocketConnection) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{4}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *WebSocketConnection) GetId() string {
@@ -373,6 +658,62 @@ func (x *WebSocketConnection) GetCreatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *WebSocketConnection) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *WebSocketConnection) GetReconnectCount() int32 {
+	if x != nil {
+		return x.ReconnectCount
+	}
+	return 0
+}
+
+func (x *WebSocketConnection) GetConnectedSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ConnectedSince
+	}
+	return nil
+}
+
+func (x *WebSocketConnection) GetTags() map[string]string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *WebSocketConnection) GetAutoReconnect() bool {
+	if x != nil {
+		return x.AutoReconnect
+	}
+	return false
+}
+
+func (x *WebSocketConnection) GetSubprotocol() string {
+	if x != nil {
+		return x.Subprotocol
+	}
+	return ""
+}
+
+func (x *WebSocketConnection) GetCorrelation() *Correlation {
+	if x != nil {
+		return x.Correlation
+	}
+	return nil
+}
+
+func (x *WebSocketConnection) GetDroppedFrames() int64 {
+	if x != nil {
+		return x.DroppedFrames
+	}
+	return 0
+}
+
 // DisconnectRequest names the connection to close.
 type DisconnectRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -384,7 +725,7 @@ type DisconnectRequest struct {
 
 func (x *DisconnectRequest) Reset() {
 	*x = DisconnectRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[5]
+	mi := &file_websocketmanager_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -396,7 +737,7 @@ func (x *DisconnectRequest) String() string {
 func (*DisconnectRequest) ProtoMessage() {}
 
 func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[5]
+	mi := &file_websocketmanager_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -409,7 +750,7 @@ func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectRequest.ProtoReflect.Descriptor instead.
 func (*DisconnectRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{5}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *DisconnectRequest) GetId() string {
@@ -428,7 +769,7 @@ type DisconnectResponse struct {
 
 func (x *DisconnectResponse) Reset() {
 	*x = DisconnectResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[6]
+	mi := &file_websocketmanager_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -440,7 +781,7 @@ func (x *DisconnectResponse) String() string {
 func (*DisconnectResponse) ProtoMessage() {}
 
 func (x *DisconnectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[6]
+	mi := &file_websocketmanager_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -453,7 +794,7 @@ func (x *DisconnectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectResponse.ProtoReflect.Descriptor instead.
 func (*DisconnectResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{6}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{8}
 }
 
 // StartPublishRequest names the connection and the topic.
@@ -469,7 +810,7 @@ type StartPublishRequest struct {
 
 func (x *StartPublishRequest) Reset() {
 	*x = StartPublishRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[7]
+	mi := &file_websocketmanager_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -481,7 +822,7 @@ func (x *StartPublishRequest) String() string {
 func (*StartPublishRequest) ProtoMessage() {}
 
 func (x *StartPublishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[7]
+	mi := &file_websocketmanager_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -494,7 +835,7 @@ func (x *StartPublishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartPublishRequest.ProtoReflect.Descriptor instead.
 func (*StartPublishRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{7}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *StartPublishRequest) GetId() string {
@@ -520,7 +861,7 @@ type StartPublishResponse struct {
 
 func (x *StartPublishResponse) Reset() {
 	*x = StartPublishResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[8]
+	mi := &file_websocketmanager_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -532,7 +873,7 @@ func (x *StartPublishResponse) String() string {
 func (*StartPublishResponse) ProtoMessage() {}
 
 func (x *StartPublishResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[8]
+	mi := &file_websocketmanager_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -545,7 +886,7 @@ func (x *StartPublishResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartPublishResponse.ProtoReflect.Descriptor instead.
 func (*StartPublishResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{8}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{10}
 }
 
 // StopPublishRequest names the connection.
@@ -559,7 +900,7 @@ type StopPublishRequest struct {
 
 func (x *StopPublishRequest) Reset() {
 	*x = StopPublishRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[9]
+	mi := &file_websocketmanager_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -571,7 +912,7 @@ func (x *StopPublishRequest) String() string {
 func (*StopPublishRequest) ProtoMessage() {}
 
 func (x *StopPublishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[9]
+	mi := &file_websocketmanager_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -584,7 +925,7 @@ func (x *StopPublishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopPublishRequest.ProtoReflect.Descriptor instead.
 func (*StopPublishRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{9}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *StopPublishRequest) GetId() string {
@@ -603,7 +944,7 @@ type StopPublishResponse struct {
 
 func (x *StopPublishResponse) Reset() {
 	*x = StopPublishResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[10]
+	mi := &file_websocketmanager_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -615,7 +956,7 @@ func (x *StopPublishResponse) String() string {
 func (*StopPublishResponse) ProtoMessage() {}
 
 func (x *StopPublishResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[10]
+	mi := &file_websocketmanager_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -628,7 +969,7 @@ func (x *StopPublishResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopPublishResponse.ProtoReflect.Descriptor instead.
 func (*StopPublishResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{10}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{12}
 }
 
 // SendRequest sends a message and waits for a correlated response.
@@ -639,14 +980,16 @@ type SendRequest struct {
 	// Message payload.
 	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
 	// Timeout in milliseconds for the response.
-	TimeoutMs     int32 `protobuf:"varint,3,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	TimeoutMs int32 `protobuf:"varint,3,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	// A binary frame to send instead of the text `message` (leave `message` empty).
+	BinaryMessage []byte `protobuf:"bytes,4,opt,name=binary_message,json=binaryMessage,proto3" json:"binary_message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SendRequest) Reset() {
 	*x = SendRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[11]
+	mi := &file_websocketmanager_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -658,7 +1001,7 @@ func (x *SendRequest) String() string {
 func (*SendRequest) ProtoMessage() {}
 
 func (x *SendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[11]
+	mi := &file_websocketmanager_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -671,7 +1014,7 @@ func (x *SendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRequest.ProtoReflect.Descriptor instead.
 func (*SendRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{11}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SendRequest) GetId() string {
@@ -695,18 +1038,29 @@ func (x *SendRequest) GetTimeoutMs() int32 {
 	return 0
 }
 
+func (x *SendRequest) GetBinaryMessage() []byte {
+	if x != nil {
+		return x.BinaryMessage
+	}
+	return nil
+}
+
 // SendResponse carries the server's response.
 type SendResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Response from the WebSocket server.
-	Response      string `protobuf:"bytes,1,opt,name=response,proto3" json:"response,omitempty"`
+	// Response from the WebSocket server (a text frame).
+	Response string `protobuf:"bytes,1,opt,name=response,proto3" json:"response,omitempty"`
+	// The reply when the server answered with a binary frame, byte for byte.
+	BinaryResponse []byte `protobuf:"bytes,2,opt,name=binary_response,json=binaryResponse,proto3" json:"binary_response,omitempty"`
+	// True when the reply was a binary frame (then it is in binary_response).
+	Binary        bool `protobuf:"varint,3,opt,name=binary,proto3" json:"binary,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SendResponse) Reset() {
 	*x = SendResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[12]
+	mi := &file_websocketmanager_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -718,7 +1072,7 @@ func (x *SendResponse) String() string {
 func (*SendResponse) ProtoMessage() {}
 
 func (x *SendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[12]
+	mi := &file_websocketmanager_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -731,7 +1085,7 @@ func (x *SendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendResponse.ProtoReflect.Descriptor instead.
 func (*SendResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{12}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SendResponse) GetResponse() string {
@@ -741,20 +1095,36 @@ func (x *SendResponse) GetResponse() string {
 	return ""
 }
 
+func (x *SendResponse) GetBinaryResponse() []byte {
+	if x != nil {
+		return x.BinaryResponse
+	}
+	return nil
+}
+
+func (x *SendResponse) GetBinary() bool {
+	if x != nil {
+		return x.Binary
+	}
+	return false
+}
+
 // SendRawRequest sends a message without waiting for a response.
 type SendRawRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Connection ID to send through.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// Message payload.
-	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// A binary frame to send instead of the text `message` (leave `message` empty).
+	BinaryMessage []byte `protobuf:"bytes,3,opt,name=binary_message,json=binaryMessage,proto3" json:"binary_message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SendRawRequest) Reset() {
 	*x = SendRawRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[13]
+	mi := &file_websocketmanager_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -766,7 +1136,7 @@ func (x *SendRawRequest) String() string {
 func (*SendRawRequest) ProtoMessage() {}
 
 func (x *SendRawRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[13]
+	mi := &file_websocketmanager_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -779,7 +1149,7 @@ func (x *SendRawRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRawRequest.ProtoReflect.Descriptor instead.
 func (*SendRawRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{13}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SendRawRequest) GetId() string {
@@ -796,6 +1166,13 @@ func (x *SendRawRequest) GetMessage() string {
 	return ""
 }
 
+func (x *SendRawRequest) GetBinaryMessage() []byte {
+	if x != nil {
+		return x.BinaryMessage
+	}
+	return nil
+}
+
 // SendRawResponse is empty.
 type SendRawResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -805,7 +1182,7 @@ type SendRawResponse struct {
 
 func (x *SendRawResponse) Reset() {
 	*x = SendRawResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[14]
+	mi := &file_websocketmanager_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -817,7 +1194,7 @@ func (x *SendRawResponse) String() string {
 func (*SendRawResponse) ProtoMessage() {}
 
 func (x *SendRawResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[14]
+	mi := &file_websocketmanager_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -830,23 +1207,49 @@ func (x *SendRawResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRawResponse.ProtoReflect.Descriptor instead.
 func (*SendRawResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{14}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{16}
 }
 
 var File_websocketmanager_proto protoreflect.FileDescriptor
 
 const file_websocketmanager_proto_rawDesc = "" +
 	"\n" +
-	"\x16websocketmanager.proto\x12\x13websocketmanager.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"I\n" +
+	"\x16websocketmanager.proto\x12\x13websocketmanager.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf6\x04\n" +
 	"\x0eConnectRequest\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12%\n" +
-	"\x0eauto_reconnect\x18\x02 \x01(\bR\rautoReconnect\"u\n" +
+	"\x0eauto_reconnect\x18\x02 \x01(\bR\rautoReconnect\x12#\n" +
+	"\rconnection_id\x18\x03 \x01(\tR\fconnectionId\x12J\n" +
+	"\aheaders\x18\x04 \x03(\v20.websocketmanager.v1.ConnectRequest.HeadersEntryR\aheaders\x12\"\n" +
+	"\fsubprotocols\x18\x05 \x03(\tR\fsubprotocols\x12.\n" +
+	"\x13on_connect_messages\x18\x06 \x03(\tR\x11onConnectMessages\x12B\n" +
+	"\vcorrelation\x18\a \x01(\v2 .websocketmanager.v1.CorrelationR\vcorrelation\x12A\n" +
+	"\x04tags\x18\b \x03(\v2-.websocketmanager.v1.ConnectRequest.TagsEntryR\x04tags\x12B\n" +
+	"\treconnect\x18\t \x01(\v2$.websocketmanager.v1.ReconnectPolicyR\treconnect\x12&\n" +
+	"\x0fidle_timeout_ms\x18\n" +
+	" \x01(\x05R\ridleTimeoutMs\x1a:\n" +
+	"\fHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a7\n" +
+	"\tTagsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"]\n" +
+	"\vCorrelation\x128\n" +
+	"\x04mode\x18\x01 \x01(\x0e2$.websocketmanager.v1.CorrelationModeR\x04mode\x12\x14\n" +
+	"\x05field\x18\x02 \x01(\tR\x05field\"\x88\x01\n" +
+	"\x0fReconnectPolicy\x12,\n" +
+	"\x12initial_backoff_ms\x18\x01 \x01(\x05R\x10initialBackoffMs\x12$\n" +
+	"\x0emax_backoff_ms\x18\x02 \x01(\x05R\fmaxBackoffMs\x12!\n" +
+	"\fmax_attempts\x18\x03 \x01(\x05R\vmaxAttempts\"u\n" +
 	"\x0fConnectResponse\x12#\n" +
 	"\rconnection_id\x18\x01 \x01(\tR\fconnectionId\x12=\n" +
-	"\x06status\x18\x02 \x01(\x0e2%.websocketmanager.v1.ConnectionStatusR\x06status\"\r\n" +
-	"\vListRequest\"Z\n" +
+	"\x06status\x18\x02 \x01(\x0e2%.websocketmanager.v1.ConnectionStatusR\x06status\"\x86\x01\n" +
+	"\vListRequest\x12>\n" +
+	"\x04tags\x18\x01 \x03(\v2*.websocketmanager.v1.ListRequest.TagsEntryR\x04tags\x1a7\n" +
+	"\tTagsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"Z\n" +
 	"\fListResponse\x12J\n" +
-	"\vconnections\x18\x01 \x03(\v2(.websocketmanager.v1.WebSocketConnectionR\vconnections\"\xe8\x01\n" +
+	"\vconnections\x18\x01 \x03(\v2(.websocketmanager.v1.WebSocketConnectionR\vconnections\"\xaa\x05\n" +
 	"\x13WebSocketConnection\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12=\n" +
@@ -855,7 +1258,20 @@ const file_websocketmanager_proto_rawDesc = "" +
 	"instanceId\x12\x14\n" +
 	"\x05topic\x18\x05 \x01(\tR\x05topic\x129\n" +
 	"\n" +
-	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"#\n" +
+	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\a \x01(\tR\tlastError\x12'\n" +
+	"\x0freconnect_count\x18\b \x01(\x05R\x0ereconnectCount\x12C\n" +
+	"\x0fconnected_since\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x0econnectedSince\x12F\n" +
+	"\x04tags\x18\n" +
+	" \x03(\v22.websocketmanager.v1.WebSocketConnection.TagsEntryR\x04tags\x12%\n" +
+	"\x0eauto_reconnect\x18\v \x01(\bR\rautoReconnect\x12 \n" +
+	"\vsubprotocol\x18\f \x01(\tR\vsubprotocol\x12B\n" +
+	"\vcorrelation\x18\r \x01(\v2 .websocketmanager.v1.CorrelationR\vcorrelation\x12%\n" +
+	"\x0edropped_frames\x18\x0e \x01(\x03R\rdroppedFrames\x1a7\n" +
+	"\tTagsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"#\n" +
 	"\x11DisconnectRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x14\n" +
 	"\x12DisconnectResponse\";\n" +
@@ -865,17 +1281,21 @@ const file_websocketmanager_proto_rawDesc = "" +
 	"\x14StartPublishResponse\"$\n" +
 	"\x12StopPublishRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x15\n" +
-	"\x13StopPublishResponse\"V\n" +
+	"\x13StopPublishResponse\"}\n" +
 	"\vSendRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\x03 \x01(\x05R\ttimeoutMs\"*\n" +
+	"timeout_ms\x18\x03 \x01(\x05R\ttimeoutMs\x12%\n" +
+	"\x0ebinary_message\x18\x04 \x01(\fR\rbinaryMessage\"k\n" +
 	"\fSendResponse\x12\x1a\n" +
-	"\bresponse\x18\x01 \x01(\tR\bresponse\":\n" +
+	"\bresponse\x18\x01 \x01(\tR\bresponse\x12'\n" +
+	"\x0fbinary_response\x18\x02 \x01(\fR\x0ebinaryResponse\x12\x16\n" +
+	"\x06binary\x18\x03 \x01(\bR\x06binary\"a\n" +
 	"\x0eSendRawRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\x11\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12%\n" +
+	"\x0ebinary_message\x18\x03 \x01(\fR\rbinaryMessage\"\x11\n" +
 	"\x0fSendRawResponse*[\n" +
 	"\x10ConnectionStatus\x12\v\n" +
 	"\aUNKNOWN\x10\x00\x12\x0e\n" +
@@ -883,7 +1303,13 @@ const file_websocketmanager_proto_rawDesc = "" +
 	"CONNECTING\x10\x01\x12\r\n" +
 	"\tCONNECTED\x10\x02\x12\x10\n" +
 	"\fDISCONNECTED\x10\x03\x12\t\n" +
-	"\x05ERROR\x10\x042\xed\x06\n" +
+	"\x05ERROR\x10\x04*\xa7\x01\n" +
+	"\x0fCorrelationMode\x12 \n" +
+	"\x1cCORRELATION_MODE_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15CORRELATION_MODE_AUTO\x10\x01\x12\x1f\n" +
+	"\x1bCORRELATION_MODE_JSON_FIELD\x10\x02\x12\x1b\n" +
+	"\x17CORRELATION_MODE_PREFIX\x10\x03\x12\x19\n" +
+	"\x15CORRELATION_MODE_NEXT\x10\x042\xed\x06\n" +
 	"\x10WebSocketManager\x12l\n" +
 	"\aConnect\x12#.websocketmanager.v1.ConnectRequest\x1a$.websocketmanager.v1.ConnectResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/connect\x12d\n" +
 	"\x04List\x12 .websocketmanager.v1.ListRequest\x1a!.websocketmanager.v1.ListResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/connections\x12{\n" +
@@ -906,51 +1332,67 @@ func file_websocketmanager_proto_rawDescGZIP() []byte {
 	return file_websocketmanager_proto_rawDescData
 }
 
-var file_websocketmanager_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_websocketmanager_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_websocketmanager_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_websocketmanager_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_websocketmanager_proto_goTypes = []any{
 	(ConnectionStatus)(0),         // 0: websocketmanager.v1.ConnectionStatus
-	(*ConnectRequest)(nil),        // 1: websocketmanager.v1.ConnectRequest
-	(*ConnectResponse)(nil),       // 2: websocketmanager.v1.ConnectResponse
-	(*ListRequest)(nil),           // 3: websocketmanager.v1.ListRequest
-	(*ListResponse)(nil),          // 4: websocketmanager.v1.ListResponse
-	(*WebSocketConnection)(nil),   // 5: websocketmanager.v1.WebSocketConnection
-	(*DisconnectRequest)(nil),     // 6: websocketmanager.v1.DisconnectRequest
-	(*DisconnectResponse)(nil),    // 7: websocketmanager.v1.DisconnectResponse
-	(*StartPublishRequest)(nil),   // 8: websocketmanager.v1.StartPublishRequest
-	(*StartPublishResponse)(nil),  // 9: websocketmanager.v1.StartPublishResponse
-	(*StopPublishRequest)(nil),    // 10: websocketmanager.v1.StopPublishRequest
-	(*StopPublishResponse)(nil),   // 11: websocketmanager.v1.StopPublishResponse
-	(*SendRequest)(nil),           // 12: websocketmanager.v1.SendRequest
-	(*SendResponse)(nil),          // 13: websocketmanager.v1.SendResponse
-	(*SendRawRequest)(nil),        // 14: websocketmanager.v1.SendRawRequest
-	(*SendRawResponse)(nil),       // 15: websocketmanager.v1.SendRawResponse
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(CorrelationMode)(0),          // 1: websocketmanager.v1.CorrelationMode
+	(*ConnectRequest)(nil),        // 2: websocketmanager.v1.ConnectRequest
+	(*Correlation)(nil),           // 3: websocketmanager.v1.Correlation
+	(*ReconnectPolicy)(nil),       // 4: websocketmanager.v1.ReconnectPolicy
+	(*ConnectResponse)(nil),       // 5: websocketmanager.v1.ConnectResponse
+	(*ListRequest)(nil),           // 6: websocketmanager.v1.ListRequest
+	(*ListResponse)(nil),          // 7: websocketmanager.v1.ListResponse
+	(*WebSocketConnection)(nil),   // 8: websocketmanager.v1.WebSocketConnection
+	(*DisconnectRequest)(nil),     // 9: websocketmanager.v1.DisconnectRequest
+	(*DisconnectResponse)(nil),    // 10: websocketmanager.v1.DisconnectResponse
+	(*StartPublishRequest)(nil),   // 11: websocketmanager.v1.StartPublishRequest
+	(*StartPublishResponse)(nil),  // 12: websocketmanager.v1.StartPublishResponse
+	(*StopPublishRequest)(nil),    // 13: websocketmanager.v1.StopPublishRequest
+	(*StopPublishResponse)(nil),   // 14: websocketmanager.v1.StopPublishResponse
+	(*SendRequest)(nil),           // 15: websocketmanager.v1.SendRequest
+	(*SendResponse)(nil),          // 16: websocketmanager.v1.SendResponse
+	(*SendRawRequest)(nil),        // 17: websocketmanager.v1.SendRawRequest
+	(*SendRawResponse)(nil),       // 18: websocketmanager.v1.SendRawResponse
+	nil,                           // 19: websocketmanager.v1.ConnectRequest.HeadersEntry
+	nil,                           // 20: websocketmanager.v1.ConnectRequest.TagsEntry
+	nil,                           // 21: websocketmanager.v1.ListRequest.TagsEntry
+	nil,                           // 22: websocketmanager.v1.WebSocketConnection.TagsEntry
+	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
 }
 var file_websocketmanager_proto_depIdxs = []int32{
-	0,  // 0: websocketmanager.v1.ConnectResponse.status:type_name -> websocketmanager.v1.ConnectionStatus
-	5,  // 1: websocketmanager.v1.ListResponse.connections:type_name -> websocketmanager.v1.WebSocketConnection
-	0,  // 2: websocketmanager.v1.WebSocketConnection.status:type_name -> websocketmanager.v1.ConnectionStatus
-	16, // 3: websocketmanager.v1.WebSocketConnection.created_at:type_name -> google.protobuf.Timestamp
-	1,  // 4: websocketmanager.v1.WebSocketManager.Connect:input_type -> websocketmanager.v1.ConnectRequest
-	3,  // 5: websocketmanager.v1.WebSocketManager.List:input_type -> websocketmanager.v1.ListRequest
-	6,  // 6: websocketmanager.v1.WebSocketManager.Disconnect:input_type -> websocketmanager.v1.DisconnectRequest
-	8,  // 7: websocketmanager.v1.WebSocketManager.StartPublish:input_type -> websocketmanager.v1.StartPublishRequest
-	10, // 8: websocketmanager.v1.WebSocketManager.StopPublish:input_type -> websocketmanager.v1.StopPublishRequest
-	12, // 9: websocketmanager.v1.WebSocketManager.Send:input_type -> websocketmanager.v1.SendRequest
-	14, // 10: websocketmanager.v1.WebSocketManager.SendRaw:input_type -> websocketmanager.v1.SendRawRequest
-	2,  // 11: websocketmanager.v1.WebSocketManager.Connect:output_type -> websocketmanager.v1.ConnectResponse
-	4,  // 12: websocketmanager.v1.WebSocketManager.List:output_type -> websocketmanager.v1.ListResponse
-	7,  // 13: websocketmanager.v1.WebSocketManager.Disconnect:output_type -> websocketmanager.v1.DisconnectResponse
-	9,  // 14: websocketmanager.v1.WebSocketManager.StartPublish:output_type -> websocketmanager.v1.StartPublishResponse
-	11, // 15: websocketmanager.v1.WebSocketManager.StopPublish:output_type -> websocketmanager.v1.StopPublishResponse
-	13, // 16: websocketmanager.v1.WebSocketManager.Send:output_type -> websocketmanager.v1.SendResponse
-	15, // 17: websocketmanager.v1.WebSocketManager.SendRaw:output_type -> websocketmanager.v1.SendRawResponse
-	11, // [11:18] is the sub-list for method output_type
-	4,  // [4:11] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	19, // 0: websocketmanager.v1.ConnectRequest.headers:type_name -> websocketmanager.v1.ConnectRequest.HeadersEntry
+	3,  // 1: websocketmanager.v1.ConnectRequest.correlation:type_name -> websocketmanager.v1.Correlation
+	20, // 2: websocketmanager.v1.ConnectRequest.tags:type_name -> websocketmanager.v1.ConnectRequest.TagsEntry
+	4,  // 3: websocketmanager.v1.ConnectRequest.reconnect:type_name -> websocketmanager.v1.ReconnectPolicy
+	1,  // 4: websocketmanager.v1.Correlation.mode:type_name -> websocketmanager.v1.CorrelationMode
+	0,  // 5: websocketmanager.v1.ConnectResponse.status:type_name -> websocketmanager.v1.ConnectionStatus
+	21, // 6: websocketmanager.v1.ListRequest.tags:type_name -> websocketmanager.v1.ListRequest.TagsEntry
+	8,  // 7: websocketmanager.v1.ListResponse.connections:type_name -> websocketmanager.v1.WebSocketConnection
+	0,  // 8: websocketmanager.v1.WebSocketConnection.status:type_name -> websocketmanager.v1.ConnectionStatus
+	23, // 9: websocketmanager.v1.WebSocketConnection.created_at:type_name -> google.protobuf.Timestamp
+	23, // 10: websocketmanager.v1.WebSocketConnection.connected_since:type_name -> google.protobuf.Timestamp
+	22, // 11: websocketmanager.v1.WebSocketConnection.tags:type_name -> websocketmanager.v1.WebSocketConnection.TagsEntry
+	3,  // 12: websocketmanager.v1.WebSocketConnection.correlation:type_name -> websocketmanager.v1.Correlation
+	2,  // 13: websocketmanager.v1.WebSocketManager.Connect:input_type -> websocketmanager.v1.ConnectRequest
+	6,  // 14: websocketmanager.v1.WebSocketManager.List:input_type -> websocketmanager.v1.ListRequest
+	9,  // 15: websocketmanager.v1.WebSocketManager.Disconnect:input_type -> websocketmanager.v1.DisconnectRequest
+	11, // 16: websocketmanager.v1.WebSocketManager.StartPublish:input_type -> websocketmanager.v1.StartPublishRequest
+	13, // 17: websocketmanager.v1.WebSocketManager.StopPublish:input_type -> websocketmanager.v1.StopPublishRequest
+	15, // 18: websocketmanager.v1.WebSocketManager.Send:input_type -> websocketmanager.v1.SendRequest
+	17, // 19: websocketmanager.v1.WebSocketManager.SendRaw:input_type -> websocketmanager.v1.SendRawRequest
+	5,  // 20: websocketmanager.v1.WebSocketManager.Connect:output_type -> websocketmanager.v1.ConnectResponse
+	7,  // 21: websocketmanager.v1.WebSocketManager.List:output_type -> websocketmanager.v1.ListResponse
+	10, // 22: websocketmanager.v1.WebSocketManager.Disconnect:output_type -> websocketmanager.v1.DisconnectResponse
+	12, // 23: websocketmanager.v1.WebSocketManager.StartPublish:output_type -> websocketmanager.v1.StartPublishResponse
+	14, // 24: websocketmanager.v1.WebSocketManager.StopPublish:output_type -> websocketmanager.v1.StopPublishResponse
+	16, // 25: websocketmanager.v1.WebSocketManager.Send:output_type -> websocketmanager.v1.SendResponse
+	18, // 26: websocketmanager.v1.WebSocketManager.SendRaw:output_type -> websocketmanager.v1.SendRawResponse
+	20, // [20:27] is the sub-list for method output_type
+	13, // [13:20] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_websocketmanager_proto_init() }
@@ -963,8 +1405,8 @@ func file_websocketmanager_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_websocketmanager_proto_rawDesc), len(file_websocketmanager_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   15,
+			NumEnums:      2,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,13 +1,30 @@
-// Package sessiontest provides real WebSocket servers for tests and the demo: an echo server
-// and a stream that pushes a numbered frame at a fixed interval. They are real gorilla
-// servers on real sockets, never mocks.
+// Package sessiontest provides real WebSocket servers with scripted behaviours for tests and
+// the demo. They are real gorilla servers on real sockets, never mocks.
+//
+// Behaviours, chosen by path (query parameters in brackets):
+//
+//	/echo                      every frame is sent back as it came (text or binary)
+//	/stream [interval=50ms]    a JSON frame {"seq":n,"time":...} every interval (default: the handler's)
+//	/jsonrpc                   a JSON request {"id":X,"delay_ms":D,...} is answered after D ms with
+//	                           {"id":X,"result":<request>}, so replies come out of order; other frames echo
+//	/prefix                    a frame P+payload (P = 16 bytes) is answered with P+"re:"+payload
+//	/close [code=1000 after=0] close with code after `after` frames were received
+//	/drop [after=0]            drop the TCP connection (no close frame) after `after` frames
+//	/stall                     never read or write again (pings go unanswered)
+//	/burst [n=100]             send n frames {"seq":n} at once, then echo
+//	/headers                   send one JSON frame with the handshake's Authorization, Origin and
+//	                           chosen subprotocol (offered: v1.feed, v2.feed), then echo
+//	/reject [status=403]       refuse the upgrade with that HTTP status
+//	/hang                      accept the TCP connection, never answer the handshake
 package sessiontest
 
 import (
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,21 +33,31 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-var upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+var upgrader = websocket.Upgrader{
+	CheckOrigin:  func(*http.Request) bool { return true },
+	Subprotocols: []string{"v1.feed", "v2.feed"},
+}
 
-// Handler serves /echo (every frame is sent back as it came), /stream (a JSON frame
-// {"seq":n,"time":...} every interval; frames sent to it are only recorded) and / (echo).
-// It records what clients send and how they close.
-// Close waits for every connection handler to return.
+// Handler serves the behaviours. It records what clients send and how they close, and Close
+// waits for every connection handler to return.
 type Handler struct {
-	interval   time.Duration
-	wg         sync.WaitGroup
+	interval time.Duration
+	wg       sync.WaitGroup
+
 	mu         sync.Mutex
 	conns      map[*websocket.Conn]bool
+	hijacked   map[net.Conn]bool
 	closed     bool
 	received   []string
 	closeCodes []int
 	streamed   int
+	accepted   int
+	stop       chan struct{}
+}
+
+// NewHandler returns a handler whose stream pushes a frame every interval by default.
+func NewHandler(interval time.Duration) *Handler {
+	return &Handler{interval: interval, conns: map[*websocket.Conn]bool{}, hijacked: map[net.Conn]bool{}, stop: make(chan struct{})}
 }
 
 // Received returns every data frame the server has read, in order.
@@ -47,11 +74,45 @@ func (h *Handler) CloseCodes() []int {
 	return append([]int(nil), h.closeCodes...)
 }
 
-// Streamed returns the number of frames pushed on /stream so far.
+// Streamed returns the number of frames pushed on /stream so far (the highest seq).
 func (h *Handler) Streamed() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.streamed
+}
+
+// Accepted returns the number of handshakes that succeeded.
+func (h *Handler) Accepted() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.accepted
+}
+
+// Open returns the number of connections the handler holds now.
+func (h *Handler) Open() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.conns)
+}
+
+func (h *Handler) track(c *websocket.Conn) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.conns[c] = true
+	h.accepted++
+	h.wg.Add(1)
+	return true
+}
+
+func (h *Handler) untrack(c *websocket.Conn) {
+	h.mu.Lock()
+	delete(h.conns, c)
+	h.mu.Unlock()
+	_ = c.Close()
+	h.wg.Done()
 }
 
 // read reads one frame and records it, or the close code that ended the connection.
@@ -69,39 +130,34 @@ func (h *Handler) read(c *websocket.Conn) (int, []byte, error) {
 	return typ, data, err
 }
 
-// NewHandler returns a handler whose stream pushes a frame every interval.
-func NewHandler(interval time.Duration) *Handler {
-	return &Handler{interval: interval, conns: map[*websocket.Conn]bool{}}
-}
-
-func (h *Handler) track(c *websocket.Conn) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return false
+func intParam(r *http.Request, name string, def int) int {
+	if v, err := strconv.Atoi(r.URL.Query().Get(name)); err == nil {
+		return v
 	}
-	h.conns[c] = true
-	h.wg.Add(1)
-	return true
+	return def
 }
 
-func (h *Handler) untrack(c *websocket.Conn) {
-	h.mu.Lock()
-	delete(h.conns, c)
-	h.mu.Unlock()
-	_ = c.Close()
-	h.wg.Done()
-}
-
-// Open returns the number of connections the handler holds now.
-func (h *Handler) Open() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.conns)
-}
-
-// ServeHTTP upgrades the request and serves echo or stream by path.
+// ServeHTTP upgrades the request and runs the behaviour its path names.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path[strings.LastIndex(r.URL.Path, "/"):]
+	switch path {
+	case "/reject":
+		http.Error(w, "rejected by test server", intParam(r, "status", http.StatusForbidden))
+		return
+	case "/hang":
+		hj, ok := w.(http.Hijacker)
+		if !ok {
+			return
+		}
+		conn, _, err := hj.Hijack()
+		if err != nil {
+			return
+		}
+		h.mu.Lock()
+		h.hijacked[conn] = true
+		h.mu.Unlock()
+		return // Close closes it
+	}
 	c, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return
@@ -111,10 +167,45 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer h.untrack(c)
-	if strings.HasSuffix(r.URL.Path, "/stream") {
-		h.stream(c)
-		return
+	switch path {
+	case "/stream":
+		h.streamFrames(c, time.Duration(intParam(r, "interval", int(h.interval/time.Millisecond)))*time.Millisecond)
+	case "/jsonrpc":
+		h.jsonrpc(c)
+	case "/prefix":
+		h.prefix(c)
+	case "/close":
+		h.closeAfter(c, intParam(r, "after", 0), intParam(r, "code", websocket.CloseNormalClosure))
+	case "/drop":
+		h.dropAfter(c, intParam(r, "after", 0))
+	case "/stall":
+		select {
+		case <-h.stop:
+		case <-r.Context().Done():
+		}
+	case "/burst":
+		for i := 1; i <= intParam(r, "n", 100); i++ {
+			if c.WriteMessage(websocket.TextMessage, []byte(`{"seq":`+strconv.Itoa(i)+`}`)) != nil {
+				return
+			}
+		}
+		h.echo(c)
+	case "/headers":
+		b, _ := json.Marshal(map[string]string{
+			"authorization": r.Header.Get("Authorization"),
+			"origin":        r.Header.Get("Origin"),
+			"subprotocol":   c.Subprotocol(),
+		})
+		if c.WriteMessage(websocket.TextMessage, b) != nil {
+			return
+		}
+		h.echo(c)
+	default:
+		h.echo(c)
 	}
+}
+
+func (h *Handler) echo(c *websocket.Conn) {
 	for {
 		typ, data, err := h.read(c)
 		if err != nil {
@@ -126,7 +217,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *Handler) stream(c *websocket.Conn) {
+func (h *Handler) streamFrames(c *websocket.Conn, interval time.Duration) {
 	done := make(chan struct{})
 	go func() { // the reader answers pings and notices the close
 		defer close(done)
@@ -136,7 +227,7 @@ func (h *Handler) stream(c *websocket.Conn) {
 			}
 		}
 	}()
-	t := time.NewTicker(h.interval)
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for seq := 1; ; seq++ {
 		select {
@@ -154,11 +245,96 @@ func (h *Handler) stream(c *websocket.Conn) {
 	}
 }
 
+func (h *Handler) jsonrpc(c *websocket.Conn) {
+	var wmu sync.Mutex
+	var pending sync.WaitGroup
+	defer pending.Wait()
+	for {
+		typ, data, err := h.read(c)
+		if err != nil {
+			return
+		}
+		var req struct {
+			ID      json.RawMessage `json:"id"`
+			DelayMS int             `json:"delay_ms"`
+		}
+		if typ != websocket.TextMessage || json.Unmarshal(data, &req) != nil || req.ID == nil {
+			wmu.Lock()
+			err = c.WriteMessage(typ, data)
+			wmu.Unlock()
+			if err != nil {
+				return
+			}
+			continue
+		}
+		pending.Go(func() {
+			t := time.NewTimer(time.Duration(req.DelayMS) * time.Millisecond)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-h.stop:
+				return
+			}
+			b, _ := json.Marshal(map[string]json.RawMessage{"id": req.ID, "result": data})
+			wmu.Lock()
+			_ = c.WriteMessage(websocket.TextMessage, b)
+			wmu.Unlock()
+		})
+	}
+}
+
+func (h *Handler) prefix(c *websocket.Conn) {
+	for {
+		typ, data, err := h.read(c)
+		if err != nil {
+			return
+		}
+		if len(data) < 16 {
+			continue
+		}
+		reply := append(append(append([]byte{}, data[:16]...), "re:"...), data[16:]...)
+		if err := c.WriteMessage(typ, reply); err != nil {
+			return
+		}
+	}
+}
+
+func (h *Handler) closeAfter(c *websocket.Conn, after, code int) {
+	for range after {
+		if _, _, err := h.read(c); err != nil {
+			return
+		}
+	}
+	_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, "test close"), time.Now().Add(time.Second))
+	// Wait for the client's answering close frame (or its disconnect).
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	for {
+		if _, _, err := c.ReadMessage(); err != nil {
+			return
+		}
+	}
+}
+
+func (h *Handler) dropAfter(c *websocket.Conn, after int) {
+	for range after {
+		if _, _, err := h.read(c); err != nil {
+			return
+		}
+	}
+	_ = c.UnderlyingConn().Close()
+}
+
 // Close closes every connection and waits for their handlers to return.
 func (h *Handler) Close() {
 	h.mu.Lock()
-	h.closed = true
+	if !h.closed {
+		h.closed = true
+		close(h.stop)
+	}
 	for c := range h.conns {
+		_ = c.Close()
+	}
+	for c := range h.hijacked {
 		_ = c.Close()
 	}
 	h.mu.Unlock()

@@ -1,0 +1,285 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/zap"
+)
+
+// socket is one WebSocket of a session; a reconnect makes a new one.
+type socket struct {
+	conn     *websocket.Conn
+	dead     chan struct{} // closed when the socket is finished
+	readDone chan struct{} // closed when the reader returned
+	once     sync.Once
+	up       time.Time
+}
+
+func (k *socket) kill() {
+	k.once.Do(func() {
+		close(k.dead)
+		_ = k.conn.Close()
+	})
+}
+
+// dial performs the handshake and sends the on-connect messages.
+func (s *Session) dial(ctx context.Context) (*socket, string, error) {
+	d := websocket.Dialer{
+		HandshakeTimeout: s.cfg.HandshakeTimeout,
+		Subprotocols:     s.spec.Subprotocols,
+		ReadBufferSize:   s.cfg.ReadBufferSize,
+		WriteBufferSize:  s.cfg.WriteBufferSize,
+	}
+	dctx, cancel := context.WithTimeout(ctx, s.cfg.HandshakeTimeout)
+	defer cancel()
+	conn, resp, err := d.DialContext(dctx, s.spec.URL, s.spec.Headers.Clone())
+	if resp != nil && resp.Body != nil {
+		_ = resp.Body.Close()
+	}
+	if err != nil {
+		switch {
+		case resp != nil:
+			return nil, "", fmt.Errorf("%w: the server answered the upgrade with HTTP %d", ErrDial, resp.StatusCode)
+		case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+			return nil, "", fmt.Errorf("%w: no answer within the handshake timeout of %v", ErrDial, s.cfg.HandshakeTimeout)
+		}
+		return nil, "", fmt.Errorf("%w: %s", ErrDial, redactErr(err, s.spec.URL, s.redacted))
+	}
+	conn.SetReadLimit(s.cfg.ReadLimit)
+	for i, m := range s.spec.OnConnect {
+		_ = conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		if err := conn.WriteMessage(frameType(m.Binary), m.Data); err != nil {
+			_ = conn.Close()
+			return nil, "", fmt.Errorf("%w: on-connect message %d: %v", ErrDial, i+1, err)
+		}
+	}
+	return &socket{conn: conn, dead: make(chan struct{}), readDone: make(chan struct{}), up: time.Now()}, conn.Subprotocol(), nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// redactErr keeps URL credentials out of error texts that quote the URL.
+func redactErr(err error, raw, redacted string) string {
+	msg := err.Error()
+	if raw != redacted && raw != "" {
+		msg = strings.ReplaceAll(msg, raw, redacted)
+	}
+	return msg
+}
+
+func frameType(binary bool) int {
+	if binary {
+		return websocket.BinaryMessage
+	}
+	return websocket.TextMessage
+}
+
+// start makes sock current, marks the session CONNECTED and starts the supervisor.
+func (s *Session) start(sock *socket, subprotocol string) {
+	s.mu.Lock()
+	s.sock = sock
+	s.subprotocol = subprotocol
+	s.connectedSince = sock.up.UTC()
+	s.setStatus(StatusConnected, "", "", 0)
+	s.mu.Unlock()
+	s.wg.Add(2)
+	go s.supervise(sock)
+	go func() { defer s.wg.Done(); s.outbox.run(s.ctx) }()
+}
+
+// startRetrying starts the session without a socket: the supervisor dials with backoff.
+func (s *Session) startRetrying(firstErr error) {
+	s.mu.Lock()
+	s.setStatus(StatusConnecting, firstErr.Error(), "reconnecting", 1)
+	s.mu.Unlock()
+	s.wg.Add(2)
+	go s.supervise(nil)
+	go func() { defer s.wg.Done(); s.outbox.run(s.ctx) }()
+}
+
+// supervise runs one socket after another: it serves the current socket until it ends, then
+// either re-dials with backoff or settles in DISCONNECTED/ERROR. Only one socket exists at a
+// time: a new dial starts only after the previous socket's reader and writer have returned.
+func (s *Session) supervise(sock *socket) {
+	defer s.wg.Done()
+	attempt := 1 // with sock == nil, attempt 1 already failed
+	for {
+		if sock != nil {
+			cause, clean := s.serve(sock)
+			if s.ctx.Err() != nil {
+				return
+			}
+			s.mu.Lock()
+			s.failWaiters()
+			if !s.spec.AutoReconnect {
+				st := StatusError
+				if clean {
+					st = StatusDisconnected
+				}
+				s.setStatus(st, cause, "connection ended", 0)
+				s.mu.Unlock()
+				return
+			}
+			if time.Since(sock.up) >= s.spec.Backoff.StableAfter {
+				attempt = 0
+			}
+			s.setStatus(StatusConnecting, cause, "reconnecting", attempt+1)
+			s.mu.Unlock()
+			sock = nil
+		}
+		for sock == nil {
+			attempt++
+			if s.spec.Backoff.Exhausted(attempt) {
+				s.mu.Lock()
+				s.setStatus(StatusError, fmt.Sprintf("gave up after %d reconnect attempts; last error: %s", attempt-1, s.lastErr), "reconnect attempts exhausted", attempt-1)
+				s.mu.Unlock()
+				return
+			}
+			t := time.NewTimer(s.spec.Backoff.Delay(attempt, nil))
+			select {
+			case <-s.ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			next, sub, err := s.dial(s.ctx)
+			if err != nil {
+				if s.ctx.Err() != nil {
+					return
+				}
+				s.mu.Lock()
+				s.lastErr = err.Error()
+				s.mu.Unlock()
+				s.log.Info("reconnect failed", zap.Int("attempt", attempt), zap.Error(err))
+				continue
+			}
+			s.mu.Lock()
+			if s.ctx.Err() != nil { // closed while dialing: never keep the socket
+				s.mu.Unlock()
+				_ = next.conn.Close()
+				return
+			}
+			s.sock = next
+			s.subprotocol = sub
+			s.reconnects++
+			s.connectedSince = next.up.UTC()
+			s.setStatus(StatusConnected, "", "reconnected", attempt)
+			s.mu.Unlock()
+			sock = next
+		}
+	}
+}
+
+// serve runs the reader and writer of sock until the socket ends and reports why, and whether
+// the server closed it cleanly (close frame 1000 or 1001).
+func (s *Session) serve(sock *socket) (cause string, clean bool) {
+	var wg sync.WaitGroup
+	var readErr error
+	wg.Go(func() {
+		readErr = s.read(sock)
+		close(sock.readDone)
+		sock.kill()
+	})
+	wg.Go(func() { s.write(sock) })
+	wg.Wait()
+	var ce *websocket.CloseError
+	if errors.As(readErr, &ce) {
+		clean = ce.Code == websocket.CloseNormalClosure || ce.Code == websocket.CloseGoingAway
+		return fmt.Sprintf("the server closed the connection (code %d%s)", ce.Code, textSuffix(ce.Text)), clean
+	}
+	if readErr == nil {
+		return "connection ended", false
+	}
+	return readErr.Error(), false
+}
+
+func textSuffix(t string) string {
+	if t == "" {
+		return ""
+	}
+	return ": " + t
+}
+
+// errIdle and errPong explain a read deadline that passed.
+var (
+	errIdle = errors.New("idle watchdog: no inbound frame within the idle timeout")
+	errPong = errors.New("keepalive: no pong or other frame within the pong timeout")
+)
+
+// read is the only reader of sock.
+func (s *Session) read(sock *socket) error {
+	keep := s.cfg.PingInterval + s.cfg.PongTimeout
+	lastAny, lastData := time.Now(), time.Now()
+	deadline := func() time.Time {
+		d := lastAny.Add(keep)
+		if s.spec.IdleTimeout > 0 {
+			if i := lastData.Add(s.spec.IdleTimeout); i.Before(d) {
+				d = i
+			}
+		}
+		return d
+	}
+	_ = sock.conn.SetReadDeadline(deadline())
+	sock.conn.SetPongHandler(func(string) error {
+		lastAny = time.Now()
+		return sock.conn.SetReadDeadline(deadline())
+	})
+	for {
+		typ, data, err := sock.conn.ReadMessage()
+		if err != nil {
+			if isTimeout(err) {
+				if s.spec.IdleTimeout > 0 && time.Since(lastData) >= s.spec.IdleTimeout {
+					return errIdle
+				}
+				return errPong
+			}
+			if errors.Is(err, websocket.ErrReadLimit) {
+				return fmt.Errorf("inbound frame larger than the limit of %d bytes", s.cfg.ReadLimit)
+			}
+			return err
+		}
+		now := time.Now()
+		lastAny, lastData = now, now
+		_ = sock.conn.SetReadDeadline(deadline())
+		s.route(Frame{Data: data, Binary: typ == websocket.BinaryMessage}, now)
+	}
+}
+
+// write is the only writer of data frames and pings on sock.
+func (s *Session) write(sock *socket) {
+	ping := time.NewTicker(s.cfg.PingInterval)
+	defer ping.Stop()
+	for {
+		select {
+		case o := <-s.out:
+			if o.sock != sock { // queued for a socket that is gone
+				o.done <- ErrDropped
+				continue
+			}
+			_ = sock.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+			if err := sock.conn.WriteMessage(frameType(o.frame.Binary), o.frame.Data); err != nil {
+				o.done <- fmt.Errorf("%w: write: %v", ErrDropped, err)
+				sock.kill()
+				return
+			}
+			o.done <- nil
+		case <-ping.C:
+			if err := sock.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.cfg.WriteTimeout)); err != nil {
+				sock.kill()
+				return
+			}
+		case <-sock.dead:
+			return
+		}
+	}
+}

@@ -1,0 +1,186 @@
+package actors
+
+import (
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"github.com/websocketmanager/websocketmanager/actors/correlation"
+)
+
+// Limits on what a caller may ask for.
+const (
+	MaxIDLength          = 128
+	MaxTags              = 32
+	MaxTagKeyLength      = 64
+	MaxTagValueLength    = 256
+	MaxHeaders           = 32
+	MaxHeaderBytes       = 8 << 10
+	MaxSubprotocols      = 16
+	MaxOnConnectMessages = 32
+	MaxTopicLength       = 256
+)
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]*$`)
+
+// topicPattern: letters, digits and . _ - / : (what Dapr components accept as topic names).
+var topicPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/:-]*$`)
+
+// ValidateID checks a caller-chosen connection id.
+func ValidateID(id string) *ErrorInfo {
+	switch {
+	case id == "":
+		return errorf(CodeInvalidArgument, "connection id is empty")
+	case len(id) > MaxIDLength:
+		return errorf(CodeInvalidArgument, "connection id is longer than %d characters", MaxIDLength)
+	case !idPattern.MatchString(id):
+		return errorf(CodeInvalidArgument, "connection id %q may contain only letters, digits, '.', '_', '-' and ':' and must start with a letter or digit", id)
+	}
+	return nil
+}
+
+// ValidateTopic checks a pub/sub topic name.
+func ValidateTopic(topic string) *ErrorInfo {
+	switch {
+	case topic == "":
+		return errorf(CodeInvalidArgument, "topic is required")
+	case len(topic) > MaxTopicLength:
+		return errorf(CodeInvalidArgument, "topic is longer than %d characters", MaxTopicLength)
+	case !topicPattern.MatchString(topic):
+		return errorf(CodeInvalidArgument, "topic %q may contain only letters, digits, '.', '_', '-', '/' and ':'", topic)
+	}
+	return nil
+}
+
+// ValidateURL checks that raw is a ws:// or wss:// URL with a host.
+func ValidateURL(raw string) *ErrorInfo {
+	if raw == "" {
+		return errorf(CodeInvalidArgument, "url is required, e.g. ws://host:port/path")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errorf(CodeInvalidArgument, "url is not a valid URL: %v", strings.ReplaceAll(err.Error(), raw, RedactURL(raw)))
+	}
+	if u.Scheme != "ws" && u.Scheme != "wss" {
+		return errorf(CodeInvalidArgument, "url scheme must be ws or wss, got %q", u.Scheme)
+	}
+	if u.Hostname() == "" {
+		return errorf(CodeInvalidArgument, "url must name a host, e.g. ws://host:port/path")
+	}
+	return nil
+}
+
+// RedactURL returns raw without user-info (for errors and List); "" if it does not parse.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	u.User = nil
+	return u.String()
+}
+
+// handshakeHeaders are set by the WebSocket handshake itself and may not be given.
+var handshakeHeaders = map[string]bool{
+	"Upgrade": true, "Connection": true, "Sec-Websocket-Key": true, "Sec-Websocket-Version": true,
+	"Sec-Websocket-Extensions": true, "Sec-Websocket-Protocol": true, "Host": true,
+}
+
+// Validate checks everything a Connect asks for.
+func (a *ConnectArgs) Validate() *ErrorInfo {
+	if e := ValidateURL(a.URL); e != nil {
+		return e
+	}
+	if len(a.Headers) > MaxHeaders {
+		return errorf(CodeInvalidArgument, "at most %d headers are allowed, got %d", MaxHeaders, len(a.Headers))
+	}
+	size := 0
+	for k, v := range a.Headers {
+		size += len(k) + len(v)
+		if !validHeaderName(k) {
+			return errorf(CodeInvalidArgument, "header name %q is not a valid HTTP header name", k)
+		}
+		if handshakeHeaders[textproto.CanonicalMIMEHeaderKey(k)] {
+			return errorf(CodeInvalidArgument, "header %q is set by the WebSocket handshake; use subprotocols for Sec-WebSocket-Protocol", k)
+		}
+		if strings.ContainsAny(v, "\r\n\x00") {
+			return errorf(CodeInvalidArgument, "the value of header %q contains a line break or NUL", k)
+		}
+	}
+	if size > MaxHeaderBytes {
+		return errorf(CodeInvalidArgument, "headers are larger than %d bytes", MaxHeaderBytes)
+	}
+	if len(a.Subprotocols) > MaxSubprotocols {
+		return errorf(CodeInvalidArgument, "at most %d subprotocols are allowed", MaxSubprotocols)
+	}
+	for _, p := range a.Subprotocols {
+		if !validHeaderName(p) {
+			return errorf(CodeInvalidArgument, "subprotocol %q is not a valid token", p)
+		}
+	}
+	if len(a.OnConnectMessages) > MaxOnConnectMessages {
+		return errorf(CodeInvalidArgument, "at most %d on-connect messages are allowed", MaxOnConnectMessages)
+	}
+	if _, err := a.Correlation.config(); err != nil {
+		return errorf(CodeInvalidArgument, "correlation: %v", err)
+	}
+	if len(a.Tags) > MaxTags {
+		return errorf(CodeInvalidArgument, "at most %d tags are allowed, got %d", MaxTags, len(a.Tags))
+	}
+	for k, v := range a.Tags {
+		if k == "" || len(k) > MaxTagKeyLength {
+			return errorf(CodeInvalidArgument, "tag keys must have 1 to %d characters", MaxTagKeyLength)
+		}
+		if len(v) > MaxTagValueLength {
+			return errorf(CodeInvalidArgument, "tag %q: values may have at most %d characters", k, MaxTagValueLength)
+		}
+	}
+	r := a.Reconnect
+	if r.InitialBackoffMS < 0 || r.MaxBackoffMS < 0 || r.MaxAttempts < 0 {
+		return errorf(CodeInvalidArgument, "reconnect settings must not be negative")
+	}
+	if r.InitialBackoffMS > 0 && r.MaxBackoffMS > 0 && r.MaxBackoffMS < r.InitialBackoffMS {
+		return errorf(CodeInvalidArgument, "reconnect: max backoff must be at least the initial backoff")
+	}
+	if a.IdleTimeoutMS < 0 {
+		return errorf(CodeInvalidArgument, "idle timeout must not be negative")
+	}
+	return nil
+}
+
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// config turns the contract's correlation setting into the correlation package's.
+func (c CorrelationArgs) config() (correlation.Config, error) {
+	cfg := correlation.Config{Field: c.Field}
+	if c.Mode != "" {
+		m, err := correlation.ParseMode(c.Mode)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Mode = m
+	}
+	cfg = cfg.Normalize()
+	return cfg, cfg.Validate()
+}
+
+// header returns the headers as an http.Header.
+func header(m map[string]string) http.Header {
+	h := http.Header{}
+	for k, v := range m {
+		h.Set(k, v)
+	}
+	return h
+}

@@ -1,0 +1,119 @@
+package actors
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestValidateURL(t *testing.T) {
+	tests := []struct {
+		give string
+		ok   bool
+	}{
+		{"ws://localhost:8080", true},
+		{"wss://example.com/feed?x=1", true},
+		{"ws://[::1]:9000/", true},
+		{"", false},
+		{"http://example.com", false},
+		{"ws://", false},
+		{"ws:///path", false},
+		{"localhost:8080", false},
+		{"ws://exa mple.com", false},
+		{"://x", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			e := ValidateURL(tt.give)
+			if tt.ok {
+				assert.Nil(t, e)
+				return
+			}
+			require.NotNil(t, e)
+			assert.Equal(t, CodeInvalidArgument, e.Code)
+			assert.NotEmpty(t, e.Message)
+		})
+	}
+}
+
+func TestValidateID(t *testing.T) {
+	for _, ok := range []string{"a", "feed-1", "binance:btcusdt.trades_v2", strings.Repeat("x", MaxIDLength)} {
+		assert.Nil(t, ValidateID(ok), ok)
+	}
+	for _, bad := range []string{"", "-lead", "has space", "slash/x", "ümlaut", strings.Repeat("x", MaxIDLength+1), "a||b"} {
+		assert.NotNil(t, ValidateID(bad), bad)
+	}
+}
+
+func TestValidateConnectArgs(t *testing.T) {
+	ok := func() ConnectArgs { return ConnectArgs{URL: "ws://h/"} }
+	tests := []struct {
+		name   string
+		modify func(*ConnectArgs)
+		valid  bool
+	}{
+		{"minimal", func(*ConnectArgs) {}, true},
+		{"headers", func(a *ConnectArgs) { a.Headers = map[string]string{"Authorization": "Bearer x"} }, true},
+		{"bad header name", func(a *ConnectArgs) { a.Headers = map[string]string{"Bad Name": "x"} }, false},
+		{"handshake header", func(a *ConnectArgs) { a.Headers = map[string]string{"sec-websocket-key": "x"} }, false},
+		{"header line break", func(a *ConnectArgs) { a.Headers = map[string]string{"X": "a\r\nb"} }, false},
+		{"bad subprotocol", func(a *ConnectArgs) { a.Subprotocols = []string{"a b"} }, false},
+		{"unknown mode", func(a *ConnectArgs) { a.Correlation.Mode = "magic" }, false},
+		{"bad field", func(a *ConnectArgs) { a.Correlation = CorrelationArgs{Mode: "json_field", Field: "a..b"} }, false},
+		{"too many tags", func(a *ConnectArgs) {
+			a.Tags = map[string]string{}
+			for i := range MaxTags + 1 {
+				a.Tags[strings.Repeat("k", i+1)] = "v"
+			}
+		}, false},
+		{"empty tag key", func(a *ConnectArgs) { a.Tags = map[string]string{"": "v"} }, false},
+		{"negative backoff", func(a *ConnectArgs) { a.Reconnect.InitialBackoffMS = -1 }, false},
+		{"max below initial", func(a *ConnectArgs) { a.Reconnect = ReconnectArgs{InitialBackoffMS: 100, MaxBackoffMS: 50} }, false},
+		{"negative idle", func(a *ConnectArgs) { a.IdleTimeoutMS = -1 }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := ok()
+			tt.modify(&a)
+			assert.Equal(t, tt.valid, a.Validate() == nil, "%v", a.Validate())
+		})
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	assert.Equal(t, "wss://host/p?q=1", RedactURL("wss://user:secret@host/p?q=1"))
+	assert.NotContains(t, ValidateURL("ws://user:secret@bad host/").Message, "secret")
+}
+
+// FuzzValidateURL: whatever a caller sends, validation never panics, and what it accepts is a
+// ws:// or wss:// URL with a host.
+func FuzzValidateURL(f *testing.F) {
+	for _, s := range []string{"ws://localhost:8080", "wss://a/b", "http://x", "ws://", "", "ws://[::1", "ws://%zz", "ws://u:p@h/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		if ValidateURL(raw) != nil {
+			return
+		}
+		u, err := url.Parse(raw)
+		require.NoError(t, err)
+		require.True(t, u.Scheme == "ws" || u.Scheme == "wss")
+		require.NotEmpty(t, u.Hostname())
+	})
+}
+
+// FuzzValidateConnect: request validation never panics on any id, header or tag.
+func FuzzValidateConnect(f *testing.F) {
+	f.Add("c1", "Authorization", "Bearer x", "k", "v", "auto", "id")
+	f.Add("", "\x00", "\r\n", "", "", "json_field", "a..b")
+	f.Fuzz(func(t *testing.T, id, hk, hv, tk, tv, mode, field string) {
+		_ = ValidateID(id)
+		_ = ValidateTopic(id)
+		a := ConnectArgs{URL: "ws://h/", Headers: map[string]string{hk: hv}, Tags: map[string]string{tk: tv},
+			Correlation: CorrelationArgs{Mode: mode, Field: field}}
+		_ = a.Validate()
+	})
+}

@@ -1,0 +1,84 @@
+package service
+
+import (
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/websocketmanager/websocketmanager/actors"
+	pb "github.com/websocketmanager/websocketmanager/proto/websocketmanagerv1"
+)
+
+// The only file where protobuf messages and actor types meet.
+
+var modeNames = map[pb.CorrelationMode]string{
+	pb.CorrelationMode_CORRELATION_MODE_AUTO:       "auto",
+	pb.CorrelationMode_CORRELATION_MODE_JSON_FIELD: "json_field",
+	pb.CorrelationMode_CORRELATION_MODE_PREFIX:     "prefix",
+	pb.CorrelationMode_CORRELATION_MODE_NEXT:       "next",
+}
+
+func connectArgs(req *pb.ConnectRequest) actors.ConnectArgs {
+	a := actors.ConnectArgs{
+		URL:               req.GetUrl(),
+		AutoReconnect:     req.GetAutoReconnect(),
+		Headers:           req.GetHeaders(),
+		Subprotocols:      req.GetSubprotocols(),
+		OnConnectMessages: req.GetOnConnectMessages(),
+		Tags:              req.GetTags(),
+		IdleTimeoutMS:     int(req.GetIdleTimeoutMs()),
+		CreatedAt:         time.Now().UTC(),
+		Correlation:       actors.CorrelationArgs{Field: req.GetCorrelation().GetField()},
+		Reconnect: actors.ReconnectArgs{
+			InitialBackoffMS: int(req.GetReconnect().GetInitialBackoffMs()),
+			MaxBackoffMS:     int(req.GetReconnect().GetMaxBackoffMs()),
+			MaxAttempts:      int(req.GetReconnect().GetMaxAttempts()),
+		},
+	}
+	if m := req.GetCorrelation().GetMode(); m != pb.CorrelationMode_CORRELATION_MODE_UNSPECIFIED {
+		if name, ok := modeNames[m]; ok {
+			a.Correlation.Mode = name
+		} else {
+			a.Correlation.Mode = m.String() // rejected by validation with the value named
+		}
+	}
+	return a
+}
+
+func connectionOf(in actors.ConnectionInfo) *pb.WebSocketConnection {
+	c := &pb.WebSocketConnection{
+		Id:             in.ID,
+		Url:            in.URL,
+		Status:         statusOf(in.Status),
+		InstanceId:     in.InstanceID,
+		Topic:          in.Topic,
+		CreatedAt:      timestamppb.New(in.CreatedAt),
+		LastError:      in.LastError,
+		ReconnectCount: int32(in.ReconnectCount),
+		Tags:           in.Tags,
+		AutoReconnect:  in.AutoReconnect,
+		Subprotocol:    in.Subprotocol,
+		Correlation:    &pb.Correlation{Mode: modeOf(in.Correlation.Mode), Field: in.Correlation.Field},
+		DroppedFrames:  int64(in.DroppedFrames),
+	}
+	if in.ConnectedSince != nil {
+		c.ConnectedSince = timestamppb.New(*in.ConnectedSince)
+	}
+	return c
+}
+
+func modeOf(name string) pb.CorrelationMode {
+	for m, n := range modeNames {
+		if n == name {
+			return m
+		}
+	}
+	return pb.CorrelationMode_CORRELATION_MODE_UNSPECIFIED
+}
+
+func statusOf(name string) pb.ConnectionStatus {
+	if v, ok := pb.ConnectionStatus_value[name]; ok {
+		return pb.ConnectionStatus(v)
+	}
+	return pb.ConnectionStatus_UNKNOWN
+}
