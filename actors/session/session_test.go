@@ -2,9 +2,11 @@ package session_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -266,7 +268,7 @@ func TestPublishRetryAndDrop(t *testing.T) {
 func TestReconnect(t *testing.T) {
 	ws := sessiontest.NewServer(t, time.Hour)
 	r, rec := newRegistry(t, testConfig())
-	s := open(t, r, session.Spec{URL: ws.URL("/drop?after=2"), AutoReconnect: true, OnConnect: []session.Frame{text("login")}})
+	s := open(t, r, session.Spec{URL: ws.URL("/drop?after=2&echo=0"), AutoReconnect: true, OnConnect: []session.Frame{text("login")}})
 	done := make(chan error, 1)
 	go func() {
 		_, err := s.Send(context.Background(), text("x"), time.Minute) // 2nd frame: the server drops
@@ -378,7 +380,7 @@ func TestHeadersAndSubprotocols(t *testing.T) {
 	h.Set("Authorization", "Bearer t0ken")
 	h.Set("Origin", "https://example.com")
 	s := open(t, r, session.Spec{URL: ws.URL("/headers"), Headers: h, Subprotocols: []string{"v2.feed"}, Correlation: correlation.Config{Mode: correlation.ModeNext}})
-	got, err := s.Send(context.Background(), text("x"), time.Second) // next frame: the header report
+	got, err := s.Send(context.Background(), text("x"), time.Second) // the server answers with its header report
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"authorization":"Bearer t0ken","origin":"https://example.com","subprotocol":"v2.feed"}`, string(got.Data))
 	assert.Equal(t, "v2.feed", s.Snapshot().Subprotocol)
@@ -439,4 +441,17 @@ func TestConfigValidate(t *testing.T) {
 			assert.Error(t, c.Validate())
 		})
 	}
+}
+
+// Ensure URL credentials become a Basic Authorization header (the handshake cannot carry them).
+func TestURLCredentials(t *testing.T) {
+	ws := sessiontest.NewServer(t, time.Hour)
+	r, _ := newRegistry(t, testConfig())
+	url := strings.Replace(ws.URL("/headers"), "ws://", "ws://user:pa%20ss@", 1)
+	s := open(t, r, session.Spec{URL: url})
+	got, err := s.Send(context.Background(), text("x"), time.Second)
+	require.NoError(t, err)
+	var report struct{ Authorization string }
+	require.NoError(t, json.Unmarshal(got.Data, &report))
+	assert.Equal(t, "Basic "+base64.StdEncoding.EncodeToString([]byte("user:pa ss")), report.Authorization)
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -39,7 +41,8 @@ func (s *Session) dial(ctx context.Context) (*socket, string, error) {
 	}
 	dctx, cancel := context.WithTimeout(ctx, s.cfg.HandshakeTimeout)
 	defer cancel()
-	conn, resp, err := d.DialContext(dctx, s.spec.URL, s.spec.Headers.Clone())
+	target, header := dialTarget(s.spec.URL, s.spec.Headers)
+	conn, resp, err := d.DialContext(dctx, target, header)
 	if resp != nil && resp.Body != nil {
 		_ = resp.Body.Close()
 	}
@@ -61,6 +64,26 @@ func (s *Session) dial(ctx context.Context) (*socket, string, error) {
 		}
 	}
 	return &socket{conn: conn, dead: make(chan struct{}), readDone: make(chan struct{}), up: time.Now()}, conn.Subprotocol(), nil
+}
+
+// dialTarget moves URL credentials (ws://user:pass@host), which the WebSocket handshake does not
+// carry, into a Basic Authorization header, unless the caller set an Authorization header.
+func dialTarget(raw string, h http.Header) (string, http.Header) {
+	header := h.Clone()
+	if header == nil {
+		header = http.Header{}
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw, header
+	}
+	if header.Get("Authorization") == "" {
+		pass, _ := u.User.Password()
+		req := http.Request{Header: header}
+		req.SetBasicAuth(u.User.Username(), pass)
+	}
+	u.User = nil
+	return u.String(), header
 }
 
 func isTimeout(err error) bool {
@@ -112,7 +135,10 @@ func (s *Session) startRetrying(firstErr error) {
 // time: a new dial starts only after the previous socket's reader and writer have returned.
 func (s *Session) supervise(sock *socket) {
 	defer s.wg.Done()
-	attempt := 1 // with sock == nil, attempt 1 already failed
+	attempt := 0 // attempts since the last stable connection
+	if sock == nil {
+		attempt = 1 // startRetrying: the first attempt already failed
+	}
 	for {
 		if sock != nil {
 			cause, clean := s.serve(sock)

@@ -47,6 +47,10 @@ var env struct {
 	service  *daprstack.Proc
 	topics   [2]string
 	events   *eventSink
+	// lifecycle is the service's lifecycle topic; extra holds more topics the consumer subscribes.
+	lifecycle string
+	extra     map[string]string
+	consumer  *daprstack.Daprd
 }
 
 func TestMain(m *testing.M) {
@@ -97,6 +101,12 @@ func runMain(m *testing.M) (int, error) {
 
 	run := uuid.NewString()[:8]
 	env.topics = [2]string{"e2e-" + run + "-a", "e2e-" + run + "-b"}
+	env.lifecycle = "e2e-" + run + "-lifecycle"
+	env.extra = map[string]string{}
+	for _, name := range []string{"types", "replace1", "replace2", "reconnect", "answered"} {
+		env.extra[name] = "e2e-" + run + "-" + name
+	}
+	subscribed := append([]string{env.topics[0], env.topics[1], env.lifecycle}, mapValues(env.extra)...)
 	res, err := writeComponents(dir)
 	if err != nil {
 		return 0, err
@@ -108,10 +118,10 @@ func runMain(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	consumerSrv := &http.Server{Handler: env.events.handler(env.topics[:]), ReadHeaderTimeout: 5 * time.Second}
+	consumerSrv := &http.Server{Handler: env.events.handler(subscribed), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = consumerSrv.Serve(consumerL) }()
 	defer consumerSrv.Close()
-	consumer, err := st.StartDaprd(bin, rt, daprstack.DaprdOptions{Name: "daprd-consumer", AppID: "e2e-consumer-" + run,
+	env.consumer, err = st.StartDaprd(bin, rt, daprstack.DaprdOptions{Name: "daprd-consumer", AppID: "e2e-consumer-" + run,
 		AppPort: consumerL.Addr().(*net.TCPAddr).Port, ResourcesPath: filepath.Join(res, "consumer")})
 	if err != nil {
 		return 0, err
@@ -127,7 +137,10 @@ func runMain(m *testing.M) (int, error) {
 	}
 	env.service, err = st.Start("wsmanager", nil, svcBin,
 		"--grpc-port", strconv.Itoa(ports[0]), "--http-port", strconv.Itoa(ports[1]), "--actor-port", strconv.Itoa(ports[2]),
-		"--dapr-grpc-address", d.GRPCAddr(), "--log-level", "debug")
+		"--dapr-grpc-address", d.GRPCAddr(), "--log-level", "debug", "--lifecycle-topic", env.lifecycle,
+		// Short keepalive and backoff so that drops and reconnects happen within a test.
+		"--ping-interval", "300ms", "--pong-timeout", "500ms",
+		"--reconnect-initial-backoff", "50ms", "--reconnect-max-backoff", "200ms")
 	if err != nil {
 		return 0, err
 	}
@@ -136,7 +149,7 @@ func runMain(m *testing.M) (int, error) {
 	if err := d.WaitActorsReady(ctx); err != nil {
 		return 0, err
 	}
-	if err := consumer.WaitSubscriptions(ctx, 2); err != nil {
+	if err := env.consumer.WaitSubscriptions(ctx, len(subscribed)); err != nil {
 		return 0, err
 	}
 	env.conn, err = grpc.NewClient(env.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -209,13 +222,45 @@ spec:
 	return res, nil
 }
 
+func mapValues(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
+// cloudEvent is what the subscriber receives.
+type cloudEvent struct {
+	ID              string          `json:"id"`
+	Type            string          `json:"type"`
+	Source          string          `json:"source"`
+	DataContentType string          `json:"datacontenttype"`
+	Data            json.RawMessage `json:"data"`
+	DataBase64      string          `json:"data_base64"`
+	ConnectionID    string          `json:"connectionid"`
+	ConnectionURL   string          `json:"connectionurl"`
+	ReceivedAt      string          `json:"receivedat"`
+	Sequence        string          `json:"sequence"`
+}
+
 // eventSink is the subscriber app behind the consumer daprd.
 type eventSink struct {
 	mu     sync.Mutex
-	frames map[string][]string // topic → frame payloads in arrival order
+	frames map[string][]string     // topic → frame payloads in arrival order
+	events map[string][]cloudEvent // topic → whole events in arrival order
 }
 
-func newEventSink() *eventSink { return &eventSink{frames: map[string][]string{}} }
+func newEventSink() *eventSink {
+	return &eventSink{frames: map[string][]string{}, events: map[string][]cloudEvent{}}
+}
+
+// all returns the events received on topic.
+func (e *eventSink) all(topic string) []cloudEvent {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]cloudEvent(nil), e.events[topic]...)
+}
 
 func (e *eventSink) handler(topics []string) http.Handler {
 	mux := http.NewServeMux()
@@ -227,9 +272,7 @@ func (e *eventSink) handler(topics []string) http.Handler {
 		_ = json.NewEncoder(w).Encode(subs)
 	})
 	mux.HandleFunc("POST /events/{topic}", func(w http.ResponseWriter, r *http.Request) {
-		var ce struct {
-			Data json.RawMessage `json:"data"`
-		}
+		var ce cloudEvent
 		body, _ := io.ReadAll(r.Body)
 		if err := json.Unmarshal(body, &ce); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -241,6 +284,7 @@ func (e *eventSink) handler(topics []string) http.Handler {
 		}
 		e.mu.Lock()
 		e.frames[r.PathValue("topic")] = append(e.frames[r.PathValue("topic")], text)
+		e.events[r.PathValue("topic")] = append(e.events[r.PathValue("topic")], ce)
 		e.mu.Unlock()
 		_, _ = w.Write([]byte(`{"status":"SUCCESS"}`))
 	})

@@ -9,11 +9,12 @@
 //	                           {"id":X,"result":<request>}, so replies come out of order; other frames echo
 //	/prefix                    a frame P+payload (P = 16 bytes) is answered with P+"re:"+payload
 //	/close [code=1000 after=0] close with code after `after` frames were received
-//	/drop [after=0]            drop the TCP connection (no close frame) after `after` frames
+//	/drop [after=0 echo=1]     echo (unless echo=0), and drop the TCP connection (no close frame)
+//	                           after `after` frames
 //	/stall                     never read or write again (pings go unanswered)
 //	/burst [n=100]             send n frames {"seq":n} at once, then echo
-//	/headers                   send one JSON frame with the handshake's Authorization, Origin and
-//	                           chosen subprotocol (offered: v1.feed, v2.feed), then echo
+//	/headers                   answer every frame with a JSON report of the handshake's
+//	                           Authorization, Origin and chosen subprotocol (offered: v1.feed, v2.feed)
 //	/reject [status=403]       refuse the upgrade with that HTTP status
 //	/hang                      accept the TCP connection, never answer the handshake
 package sessiontest
@@ -177,7 +178,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/close":
 		h.closeAfter(c, intParam(r, "after", 0), intParam(r, "code", websocket.CloseNormalClosure))
 	case "/drop":
-		h.dropAfter(c, intParam(r, "after", 0))
+		h.dropAfter(c, intParam(r, "after", 0), intParam(r, "echo", 1) == 1)
 	case "/stall":
 		select {
 		case <-h.stop:
@@ -196,10 +197,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"origin":        r.Header.Get("Origin"),
 			"subprotocol":   c.Subprotocol(),
 		})
-		if c.WriteMessage(websocket.TextMessage, b) != nil {
-			return
+		for {
+			if _, _, err := h.read(c); err != nil {
+				return
+			}
+			if c.WriteMessage(websocket.TextMessage, b) != nil {
+				return
+			}
 		}
-		h.echo(c)
 	default:
 		h.echo(c)
 	}
@@ -315,9 +320,13 @@ func (h *Handler) closeAfter(c *websocket.Conn, after, code int) {
 	}
 }
 
-func (h *Handler) dropAfter(c *websocket.Conn, after int) {
+func (h *Handler) dropAfter(c *websocket.Conn, after int, echo bool) {
 	for range after {
-		if _, _, err := h.read(c); err != nil {
+		typ, data, err := h.read(c)
+		if err != nil {
+			return
+		}
+		if echo && c.WriteMessage(typ, data) != nil {
 			return
 		}
 	}
@@ -344,7 +353,16 @@ func (h *Handler) Close() {
 // Server is a running test server.
 type Server struct {
 	*Handler
-	srv *httptest.Server
+	srv  *httptest.Server
+	once sync.Once
+}
+
+// Stop closes every connection and stops listening: later dials are refused.
+func (s *Server) Stop() {
+	s.once.Do(func() {
+		s.Handler.Close()
+		s.srv.Close()
+	})
 }
 
 // URL returns the ws:// URL of path on the server, e.g. URL("/echo").
@@ -355,11 +373,8 @@ func (s *Server) URL(path string) string {
 // NewServer starts a server on loopback that is stopped when the test ends.
 func NewServer(tb testing.TB, interval time.Duration) *Server {
 	tb.Helper()
-	h := NewHandler(interval)
-	srv := httptest.NewServer(h)
-	tb.Cleanup(func() {
-		h.Close()
-		srv.Close()
-	})
-	return &Server{Handler: h, srv: srv}
+	s := &Server{Handler: NewHandler(interval)}
+	s.srv = httptest.NewServer(s.Handler)
+	tb.Cleanup(s.Stop)
+	return s
 }
