@@ -247,19 +247,37 @@ type cloudEvent struct {
 // eventSink is the subscriber app behind the consumer daprd.
 type eventSink struct {
 	mu     sync.Mutex
-	frames map[string][]string     // topic → frame payloads in arrival order
-	events map[string][]cloudEvent // topic → whole events in arrival order
+	events map[string][]cloudEvent // topic → events in arrival order
 }
 
 func newEventSink() *eventSink {
-	return &eventSink{frames: map[string][]string{}, events: map[string][]cloudEvent{}}
+	return &eventSink{events: map[string][]cloudEvent{}}
 }
 
-// all returns the events received on topic.
-func (e *eventSink) all(topic string) []cloudEvent {
+// all returns the events of connection id received on topic ("" for every connection).
+func (e *eventSink) all(topic, id string) []cloudEvent {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return append([]cloudEvent(nil), e.events[topic]...)
+	var out []cloudEvent
+	for _, ev := range e.events[topic] {
+		if id == "" || ev.ConnectionID == id {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// frames returns the payloads of connection id's frames received on topic.
+func (e *eventSink) frames(topic, id string) []string {
+	var out []string
+	for _, ev := range e.all(topic, id) {
+		var text string
+		if json.Unmarshal(ev.Data, &text) != nil {
+			text = string(ev.Data)
+		}
+		out = append(out, text)
+	}
+	return out
 }
 
 func (e *eventSink) handler(topics []string) http.Handler {
@@ -278,12 +296,7 @@ func (e *eventSink) handler(topics []string) http.Handler {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		var text string
-		if json.Unmarshal(ce.Data, &text) != nil {
-			text = string(ce.Data)
-		}
 		e.mu.Lock()
-		e.frames[r.PathValue("topic")] = append(e.frames[r.PathValue("topic")], text)
 		e.events[r.PathValue("topic")] = append(e.events[r.PathValue("topic")], ce)
 		e.mu.Unlock()
 		_, _ = w.Write([]byte(`{"status":"SUCCESS"}`))
@@ -291,11 +304,6 @@ func (e *eventSink) handler(topics []string) http.Handler {
 	return mux
 }
 
-func (e *eventSink) get(topic string) []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return append([]string(nil), e.frames[topic]...)
-}
 
 func callCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
@@ -431,7 +439,7 @@ func TestPublish(t *testing.T) {
 
 	_, err := env.client.StartPublish(callCtx(t), &pb.StartPublishRequest{Id: id, Topic: topicA})
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return len(env.events.get(topicA)) >= 5 }, waitFor, 20*time.Millisecond,
+	require.Eventually(t, func() bool { return len(env.events.frames(topicA, id)) >= 5 }, waitFor, 20*time.Millisecond,
 		"frames pushed by the server must reach the subscriber of %s", topicA)
 	assert.Equal(t, topicA, find(t, id).GetTopic())
 
@@ -445,13 +453,13 @@ func TestPublish(t *testing.T) {
 	require.Eventually(t, func() bool { return ws.Streamed() >= stoppedAt+5 }, waitFor, 20*time.Millisecond)
 	_, err = env.client.StartPublish(callCtx(t), &pb.StartPublishRequest{Id: id, Topic: topicB})
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return len(env.events.get(topicB)) >= 1 }, waitFor, 20*time.Millisecond)
-	for _, f := range env.events.get(topicA) {
+	require.Eventually(t, func() bool { return len(env.events.frames(topicB, id)) >= 1 }, waitFor, 20*time.Millisecond)
+	for _, f := range env.events.frames(topicA, id) {
 		var frame struct{ Seq int }
 		require.NoError(t, json.Unmarshal([]byte(f), &frame), "published payload must be the frame as sent: %s", f)
 		assert.LessOrEqual(t, frame.Seq, stoppedAt+1, "frame published to %s after StopPublish", topicA)
 	}
-	first := env.events.get(topicB)[0]
+	first := env.events.frames(topicB, id)[0]
 	var frame struct{ Seq int }
 	require.NoError(t, json.Unmarshal([]byte(first), &frame))
 	assert.Greater(t, frame.Seq, stoppedAt+1)

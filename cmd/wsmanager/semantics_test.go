@@ -136,7 +136,9 @@ func TestReconnectResendsOnConnect(t *testing.T) {
 		AutoReconnect:     true,
 		OnConnectMessages: []string{"login", "subscribe"},
 	})
-	assert.Equal(t, []string{"login", "subscribe"}, ws.Received(), "sent before Connect returned CONNECTED")
+	// Written before Connect returned CONNECTED; the server records them as it reads them.
+	require.Eventually(t, func() bool { return len(ws.Received()) >= 2 }, waitFor, poll)
+	assert.Equal(t, []string{"login", "subscribe"}, ws.Received())
 	first := find(t, id)
 	require.NotNil(t, first.GetConnectedSince())
 
@@ -331,8 +333,8 @@ func TestPublishedCloudEvents(t *testing.T) {
 		_, err := env.client.SendRaw(callCtx(t), m)
 		require.NoError(t, err)
 	}
-	require.Eventually(t, func() bool { return len(env.events.all(topic)) == 3 }, waitFor, poll)
-	evs := env.events.all(topic)
+	require.Eventually(t, func() bool { return len(env.events.all(topic, id)) == 3 }, waitFor, poll)
+	evs := env.events.all(topic, id)
 	slices.SortFunc(evs, func(a, b cloudEvent) int { return strings.Compare(a.Sequence, b.Sequence) })
 
 	assert.Equal(t, "application/json", evs[0].DataContentType)
@@ -366,8 +368,8 @@ func TestAnsweredFramesAreNotPublished(t *testing.T) {
 		_, err = env.client.SendRaw(callCtx(t), &pb.SendRawRequest{Id: id, Message: fmt.Sprintf(`{"push":%d}`, i)})
 		require.NoError(t, err)
 	}
-	require.Eventually(t, func() bool { return len(env.events.all(topic)) == 5 }, waitFor, poll)
-	for _, ev := range env.events.all(topic) {
+	require.Eventually(t, func() bool { return len(env.events.all(topic, id)) == 5 }, waitFor, poll)
+	for _, ev := range env.events.all(topic, id) {
 		assert.NotContains(t, string(ev.Data), "q1")
 	}
 }
@@ -390,8 +392,8 @@ func TestPublishTopicRules(t *testing.T) {
 	assert.Equal(t, t2, find(t, id).GetTopic())
 	_, err = env.client.SendRaw(callCtx(t), &pb.SendRawRequest{Id: id, Message: "one"})
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return len(env.events.get(t2)) == 1 }, waitFor, poll)
-	assert.Empty(t, env.events.get(t1))
+	require.Eventually(t, func() bool { return len(env.events.frames(t2, id)) == 1 }, waitFor, poll)
+	assert.Empty(t, env.events.frames(t1, id))
 
 	// The server drops after the second frame; the connection comes back and still publishes.
 	_, err = env.client.SendRaw(callCtx(t), &pb.SendRawRequest{Id: id, Message: "two"})
@@ -401,7 +403,7 @@ func TestPublishTopicRules(t *testing.T) {
 	}, "reconnect")
 	_, err = env.client.SendRaw(callCtx(t), &pb.SendRawRequest{Id: id, Message: "after reconnect"})
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return slices.Contains(env.events.get(t2), "after reconnect") }, waitFor, poll)
+	require.Eventually(t, func() bool { return slices.Contains(env.events.frames(t2, id), "after reconnect") }, waitFor, poll)
 
 	for range 2 {
 		_, err = env.client.StopPublish(callCtx(t), &pb.StopPublishRequest{Id: id})
@@ -436,7 +438,7 @@ func TestLifecycleAndDisconnect(t *testing.T) {
 	var mine []data
 	require.Eventually(t, func() bool {
 		mine = nil
-		for _, ev := range env.events.all(env.lifecycle) {
+		for _, ev := range env.events.all(env.lifecycle, id) {
 			var d data
 			if json.Unmarshal(ev.Data, &d) == nil && d.ConnectionID == id {
 				assert.Equal(t, "websocketmanager.connection."+strings.ToLower(d.Status), ev.Type)
