@@ -304,7 +304,6 @@ func (e *eventSink) handler(topics []string) http.Handler {
 	return mux
 }
 
-
 func callCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	t.Cleanup(cancel)
