@@ -3,9 +3,11 @@ package actors
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/dapr/go-sdk/actor"
+	dapr "github.com/dapr/go-sdk/client"
 	"go.uber.org/zap"
 
 	"github.com/websocketmanager/websocketmanager/actors/backoff"
@@ -22,6 +24,10 @@ const stateKey = "spec"
 type spec struct {
 	ConnectArgs
 	Topic string `json:"topic,omitempty"`
+	// Instance is the instance that last established the socket; Epoch counts how often it
+	// was established on an instance (it raises the publish sequence base, see SeqBase).
+	Instance string `json:"instance,omitempty"`
+	Epoch    uint64 `json:"epoch,omitempty"`
 }
 
 // Deps are what the actors of one process share.
@@ -37,8 +43,22 @@ type Deps struct {
 	// DefaultSendTimeout applies to an actor Send with no timeout; MaxSendTimeout bounds it.
 	DefaultSendTimeout time.Duration
 	MaxSendTimeout     time.Duration
-	Log                *zap.Logger
+	// Reminders registers the watchdog reminder that brings a connection back on another
+	// instance when the one holding it dies.
+	Reminders Reminders
+	// WatchdogInterval is the period of that reminder. Default 3s.
+	WatchdogInterval time.Duration
+	Log              *zap.Logger
 }
+
+// Reminders is the slice of the Dapr client that manages actor reminders.
+type Reminders interface {
+	RegisterActorReminder(ctx context.Context, in *dapr.RegisterActorReminderRequest) error
+	UnregisterActorReminder(ctx context.Context, in *dapr.UnregisterActorReminderRequest) error
+}
+
+// watchdogReminder is the name of the connection actor's reminder.
+const watchdogReminder = "watchdog"
 
 // Connection is the actor of one managed connection. Its exported methods are the actor's
 // contract (see the ConnectionMethod constants); keep helpers unexported.
@@ -114,16 +134,89 @@ func (c *Connection) sessionSpec(s *spec) session.Spec {
 		Backoff:       b,
 		IdleTimeout:   time.Duration(s.IdleTimeoutMS) * time.Millisecond,
 		Topic:         s.Topic,
+		SeqBase:       s.Epoch << 32,
 	}
 }
 
 // ensure returns this process's session of the connection, establishing it if this process
-// does not hold one yet (the actor was activated here after the previous holder went away).
+// does not hold one yet: the actor was activated here after the instance that held the socket
+// went away (or moved the actor here). The caller persists s afterwards.
 func (c *Connection) ensure(ctx context.Context, s *spec) (*session.Session, error) {
 	if sess := c.deps.Registry.Get(c.ID()); sess != nil {
 		return sess, nil
 	}
-	return c.deps.Registry.Open(ctx, c.sessionSpec(s), true)
+	prev := s.Instance
+	s.Instance = c.deps.InstanceID
+	s.Epoch++
+	// Persist the new epoch before the first frame can be published with it: sequence numbers
+	// must never go backwards, even if this instance dies right after.
+	if err := c.GetStateManager().Set(ctx, stateKey, s); err != nil {
+		return nil, fmt.Errorf("record takeover: %w", err)
+	}
+	if err := c.SaveState(ctx); err != nil {
+		return nil, fmt.Errorf("record takeover: %w", err)
+	}
+	ss := c.sessionSpec(s)
+	if prev != "" && prev != c.deps.InstanceID {
+		ss.Reason = "taken over from instance " + prev
+	}
+	c.log().Info("establishing connection on this instance", zap.String("previous_instance", prev), zap.Uint64("epoch", s.Epoch))
+	if !s.AutoReconnect {
+		return c.deps.Registry.Lost(ss, fmt.Sprintf("the socket was lost with instance %s; auto_reconnect is off, so it was not re-established: Disconnect and Connect again", orUnknown(prev))), nil
+	}
+	return c.deps.Registry.Open(ctx, ss, true)
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "(unknown)"
+	}
+	return s
+}
+
+// ReminderCall implements actor.ReminderCallee: the watchdog reminder fires on whichever
+// instance owns the actor now, and brings the connection up there if no socket is held.
+func (c *Connection) ReminderCall(name string, _ []byte, _, _ string) {
+	if name != watchdogReminder {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*c.deps.WatchdogInterval+10*time.Second)
+	defer cancel()
+	s, err := c.loadSpec(ctx)
+	if err != nil {
+		c.log().Warn("watchdog: read actor state", zap.Error(err))
+		return
+	}
+	if s == nil { // the connection is gone; so should its reminder be
+		c.unregisterWatchdog(ctx)
+		return
+	}
+	if c.deps.Registry.Get(c.ID()) != nil {
+		return
+	}
+	if _, err := c.ensure(ctx, s); err != nil {
+		c.log().Warn("watchdog: establish connection", zap.Error(err))
+	}
+	if err := c.SaveState(ctx); err != nil {
+		c.log().Warn("watchdog: save actor state", zap.Error(err))
+	}
+}
+
+func (c *Connection) registerWatchdog(ctx context.Context) error {
+	p := c.deps.WatchdogInterval.String()
+	return c.deps.Reminders.RegisterActorReminder(ctx, &dapr.RegisterActorReminderRequest{
+		ActorType: ConnectionType, ActorID: c.ID(), Name: watchdogReminder,
+		DueTime: p, Period: p, FailurePolicy: &dapr.JobFailurePolicyDrop{},
+	})
+}
+
+func (c *Connection) unregisterWatchdog(ctx context.Context) {
+	err := c.deps.Reminders.UnregisterActorReminder(ctx, &dapr.UnregisterActorReminderRequest{
+		ActorType: ConnectionType, ActorID: c.ID(), Name: watchdogReminder,
+	})
+	if err != nil {
+		c.log().Warn("unregister watchdog reminder", zap.Error(err))
+	}
 }
 
 func (c *Connection) info(s *spec, sess *session.Session, openErr error) ConnectionInfo {
@@ -173,7 +266,7 @@ func (c *Connection) Connect(ctx context.Context, in *ConnectArgs) (*InfoReply, 
 	if existing != nil {
 		return fail(errorf(CodeAlreadyExists, "connection %q already exists; Disconnect it first or choose another id", c.ID()))
 	}
-	s := &spec{ConnectArgs: *in}
+	s := &spec{ConnectArgs: *in, Instance: c.deps.InstanceID, Epoch: 1}
 	if s.CreatedAt.IsZero() {
 		s.CreatedAt = time.Now().UTC()
 	}
@@ -185,6 +278,12 @@ func (c *Connection) Connect(ctx context.Context, in *ConnectArgs) (*InfoReply, 
 		c.deps.Registry.Close(ctx, c.ID(), 1000, "connect failed")
 		c.log().Error("add to directory", zap.Error(err))
 		return fail(errorf(CodeUnavailable, "cannot record the connection in the directory; retry later"))
+	}
+	if err := c.registerWatchdog(ctx); err != nil {
+		c.deps.Registry.Close(ctx, c.ID(), 1000, "connect failed")
+		_ = c.deps.Directory.RemoveMember(ctx, c.ID())
+		c.log().Error("register watchdog reminder", zap.Error(err))
+		return fail(errorf(CodeUnavailable, "cannot register the connection's failover reminder (is the Dapr scheduler running?); retry later"))
 	}
 	if err := c.GetStateManager().Set(ctx, stateKey, s); err != nil {
 		c.deps.Registry.Close(ctx, c.ID(), 1000, "connect failed")
@@ -199,6 +298,7 @@ func (c *Connection) Disconnect(ctx context.Context, _ *Empty) (*Reply, error) {
 		return &Reply{Error: e}, nil
 	}
 	c.deps.Registry.Close(ctx, c.ID(), 1000, "disconnected by request")
+	c.unregisterWatchdog(ctx)
 	if err := c.GetStateManager().Remove(ctx, stateKey); err != nil {
 		return &Reply{Error: errorf(CodeInternal, "forget connection: %v", err)}, nil
 	}

@@ -47,7 +47,7 @@ func TestNoUndocumentedActorMethods(t *testing.T) {
 	for _, m := range ConnectionMethods {
 		documented[m] = true
 	}
-	sdk := map[string]bool{"Type": true, "ID": true, "SetID": true, "GetStateManager": true, "SetStateManager": true, "SaveState": true, "WithContext": true}
+	sdk := map[string]bool{"Type": true, "ID": true, "SetID": true, "GetStateManager": true, "SetStateManager": true, "SaveState": true, "WithContext": true, "ReminderCall": true}
 	typ := reflect.TypeOf(&Connection{})
 	for i := range typ.NumMethod() {
 		name := typ.Method(i).Name

@@ -68,6 +68,23 @@ func (r *Registry) Open(ctx context.Context, spec Spec, resume bool) (*Session, 
 	return s, nil
 }
 
+// Lost keeps a session for spec that has no socket and never dials: status ERROR with reason.
+// It stands for a connection whose socket was lost with the instance that held it and that
+// may not reconnect by itself (auto_reconnect off).
+func (r *Registry) Lost(spec Spec, reason string) *Session {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s := r.sessions[spec.ID]; s != nil {
+		return s
+	}
+	s := newSession(spec, r.cfg, r.pub, r.events, r.instanceID, r.log.With(zap.String(logkey.ConnectionID, spec.ID)))
+	s.mu.Lock()
+	s.setStatus(StatusError, reason, spec.Reason, 0)
+	s.mu.Unlock()
+	r.sessions[spec.ID] = s
+	return s
+}
+
 // Get returns the session with that id, or nil.
 func (r *Registry) Get(id string) *Session {
 	r.mu.Lock()
@@ -98,14 +115,18 @@ func (r *Registry) Len() int {
 
 // Shutdown closes every session with close code 1001 (going away) and waits for them, or
 // until ctx ends.
-func (r *Registry) Shutdown(ctx context.Context) {
+func (r *Registry) Shutdown(ctx context.Context) { r.CloseAll(ctx, 1001, "instance shutting down") }
+
+// CloseAll closes every session with a close frame of the given code and forgets them all.
+// The registry stays usable.
+func (r *Registry) CloseAll(ctx context.Context, code int, reason string) {
 	r.mu.Lock()
 	all := r.sessions
 	r.sessions = make(map[string]*Session)
 	r.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, s := range all {
-		wg.Go(func() { s.close(ctx, 1001, "instance shutting down") })
+		wg.Go(func() { s.close(ctx, code, reason) })
 	}
 	wg.Wait()
 }

@@ -80,6 +80,12 @@ type Spec struct {
 	// IdleTimeout: no inbound frame for this long → the socket is treated as dead. 0 = off.
 	IdleTimeout time.Duration
 	Topic       string
+	// SeqBase is the sequence number before the first published frame. The actor raises it
+	// each time the connection is established on another instance, so that sequence numbers
+	// never go backwards when a connection moves.
+	SeqBase uint64
+	// Reason explains the session's first status event (e.g. "taken over from instance X").
+	Reason string
 }
 
 // Snapshot is what a session looks like at one moment.
@@ -164,6 +170,7 @@ func newSession(spec Spec, cfg Config, pub publish.Publisher, events Lifecycle, 
 		status:     StatusConnecting,
 		topic:      spec.Topic,
 		keyed:      map[correlation.Key]*waiter{},
+		seq:        spec.SeqBase,
 	}
 	s.outbox = newOutbox(cfg.PublishBuffer, pub, log, s.reportDrops)
 	return s

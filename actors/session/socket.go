@@ -113,7 +113,7 @@ func (s *Session) start(sock *socket, subprotocol string) {
 	s.sock = sock
 	s.subprotocol = subprotocol
 	s.connectedSince = sock.up.UTC()
-	s.setStatus(StatusConnected, "", "", 0)
+	s.setStatus(StatusConnected, "", s.spec.Reason, 0)
 	s.mu.Unlock()
 	s.wg.Add(2)
 	go s.supervise(sock)
@@ -123,7 +123,7 @@ func (s *Session) start(sock *socket, subprotocol string) {
 // startRetrying starts the session without a socket: the supervisor dials with backoff.
 func (s *Session) startRetrying(firstErr error) {
 	s.mu.Lock()
-	s.setStatus(StatusConnecting, firstErr.Error(), "reconnecting", 1)
+	s.setStatus(StatusConnecting, firstErr.Error(), strings.TrimPrefix(s.spec.Reason+"; reconnecting", "; "), 1)
 	s.mu.Unlock()
 	s.wg.Add(2)
 	go s.supervise(nil)

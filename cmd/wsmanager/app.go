@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	runtimev1pb "github.com/dapr/dapr/pkg/proto/runtime/v1"
 	dapr "github.com/dapr/go-sdk/client"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -100,6 +101,8 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 		Backoff:            bcfg,
 		DefaultSendTimeout: cfg.sendTimeout,
 		MaxSendTimeout:     cfg.maxSendTimeout,
+		Reminders:          dc,
+		WatchdogInterval:   cfg.watchdog,
 		Log:                log.Named("actors"),
 	})
 
@@ -148,6 +151,10 @@ func (a *app) run(ctx context.Context) error {
 	a.http = &http.Server{Handler: gwHandler, ReadHeaderTimeout: 10 * time.Second}
 
 	a.lifecycle.Start()
+	fenceCtx, stopFence := context.WithCancel(context.Background())
+	fenceDone := make(chan struct{})
+	go func() { defer close(fenceDone); a.fence(fenceCtx) }()
+	defer func() { stopFence(); <-fenceDone }()
 	errc := make(chan error, 3)
 	go func() { errc <- a.grpc.Serve(grpcL) }()
 	go func() {
@@ -183,6 +190,9 @@ func (a *app) shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.shutdownTimeout)
 	defer cancel()
 	a.health.Shutdown()
+	// Sockets first: the sidecar is shutting down too and placement will hand these connections
+	// to other instances, which must not find our sockets still open.
+	a.registry.Shutdown(ctx)
 	stopped := make(chan struct{})
 	go func() { a.grpc.GracefulStop(); close(stopped) }()
 	select {
@@ -195,13 +205,43 @@ func (a *app) shutdown() {
 		_ = a.http.Shutdown(ctx)
 	}
 	_ = a.host.Shutdown(ctx)
-	a.registry.Shutdown(ctx)
+	a.registry.Shutdown(ctx) // sessions a late actor call opened meanwhile
 	a.lifecycle.Stop(ctx)
 	if a.gwConn != nil {
 		_ = a.gwConn.Close()
 	}
 	_ = a.daprConn.Close()
 	a.log.Info("stopped")
+}
+
+// fence closes every socket when the sidecar has been unreachable for --sidecar-fence-after:
+// by then placement may have given this instance's actors to another instance, which will
+// open their sockets there. Closing ours keeps one socket per connection. The watchdog
+// reminders bring the connections back once the sidecar (or another instance) is reachable.
+func (a *app) fence(ctx context.Context) {
+	md := runtimev1pb.NewDaprClient(a.daprConn)
+	var lastOK = time.Now()
+	fenced := false
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		_, err := md.GetMetadata(cctx, &runtimev1pb.GetMetadataRequest{})
+		cancel()
+		switch {
+		case err == nil:
+			lastOK, fenced = time.Now(), false
+		case !fenced && time.Since(lastOK) >= a.cfg.fenceAfter && ctx.Err() == nil:
+			fenced = true
+			a.log.Warn("Dapr sidecar unreachable; closing every socket so that no connection is held twice", zap.Duration("unreachable_for", time.Since(lastOK)), zap.Error(err))
+			a.registry.CloseAll(ctx, 1001, "lost contact with the Dapr sidecar")
+		}
+	}
 }
 
 // loopbackOf turns a listener address into one this process can dial.

@@ -38,6 +38,8 @@ type config struct {
 	backoffMax       time.Duration
 	backoffAttempts  int
 	backoffStable    time.Duration
+	watchdog         time.Duration
+	fenceAfter       time.Duration
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -67,6 +69,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.backoffMax, "reconnect-max-backoff", 30*time.Second, "cap of every reconnect delay")
 	fs.IntVar(&c.backoffAttempts, "reconnect-max-attempts", 0, "failed reconnect attempts in a row before ERROR; 0 = unlimited")
 	fs.DurationVar(&c.backoffStable, "reconnect-stable-after", 10*time.Second, "uptime after which the reconnect backoff starts over")
+	fs.DurationVar(&c.watchdog, "watchdog-interval", 3*time.Second, "period of each connection's failover reminder: how soon a surviving instance re-establishes the connections of a dead one")
+	fs.DurationVar(&c.fenceAfter, "sidecar-fence-after", 5*time.Second, "close every socket when the Dapr sidecar has been unreachable this long (another instance may own them by then)")
 	err := ff.Parse(fs, args, ff.WithEnvVarPrefix("WSM"))
 	if err != nil {
 		return c, err
@@ -91,6 +95,9 @@ func (c config) validate() error {
 	}
 	if c.daprGRPCAddress == "" {
 		return errors.New("--dapr-grpc-address is required")
+	}
+	if c.watchdog < time.Second {
+		return fmt.Errorf("--watchdog-interval must be at least 1s, got %v", c.watchdog)
 	}
 	if c.logFormat != "json" && c.logFormat != "console" {
 		return fmt.Errorf("--log-format must be json or console, got %q", c.logFormat)

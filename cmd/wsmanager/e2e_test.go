@@ -51,6 +51,8 @@ var env struct {
 	lifecycle string
 	extra     map[string]string
 	consumer  *daprstack.Daprd
+	// For tests that build their own multi-instance stack.
+	root, svcBin, tmp string
 }
 
 func TestMain(m *testing.M) {
@@ -82,6 +84,7 @@ func runMain(m *testing.M) (int, error) {
 	}
 	defer os.RemoveAll(dir)
 	svcBin := filepath.Join(dir, "wsmanager")
+	env.root, env.svcBin, env.tmp = root, svcBin, dir
 	build := exec.CommandContext(ctx, "go", "build", "-race", "-o", svcBin, ".")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {

@@ -54,11 +54,51 @@ type Handler struct {
 	streamed   int
 	accepted   int
 	stop       chan struct{}
+	byCID      map[string]*ConnStats
+}
+
+// ConnStats is what the server saw of the sockets whose URL carried ?cid=<id>. A socket is
+// live from its handshake until the server's handler for it returns (it read the close frame
+// or EOF, or failed to write).
+type ConnStats struct {
+	Live, MaxLive, Handshakes int
+	Handshake                 []time.Time // when each handshake completed
+	Authorization             string      // of the last handshake
+	Subprotocol               string      // of the last handshake
+	Received                  []string    // data frames read, in order
+	CloseCodes                []int
+}
+
+// Stats returns a copy of what the server saw for cid.
+func (h *Handler) Stats(cid string) ConnStats {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	st := h.byCID[cid]
+	if st == nil {
+		return ConnStats{}
+	}
+	c := *st
+	c.Handshake = append([]time.Time(nil), st.Handshake...)
+	c.Received = append([]string(nil), st.Received...)
+	c.CloseCodes = append([]int(nil), st.CloseCodes...)
+	return c
+}
+
+// MaxLive returns the highest number of live sockets any cid ever had at once.
+func (h *Handler) MaxLive() (cid string, n int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id, st := range h.byCID {
+		if st.MaxLive > n {
+			cid, n = id, st.MaxLive
+		}
+	}
+	return cid, n
 }
 
 // NewHandler returns a handler whose stream pushes a frame every interval by default.
 func NewHandler(interval time.Duration) *Handler {
-	return &Handler{interval: interval, conns: map[*websocket.Conn]bool{}, hijacked: map[net.Conn]bool{}, stop: make(chan struct{})}
+	return &Handler{interval: interval, conns: map[*websocket.Conn]bool{}, hijacked: map[net.Conn]bool{}, stop: make(chan struct{}), byCID: map[string]*ConnStats{}}
 }
 
 // Received returns every data frame the server has read, in order.
@@ -96,7 +136,10 @@ func (h *Handler) Open() int {
 	return len(h.conns)
 }
 
-func (h *Handler) track(c *websocket.Conn) bool {
+// cids remembers which cid each socket belongs to.
+var cids sync.Map // *websocket.Conn → string
+
+func (h *Handler) track(c *websocket.Conn, r *http.Request) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -105,14 +148,31 @@ func (h *Handler) track(c *websocket.Conn) bool {
 	h.conns[c] = true
 	h.accepted++
 	h.wg.Add(1)
+	if cid := r.URL.Query().Get("cid"); cid != "" {
+		cids.Store(c, cid)
+		st := h.byCID[cid]
+		if st == nil {
+			st = &ConnStats{}
+			h.byCID[cid] = st
+		}
+		st.Live++
+		st.MaxLive = max(st.MaxLive, st.Live)
+		st.Handshakes++
+		st.Handshake = append(st.Handshake, time.Now())
+		st.Authorization = r.Header.Get("Authorization")
+		st.Subprotocol = c.Subprotocol()
+	}
 	return true
 }
 
 func (h *Handler) untrack(c *websocket.Conn) {
+	_ = c.Close()
 	h.mu.Lock()
 	delete(h.conns, c)
+	if cid, ok := cids.LoadAndDelete(c); ok {
+		h.byCID[cid.(string)].Live--
+	}
 	h.mu.Unlock()
-	_ = c.Close()
 	h.wg.Done()
 }
 
@@ -121,12 +181,22 @@ func (h *Handler) read(c *websocket.Conn) (int, []byte, error) {
 	typ, data, err := c.ReadMessage()
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	var st *ConnStats
+	if cid, ok := cids.Load(c); ok {
+		st = h.byCID[cid.(string)]
+	}
 	var ce *websocket.CloseError
 	switch {
 	case err == nil:
 		h.received = append(h.received, string(data))
+		if st != nil {
+			st.Received = append(st.Received, string(data))
+		}
 	case errors.As(err, &ce):
 		h.closeCodes = append(h.closeCodes, ce.Code)
+		if st != nil {
+			st.CloseCodes = append(st.CloseCodes, ce.Code)
+		}
 	}
 	return typ, data, err
 }
@@ -163,7 +233,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	if !h.track(c) {
+	if !h.track(c, r) {
 		_ = c.Close()
 		return
 	}

@@ -289,7 +289,7 @@ type Runtime struct {
 // StartRuntime starts placement and scheduler on the given ports (0 picks free ones) and
 // waits until both are healthy.
 func (s *Stack) StartRuntime(ctx context.Context, bin string, placementPort, schedulerPort int) (*Runtime, error) {
-	ports, err := FreePorts(6)
+	ports, err := FreePorts(7)
 	if err != nil {
 		return nil, err
 	}
@@ -303,6 +303,7 @@ func (s *Stack) StartRuntime(ctx context.Context, bin string, placementPort, sch
 	placement, err := s.Start("placement", nil, filepath.Join(bin, "placement"),
 		"--mode", "standalone", "--id", "dapr-placement-0",
 		"--port", strconv.Itoa(placementPort), "--listen-address", "127.0.0.1",
+		"--initial-cluster", "dapr-placement-0=127.0.0.1:"+strconv.Itoa(ports[6]),
 		"--healthz-port", strconv.Itoa(pHealth), "--healthz-listen-address", "127.0.0.1",
 		"--enable-metrics=false", "--tls-enabled=false", "--log-level", "warn")
 	if err != nil {
@@ -340,6 +341,9 @@ type DaprdOptions struct {
 	GRPCPort      int // 0 picks a free port
 	ResourcesPath string
 	LogLevel      string // default "warn"
+	// AppHealthCheck makes daprd probe the app's /healthz and give up its actors when the app
+	// stops answering (otherwise a dead app keeps its actors until daprd dies too).
+	AppHealthCheck bool
 }
 
 // Daprd is a running sidecar.
@@ -387,8 +391,7 @@ spec:
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
-	p, err := s.Start(o.Name, []string{"DAPR_HOST_IP=127.0.0.1"}, filepath.Join(bin, "daprd"),
-		"--mode", "standalone", "--app-id", o.AppID,
+	args := []string{"--mode", "standalone", "--app-id", o.AppID,
 		"--app-port", strconv.Itoa(o.AppPort), "--app-protocol", "http", "--app-channel-address", "127.0.0.1",
 		"--dapr-http-port", strconv.Itoa(o.HTTPPort), "--dapr-grpc-port", strconv.Itoa(o.GRPCPort),
 		"--dapr-listen-addresses", "127.0.0.1",
@@ -396,7 +399,12 @@ spec:
 		"--metrics-port", strconv.Itoa(ports[3]), "--metrics-listen-address", "127.0.0.1",
 		"--placement-host-address", rt.PlacementAddr, "--scheduler-host-address", rt.SchedulerAddr,
 		"--resources-path", o.ResourcesPath, "--config", cfgPath,
-		"--log-level", o.LogLevel)
+		"--log-level", o.LogLevel}
+	if o.AppHealthCheck {
+		args = append(args, "--enable-app-health-check", "--app-health-check-path", "/healthz",
+			"--app-health-probe-interval", "1", "--app-health-threshold", "3")
+	}
+	p, err := s.Start(o.Name, []string{"DAPR_HOST_IP=127.0.0.1"}, filepath.Join(bin, "daprd"), args...)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,144 @@
+package main_test
+
+// A multi-instance stack for the scale-out tests: one placement and scheduler, N instances of
+// the service (each with its own daprd, same app-id), the Redis components of components/, and
+// a consumer daprd whose app is this test process.
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/websocketmanager/websocketmanager/cmd/internal/daprstack"
+	pb "github.com/websocketmanager/websocketmanager/proto/websocketmanagerv1"
+)
+
+type cluster struct {
+	t         *testing.T
+	st        *daprstack.Stack
+	rt        *daprstack.Runtime
+	bin       string
+	appID     string
+	lifecycle string
+	events    *eventSink
+
+	mu        sync.Mutex
+	instances map[string]*instance
+	starts    int
+}
+
+type instance struct {
+	name   string
+	id     string // the instance_id List shows
+	daprd  *daprstack.Daprd
+	svc    *daprstack.Proc
+	conn   *grpc.ClientConn
+	client pb.WebSocketManagerClient
+}
+
+// newCluster starts placement, scheduler and a consumer subscribed to topics and the cluster's
+// lifecycle topic. Everything stops when the test ends.
+func newCluster(t *testing.T, topics ...string) *cluster {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	run := uuid.NewString()[:8]
+	st, err := daprstack.NewStack(filepath.Join(env.tmp, "cluster-"+run))
+	require.NoError(t, err)
+	t.Cleanup(st.Stop)
+	bin := daprstack.BinDir(env.root)
+	rt, err := st.StartRuntime(ctx, bin, 0, 0)
+	require.NoError(t, err)
+	c := &cluster{t: t, st: st, rt: rt, bin: bin, appID: "wsmanager-scale-" + run,
+		lifecycle: "scale-" + run + "-lifecycle", events: newEventSink(), instances: map[string]*instance{}}
+
+	subscribed := append([]string{c.lifecycle}, topics...)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &http.Server{Handler: c.events.handler(subscribed), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	consumer, err := st.StartDaprd(bin, rt, daprstack.DaprdOptions{Name: "consumer", AppID: "consumer-" + run,
+		AppPort: l.Addr().(*net.TCPAddr).Port, ResourcesPath: filepath.Join(env.root, "components")})
+	require.NoError(t, err)
+	require.NoError(t, consumer.WaitSubscriptions(ctx, len(subscribed)))
+	return c
+}
+
+// start starts (or restarts) the instance called name and waits until it hosts actors.
+func (c *cluster) start(name string) *instance {
+	t := c.t
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c.mu.Lock()
+	c.starts++
+	n := c.starts
+	c.mu.Unlock()
+	ports, err := daprstack.FreePorts(3)
+	require.NoError(t, err)
+	in := &instance{name: name, id: fmt.Sprintf("%s-%d", name, n)}
+	in.daprd, err = c.st.StartDaprd(c.bin, c.rt, daprstack.DaprdOptions{Name: fmt.Sprintf("daprd-%s-%d", name, n), AppID: c.appID,
+		AppPort: ports[2], ResourcesPath: filepath.Join(env.root, "components"), AppHealthCheck: true})
+	require.NoError(t, err)
+	in.svc, err = c.st.Start(fmt.Sprintf("wsmanager-%s-%d", name, n), nil, env.svcBin,
+		"--grpc-port", strconv.Itoa(ports[0]), "--http-port", strconv.Itoa(ports[1]), "--actor-port", strconv.Itoa(ports[2]),
+		"--dapr-grpc-address", in.daprd.GRPCAddr(), "--instance-id", in.id, "--lifecycle-topic", c.lifecycle,
+		"--ping-interval", "1s", "--pong-timeout", "2s", "--reconnect-initial-backoff", "100ms", "--reconnect-max-backoff", "1s")
+	require.NoError(t, err)
+	require.NoError(t, in.daprd.WaitActorsReady(ctx))
+	in.conn, err = grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", ports[0]), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	in.client = pb.NewWebSocketManagerClient(in.conn)
+	c.mu.Lock()
+	c.instances[name] = in
+	c.mu.Unlock()
+	t.Cleanup(func() { _ = in.conn.Close() })
+	return in
+}
+
+// kill ends the instance at once: SIGKILL to the service and its daprd, as a crash would.
+func (c *cluster) kill(name string) {
+	in := c.instance(name)
+	in.svc.Kill()
+	in.daprd.Kill()
+}
+
+// stop ends the instance as Kubernetes would: SIGTERM to the service and its daprd together.
+func (c *cluster) stop(name string) {
+	in := c.instance(name)
+	var wg sync.WaitGroup
+	wg.Go(func() { in.svc.Stop(30 * time.Second) })
+	wg.Go(func() { in.daprd.Stop(30 * time.Second) })
+	wg.Wait()
+}
+
+func (c *cluster) instance(name string) *instance {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.instances[name]
+}
+
+// list returns List as seen through instance name, by connection id.
+func (c *cluster) list(name string) map[string]*pb.WebSocketConnection {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := c.instance(name).client.List(ctx, &pb.ListRequest{})
+	require.NoError(c.t, err)
+	out := map[string]*pb.WebSocketConnection{}
+	for _, conn := range resp.GetConnections() {
+		out[conn.GetId()] = conn
+	}
+	return out
+}
