@@ -57,12 +57,16 @@ proto-check: $(PROTO_TOOLS) ## fail when the committed generated code differs fr
 		echo "generated code is stale: run 'make proto' and commit the result" >&2; exit 1; fi
 
 .PHONY: build
-build: ## build the service, the demo server and the dev runner into .tools/bin
-	go build -o $(BIN)/ ./cmd/wsmanager ./cmd/wsdemo ./cmd/devstack
+build: ## build the service, the demo server, the consumer and the dev runner into .tools/bin
+	go build -o $(BIN)/ ./cmd/wsmanager ./cmd/wsdemo ./cmd/wsconsumer ./cmd/devstack
 
 .PHONY: run
 run: dapr build ## run the service with its sidecar, placement, scheduler and a demo WebSocket server
 	@$(BIN)/devstack --bin $(BIN) --resources components/inmemory
+
+.PHONY: run-multi
+run-multi: dapr build ## two instances + a consumer with Redis: placement, scheduler, then dapr run -f dapr.yaml
+	@$(BIN)/devstack --bin $(BIN) --run-file dapr.yaml
 
 .PHONY: vet
 vet: ## go vet and gofmt
@@ -75,4 +79,4 @@ test: dapr proto-check vet ## everything: generated-code check, vet, unit, fuzz-
 
 .PHONY: clean
 clean: ## remove build outputs and run files (keeps the Dapr toolchain)
-	rm -rf $(TOOLS)/run $(BIN)/wsmanager $(BIN)/wsdemo $(BIN)/devstack
+	rm -rf $(TOOLS)/run $(BIN)/wsmanager $(BIN)/wsdemo $(BIN)/wsconsumer $(BIN)/devstack

@@ -1,6 +1,9 @@
 // Command devstack is `make run`: it starts placement, scheduler, a demo WebSocket server, one
 // daprd and the service on fixed loopback ports, prints how to call it, and on Ctrl-C stops
 // every process it started.
+//
+// With --run-file (`make run-multi`) it starts placement, scheduler and the demo server, then
+// hands the apps to the real Dapr CLI: dapr run -f <file> --runtime-path <the project's runtime>.
 package main
 
 import (
@@ -26,6 +29,7 @@ func main() {
 func run() error {
 	bins := flag.String("bin", "", "folder with the built wsmanager and wsdemo binaries")
 	resources := flag.String("resources", "components/inmemory", "Dapr components folder")
+	runFile := flag.String("run-file", "", "a Dapr multi-app run file to run with the Dapr CLI instead of the single instance")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -64,6 +68,9 @@ func run() error {
 	if err := daprstack.WaitTCP(startCtx, demo, "127.0.0.1:9001"); err != nil {
 		return err
 	}
+	if *runFile != "" {
+		return runMulti(ctx, startCtx, st, root, *runFile, rt.SchedulerAddr)
+	}
 	res, err := filepath.Abs(*resources)
 	if err != nil {
 		return err
@@ -92,6 +99,47 @@ func run() error {
 	fmt.Fprintln(os.Stderr, "devstack: stopping")
 	return nil
 }
+
+// runMulti runs a multi-app run file through the Dapr CLI, with placement and scheduler
+// already started (the CLI's slim mode starts neither).
+func runMulti(ctx, startCtx context.Context, st *daprstack.Stack, root, runFile, schedulerAddr string) error {
+	if err := daprstack.EnsureRedis(startCtx); err != nil {
+		return err
+	}
+	st.EchoNames = append(st.EchoNames, "dapr")
+	cli, err := daprstack.StartRunFile(st, root, runFile, schedulerAddr)
+	if err != nil {
+		return err
+	}
+	// The ports of dapr.yaml: both instances' sidecars must host actors before calls work.
+	for _, port := range []int{3500, 3510} {
+		if err := daprstack.WaitActorsReady(startCtx, cli, port); err != nil {
+			return err
+		}
+	}
+	fmt.Fprint(os.Stderr, multiBanner)
+	select {
+	case <-ctx.Done():
+	case <-exited(cli):
+		return fmt.Errorf("the Dapr CLI exited; see %s", cli.LogPath())
+	}
+	fmt.Fprintln(os.Stderr, "devstack: stopping")
+	return nil
+}
+
+const multiBanner = `
+================================================================================
+Multi-app run is up (Ctrl-C stops everything): two instances of the service and a consumer.
+  instance-1: gRPC 127.0.0.1:5002, REST http://127.0.0.1:5001
+  instance-2: gRPC 127.0.0.1:5012, REST http://127.0.0.1:5011
+  consumer:   prints every frame published to the topic "frames" (lines "== APP - wsconsumer ==")
+  demo WebSocket server: ws://127.0.0.1:9001/stream
+
+  curl -s -XPOST localhost:5001/v1/connect -d '{"url":"ws://127.0.0.1:9001/stream","autoReconnect":true,"connectionId":"demo"}'
+  curl -s -XPOST localhost:5011/v1/connections/demo/publish -d '{"topic":"frames"}'
+  curl -s localhost:5011/v1/connections
+================================================================================
+`
 
 func exited(ps ...*daprstack.Proc) <-chan struct{} {
 	ch := make(chan struct{})

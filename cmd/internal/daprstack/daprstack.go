@@ -413,8 +413,14 @@ spec:
 
 // WaitActorsReady waits until the sidecar hosts actors and is connected to placement.
 func (d *Daprd) WaitActorsReady(ctx context.Context) error {
-	url := fmt.Sprintf("http://127.0.0.1:%d/v1.0/metadata", d.HTTPPort)
-	return poll(ctx, d.Proc, func() bool {
+	return WaitActorsReady(ctx, d.Proc, d.HTTPPort)
+}
+
+// WaitActorsReady waits until the sidecar with that HTTP port hosts actors and is connected to
+// placement; p (may be nil) is the process whose exit ends the wait.
+func WaitActorsReady(ctx context.Context, p *Proc, httpPort int) error {
+	url := fmt.Sprintf("http://127.0.0.1:%d/v1.0/metadata", httpPort)
+	return poll(ctx, p, func() bool {
 		resp, err := http.Get(url)
 		if err != nil {
 			return false
@@ -437,6 +443,7 @@ func (d *Daprd) WaitActorsReady(ctx context.Context) error {
 		return a.RuntimeStatus == "RUNNING" && a.HostReady && a.Placement == "placement: connected" && len(a.ActiveActors) > 0
 	}, "actor runtime ready at "+url)
 }
+
 
 // WaitSubscriptions waits until the sidecar has loaded at least n topic subscriptions of its app.
 func (d *Daprd) WaitSubscriptions(ctx context.Context, n int) error {
@@ -470,4 +477,22 @@ func EnsureRedis(ctx context.Context) error {
 		return fmt.Errorf("Redis is not reachable at %s and redis-server could not start it (install it with apt-get install redis-server): %v: %s", RedisAddr, err, out)
 	}
 	return WaitTCP(ctx, nil, RedisAddr)
+}
+
+// StartRunFile runs `dapr run -f runFile --runtime-path <runtime>` with the project's Dapr CLI,
+// its sidecars on loopback. Placement and scheduler must already run at the addresses the run
+// file names. Stopping the returned process (SIGTERM) makes the CLI stop its apps and sidecars.
+//
+// Two gaps of CLI v1.12 (the only version the module proxy serves) are bridged through the
+// environment the CLI passes on to daprd: it does not apply --runtime-path to the apps of a run
+// file (it reads $DAPR_RUNTIME_PATH), and it predates the scheduler, so it never passes
+// --scheduler-host-address (daprd then reads $DAPR_SCHEDULER_HOST_ADDRESS_DNS_A).
+func StartRunFile(s *Stack, root, runFile, schedulerAddr string) (*Proc, error) {
+	abs, err := filepath.Abs(runFile)
+	if err != nil {
+		return nil, err
+	}
+	env := []string{"DAPR_HOST_IP=127.0.0.1", "DAPR_RUNTIME_PATH=" + RuntimeDir(root), "DAPR_SCHEDULER_HOST_ADDRESS_DNS_A=" + schedulerAddr}
+	return s.Start("dapr", env, filepath.Join(BinDir(root), "dapr"),
+		"run", "-f", abs, "--runtime-path", RuntimeDir(root))
 }

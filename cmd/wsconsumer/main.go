@@ -1,0 +1,100 @@
+// Command wsconsumer is a small Dapr app that subscribes to a topic of the service's frames
+// (and to its lifecycle topic) and prints each event it receives. It is the consumer of the
+// multi-app run (dapr.yaml).
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	port := flag.String("port", envOr("APP_PORT", "5020"), "port daprd calls (the app port)")
+	pubsub := flag.String("pubsub", "pubsub", "Dapr pub/sub component")
+	topic := flag.String("topic", "frames", "topic of published frames")
+	lifecycle := flag.String("lifecycle-topic", "websocketmanager.lifecycle", "lifecycle topic; empty: not subscribed")
+	flag.Parse()
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /dapr/subscribe", func(w http.ResponseWriter, _ *http.Request) {
+		subs := []map[string]string{{"pubsubname": *pubsub, "topic": *topic, "route": "/frames"}}
+		if *lifecycle != "" {
+			subs = append(subs, map[string]string{"pubsubname": *pubsub, "topic": *lifecycle, "route": "/lifecycle"})
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(subs)
+	})
+	mux.HandleFunc("POST /frames", handle(func(ev event) {
+		fmt.Printf("frame connection=%s sequence=%s type=%s data=%s\n", ev.ConnectionID, ev.Sequence, ev.DataContentType, ev.payload())
+	}))
+	mux.HandleFunc("POST /lifecycle", handle(func(ev event) {
+		fmt.Printf("lifecycle %s %s\n", ev.Type, ev.Data)
+	}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {})
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv := &http.Server{Addr: "127.0.0.1:" + *port, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	fmt.Fprintf(os.Stderr, "wsconsumer: subscribed to %s/%s on :%s\n", *pubsub, *topic, *port)
+	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+		fmt.Fprintln(os.Stderr, "wsconsumer:", err)
+		os.Exit(1)
+	}
+}
+
+type event struct {
+	Type            string          `json:"type"`
+	DataContentType string          `json:"datacontenttype"`
+	Data            json.RawMessage `json:"data"`
+	DataBase64      string          `json:"data_base64"`
+	ConnectionID    string          `json:"connectionid"`
+	Sequence        string          `json:"sequence"`
+}
+
+func (e event) payload() string {
+	if e.DataBase64 != "" {
+		b, _ := base64.StdEncoding.DecodeString(e.DataBase64)
+		return fmt.Sprintf("<%d bytes>", len(b))
+	}
+	var s string
+	if json.Unmarshal(e.Data, &s) == nil {
+		return s
+	}
+	return string(e.Data)
+}
+
+func handle(f func(event)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var ev event
+		body, _ := io.ReadAll(r.Body)
+		if err := json.Unmarshal(body, &ev); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		f(ev)
+		_, _ = w.Write([]byte(`{"status":"SUCCESS"}`))
+	}
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
