@@ -444,7 +444,6 @@ func WaitActorsReady(ctx context.Context, p *Proc, httpPort int) error {
 	}, "actor runtime ready at "+url)
 }
 
-
 // WaitSubscriptions waits until the sidecar has loaded at least n topic subscriptions of its app.
 func (d *Daprd) WaitSubscriptions(ctx context.Context, n int) error {
 	url := fmt.Sprintf("http://127.0.0.1:%d/v1.0/metadata", d.HTTPPort)
