@@ -162,7 +162,7 @@ func (c *Connection) ensure(ctx context.Context, s *spec) (*session.Session, err
 	}
 	c.log().Info("establishing connection on this instance", zap.String("previous_instance", prev), zap.Uint64("epoch", s.Epoch))
 	if !s.AutoReconnect {
-		return c.deps.Registry.Lost(ss, fmt.Sprintf("the socket was lost with instance %s; auto_reconnect is off, so it was not re-established: Disconnect and Connect again", orUnknown(prev))), nil
+		return c.deps.Registry.Lost(ss, fmt.Sprintf("the socket was lost with instance %s; auto_reconnect is off, so it was not re-established: Disconnect and Connect again", orUnknown(prev)))
 	}
 	return c.deps.Registry.Open(ctx, ss, true)
 }
@@ -423,6 +423,8 @@ func SessionError(err error) *ErrorInfo {
 	switch {
 	case errors.Is(err, session.ErrTimeout):
 		return errorf(CodeDeadlineExceeded, "no reply from the server within the timeout")
+	case errors.Is(err, session.ErrShuttingDown):
+		return errorf(CodeUnavailable, "the instance holding the connection is shutting down; retry shortly")
 	case errors.Is(err, session.ErrConnecting):
 		return errorf(CodeUnavailable, "the connection is reconnecting; retry shortly")
 	case errors.Is(err, session.ErrDropped):

@@ -13,6 +13,7 @@ import (
 
 	componentsv1alpha1 "github.com/dapr/dapr/pkg/apis/components/v1alpha1"
 	configurationv1alpha1 "github.com/dapr/dapr/pkg/apis/configuration/v1alpha1"
+	"github.com/dapr/dapr/pkg/injector/annotations"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
@@ -157,6 +158,11 @@ func TestKubernetesManifests(t *testing.T) {
 			assert.False(t, ct.Resources.Requests.Memory().IsZero(), "%s/%s: memory request", dep.Name, ct.Name)
 		}
 	}
+	for key := range ann {
+		if strings.HasPrefix(key, "dapr.io/") {
+			assert.Contains(t, knownAnnotations, key, "annotation %s is not one the Dapr sidecar injector knows", key)
+		}
+	}
 	cfg := ann["dapr.io/config"]
 	assert.True(t, slices.ContainsFunc(m.configuration, func(c configurationv1alpha1.Configuration) bool { return c.Name == cfg }),
 		"the Dapr configuration %q exists", cfg)
@@ -193,6 +199,14 @@ func TestKubernetesManifests(t *testing.T) {
 	assert.Equal(t, "state.redis", state.Spec.Type)
 	assert.True(t, actorStore(state), "actorStateStore is true")
 	assert.Equal(t, "pubsub.redis", byName["pubsub"].Spec.Type)
+}
+
+// knownAnnotations are the sidecar injector's annotation keys this project may use.
+var knownAnnotations = []string{
+	annotations.KeyEnabled, annotations.KeyAppID, annotations.KeyAppPort, annotations.KeyAppProtocol,
+	annotations.KeyConfig, annotations.KeyEnableAppHealthCheck, annotations.KeyAppHealthCheckPath,
+	annotations.KeyAppHealthProbeInterval, annotations.KeyAppHealthThreshold, annotations.KeyCPURequest,
+	annotations.KeyMemoryRequest, annotations.KeyBlockShutdownDuration, annotations.KeyLogLevel,
 }
 
 func actorStore(c componentsv1alpha1.Component) bool {

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"go.uber.org/zap"
@@ -20,7 +21,12 @@ type Registry struct {
 
 	mu       sync.Mutex
 	sessions map[string]*Session
+	draining bool // set by Shutdown: no new sessions
 }
+
+// ErrShuttingDown means the instance is shutting down and opens no more sockets; the
+// connection will be established on another instance.
+var ErrShuttingDown = errors.New("this instance is shutting down")
 
 // NewRegistry returns an empty registry. Sessions publish frames through pub and status
 // changes through events (nil: none).
@@ -37,6 +43,10 @@ func NewRegistry(cfg Config, pub publish.Publisher, events Lifecycle, instanceID
 // retrying with backoff.
 func (r *Registry) Open(ctx context.Context, spec Spec, resume bool) (*Session, error) {
 	r.mu.Lock()
+	if r.draining {
+		r.mu.Unlock()
+		return nil, ErrShuttingDown
+	}
 	if s := r.sessions[spec.ID]; s != nil {
 		r.mu.Unlock()
 		return s, nil
@@ -50,11 +60,14 @@ func (r *Registry) Open(ctx context.Context, spec Spec, resume bool) (*Session, 
 		return nil, err
 	}
 	r.mu.Lock()
-	if old := r.sessions[spec.ID]; old != nil { // a concurrent Open won
+	if old := r.sessions[spec.ID]; old != nil || r.draining { // a concurrent Open won, or shutdown began
 		r.mu.Unlock()
 		s.cancel()
 		if sock != nil {
 			_ = sock.conn.Close()
+		}
+		if old == nil {
+			return nil, ErrShuttingDown
 		}
 		return old, nil
 	}
@@ -71,18 +84,21 @@ func (r *Registry) Open(ctx context.Context, spec Spec, resume bool) (*Session, 
 // Lost keeps a session for spec that has no socket and never dials: status ERROR with reason.
 // It stands for a connection whose socket was lost with the instance that held it and that
 // may not reconnect by itself (auto_reconnect off).
-func (r *Registry) Lost(spec Spec, reason string) *Session {
+func (r *Registry) Lost(spec Spec, reason string) (*Session, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.draining {
+		return nil, ErrShuttingDown
+	}
 	if s := r.sessions[spec.ID]; s != nil {
-		return s
+		return s, nil
 	}
 	s := newSession(spec, r.cfg, r.pub, r.events, r.instanceID, r.log.With(zap.String(logkey.ConnectionID, spec.ID)))
 	s.mu.Lock()
 	s.setStatus(StatusError, reason, spec.Reason, 0)
 	s.mu.Unlock()
 	r.sessions[spec.ID] = s
-	return s
+	return s, nil
 }
 
 // Get returns the session with that id, or nil.
@@ -114,8 +130,14 @@ func (r *Registry) Len() int {
 }
 
 // Shutdown closes every session with close code 1001 (going away) and waits for them, or
-// until ctx ends.
-func (r *Registry) Shutdown(ctx context.Context) { r.CloseAll(ctx, 1001, "instance shutting down") }
+// until ctx ends. From then on Open fails with ErrShuttingDown: an actor call that reaches this
+// instance while it stops must not open a socket that another instance is about to open.
+func (r *Registry) Shutdown(ctx context.Context) {
+	r.mu.Lock()
+	r.draining = true
+	r.mu.Unlock()
+	r.CloseAll(ctx, 1001, "instance shutting down")
+}
 
 // CloseAll closes every session with a close frame of the given code and forgets them all.
 // The registry stays usable.

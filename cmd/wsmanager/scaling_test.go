@@ -184,6 +184,7 @@ func TestScaleOutAndFailover(t *testing.T) {
 		require.Eventually(t, func() bool { return maxSeqs(c.events.all(topic, ""))[id] > lastSeq[id] }, 20*time.Second, 50*time.Millisecond,
 			"%s: publishing continues after failover", id)
 	}
+	oneSocket(t, ws, "failover")
 	// Lifecycle events report the move.
 	require.Eventually(t, func() bool {
 		for _, ev := range c.events.all(c.lifecycle, lost[0]) {
@@ -211,6 +212,8 @@ func TestScaleOutAndFailover(t *testing.T) {
 		return onNew > 0
 	})
 
+	oneSocket(t, ws, "rebalance to a new instance")
+
 	// --- Planned move: SIGTERM on instance a hands its connections to c.
 	now := c.list("c")
 	moving := onInstance(now, c.instance("a").id, true)
@@ -233,8 +236,19 @@ func TestScaleOutAndFailover(t *testing.T) {
 		return true
 	})
 
+	oneSocket(t, ws, "planned move")
+}
+
+// oneSocket asserts that no connection had two live sockets at once so far, and says in which
+// phase and when a violation happened.
+func oneSocket(t *testing.T, ws *sessiontest.Server, phase string) {
+	t.Helper()
 	cid, most := ws.MaxLive()
-	assert.Equal(t, 1, most, "connection %s had %d live sockets at once", cid, most)
+	if most <= 1 {
+		return
+	}
+	st := ws.Stats(cid)
+	t.Errorf("%s: connection %s had %d live sockets at once; handshakes at %v, close codes %v", phase, cid, most, st.Handshake, st.CloseCodes)
 }
 
 // waitListed polls List through instance name until cond holds and returns the last list.
@@ -325,8 +339,7 @@ func TestChaos(t *testing.T) {
 		}
 		return true
 	})
-	cid, most := ws.MaxLive()
-	assert.Equal(t, 1, most, "connection %s had %d live sockets at once", cid, most)
+	oneSocket(t, ws, "chaos")
 
 	gaps, frames := 0, 0
 	for _, topic := range topics {

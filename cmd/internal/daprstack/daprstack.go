@@ -401,8 +401,11 @@ spec:
 		"--resources-path", o.ResourcesPath, "--config", cfgPath,
 		"--log-level", o.LogLevel}
 	if o.AppHealthCheck {
+		// On SIGTERM daprd keeps its actors until the app stops answering /healthz (the app
+		// closes its sockets first), so that no other instance opens them while they are open.
 		args = append(args, "--enable-app-health-check", "--app-health-check-path", "/healthz",
-			"--app-health-probe-interval", "1", "--app-health-threshold", "3")
+			"--app-health-probe-interval", "1", "--app-health-threshold", "2",
+			"--dapr-block-shutdown-duration", "10s")
 	}
 	p, err := s.Start(o.Name, []string{"DAPR_HOST_IP=127.0.0.1"}, filepath.Join(bin, "daprd"), args...)
 	if err != nil {
