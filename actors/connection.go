@@ -134,7 +134,7 @@ func (c *Connection) sessionSpec(s *spec) session.Spec {
 		Backoff:       b,
 		IdleTimeout:   time.Duration(s.IdleTimeoutMS) * time.Millisecond,
 		Topic:         s.Topic,
-		SeqBase:       s.Epoch << 32,
+		SeqBase:       (s.Epoch - 1) << 32, // the first instance publishes 1, 2, …
 	}
 }
 

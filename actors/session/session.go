@@ -120,8 +120,7 @@ type waiter struct {
 
 type outFrame struct {
 	frame Frame
-	sock  *socket
-	done  chan error // size 1
+	done  chan error // size 1; every queued frame gets exactly one answer
 }
 
 // Session is one managed connection across reconnects.
@@ -138,7 +137,6 @@ type Session struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	out    chan *outFrame
 
 	mu             sync.Mutex
 	status         Status
@@ -166,7 +164,6 @@ func newSession(spec Spec, cfg Config, pub publish.Publisher, events Lifecycle, 
 		instanceID: instanceID,
 		ctx:        ctx,
 		cancel:     cancel,
-		out:        make(chan *outFrame, 64),
 		status:     StatusConnecting,
 		topic:      spec.Topic,
 		keyed:      map[correlation.Key]*waiter{},
@@ -302,12 +299,12 @@ func (s *Session) enqueue(ctx context.Context, f Frame, wait bool) (*outFrame, *
 		}
 		return nil, nil, ErrNotConnected
 	}
+	defer s.mu.Unlock()
 	var w *waiter
 	if wait {
 		w = &waiter{reply: make(chan Frame, 1)}
 		if key != "" {
 			if _, dup := s.keyed[key]; dup {
-				s.mu.Unlock()
 				return nil, nil, ErrDuplicateID
 			}
 			s.keyed[key] = w
@@ -315,33 +312,26 @@ func (s *Session) enqueue(ctx context.Context, f Frame, wait bool) (*outFrame, *
 			s.fifo = append(s.fifo, w)
 		}
 	}
-	sock := s.sock
-	s.mu.Unlock()
-	o := &outFrame{frame: Frame{Data: data, Binary: f.Binary}, sock: sock, done: make(chan error, 1)}
+	// Queued under s.mu: the supervisor answers every frame left in a dead socket's queue
+	// under s.mu too, after which no frame can be queued for that socket.
+	o := &outFrame{frame: Frame{Data: data, Binary: f.Binary}, done: make(chan error, 1)}
 	select {
-	case s.out <- o:
+	case s.sock.out <- o:
 		return o, w, nil
-	case <-sock.dead:
-		s.removeWaiter(w)
+	case <-s.sock.dead:
+		s.removeWaiterLocked(w)
 		return nil, nil, ErrDropped
 	case <-ctx.Done():
-		s.removeWaiter(w)
+		s.removeWaiterLocked(w)
 		return nil, nil, ctx.Err()
 	}
 }
 
-// waitWritten waits until the writer wrote o, or its socket died first.
+// waitWritten waits until o was written, or found its socket gone.
 func waitWritten(ctx context.Context, o *outFrame) error {
 	select {
 	case err := <-o.done:
 		return err
-	case <-o.sock.dead:
-		select {
-		case err := <-o.done:
-			return err
-		default:
-			return ErrDropped
-		}
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -353,6 +343,13 @@ func (s *Session) removeWaiter(w *waiter) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.removeWaiterLocked(w)
+}
+
+func (s *Session) removeWaiterLocked(w *waiter) {
+	if w == nil {
+		return
+	}
 	for k, x := range s.keyed {
 		if x == w {
 			delete(s.keyed, k)
@@ -409,11 +406,8 @@ func (s *Session) route(f Frame, at time.Time) {
 	s.outbox.push(m)
 }
 
-// close ends the session: a close frame with code on the current socket, then everything the
-// session holds is released. For a normal close (1000, Disconnect) it waits briefly for the
-// server's answering close frame; for going away (1001: shutdown, the actor moving, fencing) it
-// closes at once, because another instance may be about to open this connection's socket.
-// Safe to call more than once.
+// close ends the session: a close frame with code on the current socket, a short wait for the
+// server's answer, then everything the session holds is released. Safe to call more than once.
 func (s *Session) close(ctx context.Context, code int, reason string) {
 	s.mu.Lock()
 	if s.ctx.Err() != nil {
@@ -432,15 +426,13 @@ func (s *Session) close(ctx context.Context, code int, reason string) {
 		if wasUp {
 			msg := websocket.FormatCloseMessage(code, "")
 			_ = sock.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(s.cfg.CloseTimeout))
-			if code == websocket.CloseNormalClosure {
-				t := time.NewTimer(s.cfg.CloseTimeout)
-				select {
-				case <-sock.readDone:
-				case <-t.C:
-				case <-ctx.Done():
-				}
-				t.Stop()
+			t := time.NewTimer(s.cfg.CloseTimeout)
+			select {
+			case <-sock.readDone:
+			case <-t.C:
+			case <-ctx.Done():
 			}
+			t.Stop()
 		}
 		_ = sock.conn.Close()
 	}

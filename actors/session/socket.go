@@ -18,10 +18,24 @@ import (
 // socket is one WebSocket of a session; a reconnect makes a new one.
 type socket struct {
 	conn     *websocket.Conn
+	out      chan *outFrame // frames for the writer
 	dead     chan struct{} // closed when the socket is finished
 	readDone chan struct{} // closed when the reader returned
 	once     sync.Once
 	up       time.Time
+}
+
+// drain answers every frame still queued for the dead socket. Call with the session's mu held
+// and its status no longer CONNECTED for this socket, so nothing more can be queued.
+func (k *socket) drain() {
+	for {
+		select {
+		case o := <-k.out:
+			o.done <- ErrDropped
+		default:
+			return
+		}
+	}
 }
 
 func (k *socket) kill() {
@@ -63,7 +77,7 @@ func (s *Session) dial(ctx context.Context) (*socket, string, error) {
 			return nil, "", fmt.Errorf("%w: on-connect message %d: %v", ErrDial, i+1, err)
 		}
 	}
-	return &socket{conn: conn, dead: make(chan struct{}), readDone: make(chan struct{}), up: time.Now()}, conn.Subprotocol(), nil
+	return &socket{conn: conn, out: make(chan *outFrame, 64), dead: make(chan struct{}), readDone: make(chan struct{}), up: time.Now()}, conn.Subprotocol(), nil
 }
 
 // dialTarget moves URL credentials (ws://user:pass@host), which the WebSocket handshake does not
@@ -142,10 +156,12 @@ func (s *Session) supervise(sock *socket) {
 	for {
 		if sock != nil {
 			cause, clean := s.serve(sock)
-			if s.ctx.Err() != nil {
+			s.mu.Lock()
+			if s.ctx.Err() != nil { // closed: close() already set the status
+				sock.drain()
+				s.mu.Unlock()
 				return
 			}
-			s.mu.Lock()
 			s.failWaiters()
 			if !s.spec.AutoReconnect {
 				st := StatusError
@@ -153,6 +169,7 @@ func (s *Session) supervise(sock *socket) {
 					st = StatusDisconnected
 				}
 				s.setStatus(st, cause, "connection ended", 0)
+				sock.drain()
 				s.mu.Unlock()
 				return
 			}
@@ -160,6 +177,7 @@ func (s *Session) supervise(sock *socket) {
 				attempt = 0
 			}
 			s.setStatus(StatusConnecting, cause, "reconnecting", attempt+1)
+			sock.drain()
 			s.mu.Unlock()
 			sock = nil
 		}
@@ -287,11 +305,7 @@ func (s *Session) write(sock *socket) {
 	defer ping.Stop()
 	for {
 		select {
-		case o := <-s.out:
-			if o.sock != sock { // queued for a socket that is gone
-				o.done <- ErrDropped
-				continue
-			}
+		case o := <-sock.out:
 			_ = sock.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 			if err := sock.conn.WriteMessage(frameType(o.frame.Binary), o.frame.Data); err != nil {
 				o.done <- fmt.Errorf("%w: write: %v", ErrDropped, err)
