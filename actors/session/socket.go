@@ -19,8 +19,8 @@ import (
 type socket struct {
 	conn     *websocket.Conn
 	out      chan *outFrame // frames for the writer
-	dead     chan struct{} // closed when the socket is finished
-	readDone chan struct{} // closed when the reader returned
+	dead     chan struct{}  // closed when the socket is finished
+	readDone chan struct{}  // closed when the reader returned
 	once     sync.Once
 	up       time.Time
 }
