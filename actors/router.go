@@ -9,10 +9,18 @@ import (
 	"github.com/websocketmanager/websocketmanager/actors/session"
 )
 
-// Router carries API calls to the actor of each connection. Send is the exception that keeps
-// actor turns short: the router asks the actor where the socket lives (a short turn) and, when
-// it is this process, waits for the reply on the socket directly, so many Sends can be in
-// flight on one connection. When another process holds the socket, the actor's own Send is used.
+// Router carries API calls to the actor of each connection. Send and SendRaw are the
+// exception that keeps actor turns short and the hot path free of actor calls:
+//
+//   - when this process holds the connection's socket, they use it directly. A session exists
+//     here only while the connection's actor is active here (the actor opens it; deactivation
+//     closes it), so the local session is the actor's own socket — no call is needed to find it;
+//   - otherwise the router asks the actor (a short turn, which also activates the actor and
+//     opens the socket wherever placement puts it) and sends locally if that is here;
+//   - when another process holds the socket, the actor's own Send is used (it waits inside the
+//     actor's turn).
+//
+// Many Sends can therefore be in flight on one connection.
 type Router struct {
 	client     *Client
 	registry   *session.Registry
@@ -76,9 +84,12 @@ func (r *Router) Send(ctx context.Context, id string, in SendArgs, timeout time.
 	return r.client.Send(ctx, id, in)
 }
 
-// local asks the actor where the connection lives and returns the session if it is held by
-// this process, nil if another process holds it.
+// local returns the session if this process holds the connection's socket, nil if another
+// process holds it.
 func (r *Router) local(ctx context.Context, id string) (*session.Session, error) {
+	if sess := r.registry.Get(id); sess != nil {
+		return sess, nil
+	}
 	info, err := r.client.Locate(ctx, id)
 	if err != nil {
 		return nil, err

@@ -22,7 +22,16 @@ type Registry struct {
 	mu       sync.Mutex
 	sessions map[string]*Session
 	draining bool // set by Shutdown: no new sessions
+	// opening holds the Opens that are dialing, so that a Close that comes meanwhile (the actor
+	// was deactivated here) cancels them: a socket dialed for an actor that has left this
+	// instance must never be kept.
+	opening map[*pendingOpen]string
 }
+
+type pendingOpen struct{ cancelled bool }
+
+// ErrMoved means the connection's actor left this instance while its socket was being dialed.
+var ErrMoved = errors.New("the connection moved to another instance while it was being established")
 
 // ErrShuttingDown means the instance is shutting down and opens no more sockets; the
 // connection will be established on another instance.
@@ -31,7 +40,8 @@ var ErrShuttingDown = errors.New("this instance is shutting down")
 // NewRegistry returns an empty registry. Sessions publish frames through pub and status
 // changes through events (nil: none).
 func NewRegistry(cfg Config, pub publish.Publisher, events Lifecycle, instanceID string, log *zap.Logger) *Registry {
-	return &Registry{cfg: cfg, pub: pub, events: events, instanceID: instanceID, log: log, sessions: make(map[string]*Session)}
+	return &Registry{cfg: cfg, pub: pub, events: events, instanceID: instanceID, log: log,
+		sessions: make(map[string]*Session), opening: make(map[*pendingOpen]string)}
 }
 
 // Open establishes the connection of spec and keeps it under spec.ID. A session already held
@@ -51,34 +61,51 @@ func (r *Registry) Open(ctx context.Context, spec Spec, resume bool) (*Session, 
 		r.mu.Unlock()
 		return s, nil
 	}
+	pending := &pendingOpen{}
+	r.opening[pending] = spec.ID
 	r.mu.Unlock()
 	log := r.log.With(zap.String(logkey.ConnectionID, spec.ID))
 	s := newSession(spec, r.cfg, r.pub, r.events, r.instanceID, log)
 	sock, sub, err := s.dial(ctx)
-	if err != nil && !(resume && spec.AutoReconnect) {
-		s.cancel()
-		return nil, err
-	}
 	r.mu.Lock()
-	if old := r.sessions[spec.ID]; old != nil || r.draining { // a concurrent Open won, or shutdown began
+	delete(r.opening, pending)
+	old := r.sessions[spec.ID]
+	switch {
+	case err != nil && !(resume && spec.AutoReconnect):
+	case pending.cancelled:
+		err = ErrMoved
+	case r.draining:
+		err = ErrShuttingDown
+	case old != nil: // a concurrent Open won
+	default:
+		r.sessions[spec.ID] = s
 		r.mu.Unlock()
-		s.cancel()
-		if sock != nil {
-			_ = sock.conn.Close()
+		if err != nil {
+			s.startRetrying(err)
+		} else {
+			s.start(sock, sub)
 		}
-		if old == nil {
-			return nil, ErrShuttingDown
-		}
+		return s, nil
+	}
+	r.mu.Unlock()
+	s.cancel()
+	if sock != nil {
+		_ = sock.conn.Close()
+	}
+	if err == nil {
 		return old, nil
 	}
-	r.sessions[spec.ID] = s
-	r.mu.Unlock()
-	if err != nil {
-		s.startRetrying(err)
-	} else {
-		s.start(sock, sub)
+	return nil, err
+}
+
+// cancelOpening cancels the dials in flight for id ("" for all). Call with r.mu held.
+func (r *Registry) cancelOpening(id string) {
+	for p, pid := range r.opening {
+		if id == "" || pid == id {
+			p.cancelled = true
+			delete(r.opening, p)
+		}
 	}
-	return s, nil
 }
 
 // Lost keeps a session for spec that has no socket and never dials: status ERROR with reason.
@@ -112,6 +139,7 @@ func (r *Registry) Get(id string) *Session {
 // It reports whether there was one.
 func (r *Registry) Close(ctx context.Context, id string, code int, reason string) bool {
 	r.mu.Lock()
+	r.cancelOpening(id)
 	s := r.sessions[id]
 	delete(r.sessions, id)
 	r.mu.Unlock()
@@ -145,6 +173,7 @@ func (r *Registry) CloseAll(ctx context.Context, code int, reason string) {
 	r.mu.Lock()
 	all := r.sessions
 	r.sessions = make(map[string]*Session)
+	r.cancelOpening("")
 	r.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, s := range all {

@@ -455,3 +455,21 @@ func TestURLCredentials(t *testing.T) {
 	require.NoError(t, json.Unmarshal(got.Data, &report))
 	assert.Equal(t, "Basic "+base64.StdEncoding.EncodeToString([]byte("user:pa ss")), report.Authorization)
 }
+
+// Ensure a Close that arrives while the socket is being dialed (the actor left this instance)
+// cancels that Open: its socket is not kept.
+func TestCloseCancelsOpenInFlight(t *testing.T) {
+	ws := sessiontest.NewServer(t, time.Hour)
+	cfg := testConfig()
+	cfg.HandshakeTimeout = 500 * time.Millisecond
+	r, _ := newRegistry(t, cfg)
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Open(context.Background(), session.Spec{ID: "c1", URL: ws.URL("/hang"), AutoReconnect: true, Backoff: fastBackoff()}, true)
+		done <- err
+	}()
+	require.Eventually(t, func() bool { return ws.Hanging() == 1 }, waitFor, time.Millisecond, "the dial is in flight")
+	r.Close(context.Background(), "c1", 1001, "moved")
+	assert.ErrorIs(t, <-done, session.ErrMoved)
+	assert.Nil(t, r.Get("c1"))
+}

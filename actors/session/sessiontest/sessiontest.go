@@ -129,6 +129,13 @@ func (h *Handler) Accepted() int {
 	return h.accepted
 }
 
+// Hanging returns the number of connections held on /hang (handshake never answered).
+func (h *Handler) Hanging() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.hijacked)
+}
+
 // Open returns the number of connections the handler holds now.
 func (h *Handler) Open() int {
 	h.mu.Lock()
