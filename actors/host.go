@@ -23,13 +23,15 @@ type HostConfig struct {
 	// deactivated connection actor closes its socket, so this is long. Default 720h.
 	IdleTimeout time.Duration
 	// DrainTimeout is how long in-flight calls may finish when placement moves actors away.
-	// Default 10s.
+	// It must stay well below placement's dissemination timeout (8s): a sidecar still draining
+	// when that passes is dropped from the round, and the others may activate its actors while
+	// it still runs them. Default 2s.
 	DrainTimeout time.Duration
 }
 
 // DefaultHostConfig returns the defaults documented on [HostConfig].
 func DefaultHostConfig() HostConfig {
-	return HostConfig{IdleTimeout: 720 * time.Hour, DrainTimeout: 10 * time.Second}
+	return HostConfig{IdleTimeout: 720 * time.Hour, DrainTimeout: 2 * time.Second}
 }
 
 // Host serves the actor callbacks daprd makes to this process (the "app port"). It is not

@@ -406,8 +406,11 @@ func (s *Session) route(f Frame, at time.Time) {
 	s.outbox.push(m)
 }
 
-// close ends the session: a close frame with code on the current socket, a short wait for the
-// server's answer, then everything the session holds is released. Safe to call more than once.
+// close ends the session: a close frame with code on the current socket, then everything the
+// session holds is released. For a normal close (1000, Disconnect) it waits briefly for the
+// server's answering close frame; for going away (1001: shutdown, the actor leaving this
+// instance, fencing) it does not, because the sidecar waits for this while it hands the actor
+// to another instance, and must answer placement in time. Safe to call more than once.
 func (s *Session) close(ctx context.Context, code int, reason string) {
 	s.mu.Lock()
 	if s.ctx.Err() != nil {
@@ -426,13 +429,15 @@ func (s *Session) close(ctx context.Context, code int, reason string) {
 		if wasUp {
 			msg := websocket.FormatCloseMessage(code, "")
 			_ = sock.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(s.cfg.CloseTimeout))
-			t := time.NewTimer(s.cfg.CloseTimeout)
-			select {
-			case <-sock.readDone:
-			case <-t.C:
-			case <-ctx.Done():
+			if code == websocket.CloseNormalClosure {
+				t := time.NewTimer(s.cfg.CloseTimeout)
+				select {
+				case <-sock.readDone:
+				case <-t.C:
+				case <-ctx.Done():
+				}
+				t.Stop()
 			}
-			t.Stop()
 		}
 		_ = sock.conn.Close()
 	}

@@ -82,7 +82,13 @@ func runMain(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer os.RemoveAll(dir)
+	defer func() {
+		if os.Getenv("WSM_KEEP_TEST_DIR") == "" {
+			_ = os.RemoveAll(dir)
+		} else {
+			fmt.Fprintln(os.Stderr, "test files kept in", dir)
+		}
+	}()
 	svcBin := filepath.Join(dir, "wsmanager")
 	env.root, env.svcBin, env.tmp = root, svcBin, dir
 	build := exec.CommandContext(ctx, "go", "build", "-race", "-o", svcBin, ".")
