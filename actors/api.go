@@ -6,10 +6,12 @@ import "time"
 const (
 	// ConnectionType is the actor type of a connection; the actor id is the connection id.
 	ConnectionType = "WebSocketConnection"
-	// DirectoryType is the actor type of the directory of connection ids.
+	// DirectoryType is the actor type of the directory of connection ids. The directory is
+	// split into DirectoryShards actors (ids "0" … "63") by a hash of the connection id, so
+	// that Connect and Disconnect do not all queue on one actor.
 	DirectoryType = "WebSocketConnectionDirectory"
-	// DirectoryID is the id of the one directory actor.
-	DirectoryID = "all"
+	// DirectoryShards is the number of directory actors.
+	DirectoryShards = 64
 )
 
 // ContractVersion is the version of the actor contract documented in docs/actors.md.
@@ -53,6 +55,9 @@ const (
 	DirectoryMethodRemove = "Remove"
 	// DirectoryMethodMembers lists the ids. Empty → MembersReply.
 	DirectoryMethodMembers = "Members"
+	// DirectoryMethodPing does nothing: a probe of the actor path (and the benchmark's bare
+	// actor call). Empty → Reply.
+	DirectoryMethodPing = "Ping"
 )
 
 // Status names as they appear in [ConnectionInfo.Status].

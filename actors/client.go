@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"sync"
 
 	dapr "github.com/dapr/go-sdk/client"
 )
@@ -93,17 +95,39 @@ func (c *Client) SendRaw(ctx context.Context, id string, in SendArgs) error {
 
 // AddMember adds id to the directory. See [DirectoryMethodAdd].
 func (c *Client) AddMember(ctx context.Context, id string) error {
-	return c.call(ctx, DirectoryType, DirectoryID, DirectoryMethodAdd, MemberArgs{ID: id}, &Reply{})
+	return c.call(ctx, DirectoryType, DirectoryShard(id), DirectoryMethodAdd, MemberArgs{ID: id}, &Reply{})
 }
 
 // RemoveMember removes id from the directory. See [DirectoryMethodRemove].
 func (c *Client) RemoveMember(ctx context.Context, id string) error {
-	return c.call(ctx, DirectoryType, DirectoryID, DirectoryMethodRemove, MemberArgs{ID: id}, &Reply{})
+	return c.call(ctx, DirectoryType, DirectoryShard(id), DirectoryMethodRemove, MemberArgs{ID: id}, &Reply{})
 }
 
-// Members lists the connection ids in the directory. See [DirectoryMethodMembers].
+// Ping calls a directory actor's no-op method: one bare actor call. See [DirectoryMethodPing].
+func (c *Client) Ping(ctx context.Context) error {
+	return c.call(ctx, DirectoryType, "0", DirectoryMethodPing, Empty{}, &Reply{})
+}
+
+// Members lists the connection ids of every directory shard. See [DirectoryMethodMembers].
 func (c *Client) Members(ctx context.Context) ([]string, error) {
-	var r MembersReply
-	err := c.call(ctx, DirectoryType, DirectoryID, DirectoryMethodMembers, Empty{}, &r)
-	return r.IDs, err
+	var (
+		mu    sync.Mutex
+		all   []string
+		first error
+		wg    sync.WaitGroup
+	)
+	for shard := range DirectoryShards {
+		wg.Go(func() {
+			var r MembersReply
+			err := c.call(ctx, DirectoryType, strconv.Itoa(shard), DirectoryMethodMembers, Empty{}, &r)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && first == nil {
+				first = err
+			}
+			all = append(all, r.IDs...)
+		})
+	}
+	wg.Wait()
+	return all, first
 }

@@ -17,7 +17,7 @@ func TestActorMethodsHaveDispatchableShape(t *testing.T) {
 		methods []string
 	}{
 		{&Connection{}, ConnectionMethods},
-		{&Directory{}, []string{DirectoryMethodAdd, DirectoryMethodRemove, DirectoryMethodMembers}},
+		{&Directory{}, []string{DirectoryMethodAdd, DirectoryMethodRemove, DirectoryMethodMembers, DirectoryMethodPing}},
 	}
 	ctxType := reflect.TypeFor[context.Context]()
 	errType := reflect.TypeFor[error]()

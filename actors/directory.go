@@ -2,7 +2,9 @@ package actors
 
 import (
 	"context"
+	"hash/fnv"
 	"sort"
+	"strconv"
 
 	"github.com/dapr/go-sdk/actor"
 )
@@ -72,6 +74,16 @@ func (d *Directory) Members(ctx context.Context, _ *Empty) (*MembersReply, error
 	}
 	sort.Strings(ids)
 	return &MembersReply{IDs: ids}, nil
+}
+
+// Ping does nothing. See [DirectoryMethodPing].
+func (d *Directory) Ping(context.Context, *Empty) (*Reply, error) { return &Reply{}, nil }
+
+// DirectoryShard returns the directory actor id that holds connection id.
+func DirectoryShard(id string) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id))
+	return strconv.Itoa(int(h.Sum32() % DirectoryShards))
 }
 
 // NewDirectoryFactory returns the factory of the directory actor.

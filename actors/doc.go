@@ -22,6 +22,6 @@
 //
 // # The directory actor
 //
-// The actor of type [DirectoryType] with id [DirectoryID] keeps the set of connection ids, so
+// The actors of type [DirectoryType] (ids "0" … "63", see [DirectoryShard]) keep the set of connection ids, so
 // that List can find every connection whichever instance holds it.
 package actors

@@ -116,7 +116,7 @@ func (h *Host) timer(w http.ResponseWriter, r *http.Request) {
 // that "get" and "Get" both call Get.
 var methodNames = func() map[string]string {
 	m := map[string]string{}
-	for _, name := range append(append([]string{}, ConnectionMethods...), DirectoryMethodAdd, DirectoryMethodRemove, DirectoryMethodMembers) {
+	for _, name := range append(append([]string{}, ConnectionMethods...), DirectoryMethodAdd, DirectoryMethodRemove, DirectoryMethodMembers, DirectoryMethodPing) {
 		m[strings.ToLower(name)] = name
 	}
 	return m
