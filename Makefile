@@ -68,6 +68,11 @@ run: dapr build ## run the service with its sidecar, placement, scheduler and a 
 run-multi: dapr build ## two instances + a consumer with Redis: placement, scheduler, then dapr run -f dapr.yaml
 	@$(BIN)/devstack --bin $(BIN) --run-file dapr.yaml
 
+.PHONY: bench
+bench: dapr ## benchmarks: hot-path Go benchmarks, then the full-stack table (bench/results/<date>.md)
+	go test -run '^$$' -bench . -benchmem ./actors/...
+	go run ./cmd/wsbench
+
 .PHONY: vet
 vet: ## go vet and gofmt
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted" >&2; exit 1; fi

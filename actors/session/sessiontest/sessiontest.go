@@ -13,6 +13,8 @@
 //	                           after `after` frames
 //	/stall                     never read or write again (pings go unanswered)
 //	/burst [n=100]             send n frames {"seq":n} at once, then echo
+//	/pushn [n=1000]            wait for one frame, then send n frames {"seq":n} as fast as the
+//	                           socket takes them, then echo
 //	/headers                   answer every frame with a JSON report of the handshake's
 //	                           Authorization, Origin and chosen subprotocol (offered: v1.feed, v2.feed)
 //	/reject [status=403]       refuse the upgrade with that HTTP status
@@ -263,6 +265,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case "/burst":
 		for i := 1; i <= intParam(r, "n", 100); i++ {
+			if c.WriteMessage(websocket.TextMessage, []byte(`{"seq":`+strconv.Itoa(i)+`}`)) != nil {
+				return
+			}
+		}
+		h.echo(c)
+	case "/pushn":
+		if _, _, err := h.read(c); err != nil {
+			return
+		}
+		for i := 1; i <= intParam(r, "n", 1000); i++ {
 			if c.WriteMessage(websocket.TextMessage, []byte(`{"seq":`+strconv.Itoa(i)+`}`)) != nil {
 				return
 			}

@@ -1,0 +1,317 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	dapr "github.com/dapr/go-sdk/client"
+	"github.com/gorilla/websocket"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/websocketmanager/websocketmanager/actors"
+	pb "github.com/websocketmanager/websocketmanager/proto/websocketmanagerv1"
+)
+
+func timeN(n int, f func() error) ([]time.Duration, error) {
+	out := make([]time.Duration, 0, n)
+	for range n {
+		start := time.Now()
+		if err := f(); err != nil {
+			return nil, err
+		}
+		out = append(out, time.Since(start))
+	}
+	return out, nil
+}
+
+// rtt measures the Send round trip beside its floors: a bare gRPC unary call, a bare gorilla
+// WebSocket echo, and a bare Dapr actor call.
+func (b *bench) rtt(ctx context.Context) error {
+	s, err := b.startSingle(ctx)
+	if err != nil {
+		return err
+	}
+	n := b.o.rttN
+
+	// Floor 1: a raw gRPC unary round trip on loopback (the standard health service).
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	gs := grpc.NewServer()
+	healthpb.RegisterHealthServer(gs, health.NewServer())
+	go func() { _ = gs.Serve(l) }()
+	defer gs.Stop()
+	hc, err := grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer hc.Close()
+	h := healthpb.NewHealthClient(hc)
+	grpcCall := func() error { _, err := h.Check(ctx, &healthpb.HealthCheckRequest{}); return err }
+	// Floor 2: a raw gorilla WebSocket echo round trip against the same upstream server.
+	ws, _, err := websocket.DefaultDialer.DialContext(ctx, s.upstream+"/echo", nil)
+	if err != nil {
+		return err
+	}
+	defer ws.Close()
+	wsCall := func() error {
+		if err := ws.WriteMessage(websocket.TextMessage, []byte("Hello WebSocket!")); err != nil {
+			return err
+		}
+		_, _, err := ws.ReadMessage()
+		return err
+	}
+	// A bare Dapr actor call to a no-op method through the service's sidecar.
+	ac := actors.NewClient(s.dapr)
+	actorCall := func() error { return ac.Ping(ctx) }
+	// The service: Send through gRPC → service → the connection → echo → back.
+	conn, err := s.client.Connect(ctx, &pb.ConnectRequest{Url: s.upstream + "/echo", ConnectionId: "bench-rtt"})
+	if err != nil {
+		return err
+	}
+	sendCall := func() error {
+		_, err := s.client.Send(ctx, &pb.SendRequest{Id: conn.GetConnectionId(), Message: "Hello WebSocket!", TimeoutMs: 5000})
+		return err
+	}
+
+	results := map[string][]time.Duration{}
+	calls := []struct {
+		name string
+		f    func() error
+	}{{"grpc", grpcCall}, {"ws", wsCall}, {"actor", actorCall}, {"send", sendCall}}
+	for _, c := range calls { // warm up
+		if _, err := timeN(200, c.f); err != nil {
+			return fmt.Errorf("%s: %w", c.name, err)
+		}
+	}
+	// Interleave in rounds so that machine noise hits every series alike.
+	for round := 0; round < 5; round++ {
+		for _, c := range calls {
+			d, err := timeN(n/5, c.f)
+			if err != nil {
+				return fmt.Errorf("%s: %w", c.name, err)
+			}
+			results[c.name] = append(results[c.name], d...)
+		}
+	}
+	g50, g99 := percentiles(results["grpc"])
+	w50, w99 := percentiles(results["ws"])
+	a50, a99 := percentiles(results["actor"])
+	s50, s99 := percentiles(results["send"])
+	floor := g50 + w50
+	ratio := float64(s50) / float64(floor)
+	b.add("1 Send round trip", "floor: raw gRPC unary p50 / p99", us(g50)+" / "+us(g99), "", "")
+	b.add("1 Send round trip", "floor: raw WebSocket echo p50 / p99", us(w50)+" / "+us(w99), "", "")
+	b.add("1 Send round trip", "floor: gRPC + WebSocket p50", us(floor), "", "")
+	b.add("1 Send round trip", "bare Dapr actor call (no-op) p50 / p99", us(a50)+" / "+us(a99), "", "")
+	b.add("1 Send round trip", "Send p50 / p99", us(s50)+" / "+us(s99), "", "")
+	b.add("1 Send round trip", "Send p50 ÷ floor p50", fmt.Sprintf("%.2f×", ratio), "≤ 2×", verdict(ratio <= 2))
+	b.add("1 Send round trip", "Send p99", us(s99), "≤ 1 ms", verdict(s99 <= time.Millisecond))
+	b.add("1 Send round trip", "Send p50 ÷ bare actor call p50", fmt.Sprintf("%.2f×", float64(s50)/float64(a50)), "", "")
+	_, err = s.client.Disconnect(ctx, &pb.DisconnectRequest{Id: conn.GetConnectionId()})
+	return err
+}
+
+// pipeline measures Send throughput on one connection to a server that answers each JSON
+// request by id after 20 ms, out of order, with 1, 16 and 64 Sends in flight.
+func (b *bench) pipeline(ctx context.Context) error {
+	s, err := b.startSingle(ctx)
+	if err != nil {
+		return err
+	}
+	conn, err := s.client.Connect(ctx, &pb.ConnectRequest{Url: s.upstream + "/jsonrpc", ConnectionId: "bench-pipeline"})
+	if err != nil {
+		return err
+	}
+	defer func() { _, _ = s.client.Disconnect(ctx, &pb.DisconnectRequest{Id: conn.GetConnectionId()}) }()
+	rates := map[int]float64{}
+	for _, inflight := range []int{1, 16, 64} {
+		var done atomic.Int64
+		var firstErr error
+		var once sync.Once
+		deadline := time.Now().Add(b.o.pipeFor)
+		var wg sync.WaitGroup
+		start := time.Now()
+		for w := range inflight {
+			wg.Go(func() {
+				for i := 0; time.Now().Before(deadline); i++ {
+					// Random-ish delays around 20 ms so that replies come back out of order.
+					delay := 15 + (w*7+i*13)%11
+					msg := fmt.Sprintf(`{"id":"w%d-%d","delay_ms":%d}`, w, i, delay)
+					if _, err := s.client.Send(ctx, &pb.SendRequest{Id: conn.GetConnectionId(), Message: msg, TimeoutMs: 5000}); err != nil {
+						once.Do(func() { firstErr = err })
+						return
+					}
+					done.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if firstErr != nil {
+			return firstErr
+		}
+		rates[inflight] = float64(done.Load()) / time.Since(start).Seconds()
+		b.add("2 pipelined Send, one connection", fmt.Sprintf("%d in flight", inflight), fmt.Sprintf("%.0f Sends/s", rates[inflight]), "", "")
+	}
+	x := rates[16] / rates[1]
+	b.add("2 pipelined Send, one connection", "16 in flight ÷ 1 in flight", fmt.Sprintf("%.1f×", x), "≥ 10×", verdict(x >= 10))
+	return nil
+}
+
+// publish measures how fast one connection's frames reach a subscriber through Redis pub/sub,
+// in order, beside a bare loop of Dapr publish calls and Dapr bulk publish.
+func (b *bench) publish(ctx context.Context) error {
+	s, err := b.startSingle(ctx)
+	if err != nil {
+		return err
+	}
+	n := b.o.publishN
+	waitFor := func(topic string, want int) (time.Duration, error) {
+		start := time.Now()
+		for s.sink.received(topic) < want {
+			if time.Since(start) > 3*time.Minute {
+				return 0, fmt.Errorf("topic %s: %d of %d received", topic, s.sink.received(topic), want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return time.Since(start), nil
+	}
+
+	// Bare loop of publish calls (one event per call, in order).
+	payload := []byte(`{"seq":1}`)
+	start := time.Now()
+	for range n {
+		if err := s.dapr.PublishEvent(ctx, "pubsub", s.topics["bare"], payload, dapr.PublishEventWithContentType("application/json")); err != nil {
+			return err
+		}
+	}
+	if _, err := waitFor(s.topics["bare"], n); err != nil {
+		return err
+	}
+	bare := float64(n) / time.Since(start).Seconds()
+
+	// Bulk publish, 100 events per call.
+	start = time.Now()
+	batch := make([]any, 100)
+	for i := range batch {
+		batch[i] = map[string]int{"seq": i}
+	}
+	for i := 0; i < n; i += len(batch) {
+		res := s.dapr.PublishEvents(ctx, "pubsub", s.topics["bulk"], batch)
+		if res.Error != nil {
+			return res.Error
+		}
+	}
+	if _, err := waitFor(s.topics["bulk"], n); err != nil {
+		return err
+	}
+	bulk := float64(n) / time.Since(start).Seconds()
+
+	// The service: the server pushes n frames as fast as the service takes them.
+	conn, err := s.client.Connect(ctx, &pb.ConnectRequest{Url: fmt.Sprintf("%s/pushn?n=%d", s.upstream, n), ConnectionId: "bench-publish"})
+	if err != nil {
+		return err
+	}
+	defer func() { _, _ = s.client.Disconnect(ctx, &pb.DisconnectRequest{Id: conn.GetConnectionId()}) }()
+	if _, err := s.client.StartPublish(ctx, &pb.StartPublishRequest{Id: conn.GetConnectionId(), Topic: s.topics["publish"]}); err != nil {
+		return err
+	}
+	start = time.Now()
+	if _, err := s.client.SendRaw(ctx, &pb.SendRawRequest{Id: conn.GetConnectionId(), Message: "go"}); err != nil {
+		return err
+	}
+	if _, err := waitFor(s.topics["publish"], n); err != nil {
+		return err
+	}
+	svc := float64(n) / time.Since(start).Seconds()
+	ordered := s.sink.inOrder(s.topics["publish"])
+	b.add("3 publish, one connection", "bare loop of Dapr publish calls", fmt.Sprintf("%.0f frames/s", bare), "", "")
+	b.add("3 publish, one connection", "Dapr bulk publish (100 per call)", fmt.Sprintf("%.0f frames/s", bulk), "", "")
+	b.add("3 publish, one connection", "the service, server pushing as fast as it can", fmt.Sprintf("%.0f frames/s", svc), "", "")
+	b.add("3 publish, one connection", "service ÷ bulk publish", fmt.Sprintf("%.0f%%", 100*svc/bulk), "≥ 50%", verdict(svc/bulk >= 0.5))
+	b.add("3 publish, one connection", "order kept at the subscriber", fmt.Sprint(ordered), "true", verdict(ordered))
+	return nil
+}
+
+// scaleOut measures connects per second, memory per connection and idle CPU on one instance.
+func (b *bench) scaleOut(ctx context.Context) error {
+	s, err := b.startSingle(ctx)
+	if err != nil {
+		return err
+	}
+	pid := s.svc.Pid()
+	for _, n := range b.o.scale {
+		rss0, _, err := procStat(pid)
+		if err != nil {
+			return err
+		}
+		ids := make([]string, n)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("scale-%d-%d", n, i)
+		}
+		start := time.Now()
+		if err := parallel(ids, 64, func(id string) error {
+			_, err := s.client.Connect(ctx, &pb.ConnectRequest{Url: s.upstream + "/echo?cid=" + id, ConnectionId: id})
+			return err
+		}); err != nil {
+			b.add("4 scale, one instance", fmt.Sprintf("%d connections", n), "connect failed: "+err.Error(), "", "FAILED")
+			_ = parallel(ids, 64, func(id string) error {
+				_, _ = s.client.Disconnect(ctx, &pb.DisconnectRequest{Id: id})
+				return nil
+			})
+			continue
+		}
+		rate := float64(n) / time.Since(start).Seconds()
+		time.Sleep(5 * time.Second) // let the heap settle before reading memory (a measurement, not an assertion)
+		rss1, cpu0, err := procStat(pid)
+		if err != nil {
+			return err
+		}
+		idle := 15 * time.Second
+		time.Sleep(idle)
+		_, cpu1, err := procStat(pid)
+		if err != nil {
+			return err
+		}
+		per := (rss1 - rss0) / int64(n)
+		cpuPct := 100 * float64(cpu1-cpu0) / float64(idle)
+		sec := "4 scale, one instance"
+		b.add(sec, fmt.Sprintf("%d connections: connects/s", n), fmt.Sprintf("%.0f", rate), "≥ 500/s", verdict(rate >= 500))
+		b.add(sec, fmt.Sprintf("%d connections: RSS per connection", n), fmt.Sprintf("%.1f KB", float64(per)/1024), "≤ 64 KB", verdict(per <= 64*1024))
+		b.add(sec, fmt.Sprintf("%d connections: CPU while idle (pings on)", n), fmt.Sprintf("%.1f%% of one core", cpuPct), "", "")
+		if err := parallel(ids, 64, func(id string) error {
+			_, err := s.client.Disconnect(ctx, &pb.DisconnectRequest{Id: id})
+			return err
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parallel runs f for every id with at most n at once and returns the first error.
+func parallel(ids []string, n int, f func(string) error) error {
+	sem := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for _, id := range ids {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := f(id); err != nil {
+				once.Do(func() { first = fmt.Errorf("%s: %w", id, err) })
+			}
+		})
+	}
+	wg.Wait()
+	return first
+}

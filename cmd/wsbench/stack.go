@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	dapr "github.com/dapr/go-sdk/client"
+	"github.com/google/uuid"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/websocketmanager/websocketmanager/cmd/internal/daprstack"
+	pb "github.com/websocketmanager/websocketmanager/proto/websocketmanagerv1"
+)
+
+// singleStack is one instance of the service with its sidecar, an upstream WebSocket server
+// in its own process, and a subscriber app (this process) behind its own sidecar.
+type singleStack struct {
+	st       *daprstack.Stack
+	svc      *daprstack.Proc
+	upstream string // ws://host:port
+	client   pb.WebSocketManagerClient
+	conn     *grpc.ClientConn
+	dapr     dapr.Client // the service's sidecar
+	sink     *sink
+	topics   map[string]string
+	sinkSrv  *http.Server
+}
+
+func (s *singleStack) stop() {
+	if s.conn != nil {
+		_ = s.conn.Close()
+	}
+	if s.dapr != nil {
+		s.dapr.Close()
+	}
+	if s.sinkSrv != nil {
+		_ = s.sinkSrv.Close()
+	}
+	s.st.Stop()
+}
+
+// sink is the subscriber app: it records, per topic, the sequence numbers in arrival order.
+type sink struct {
+	mu    sync.Mutex
+	seqs  map[string][]uint64
+	count map[string]int
+}
+
+func (k *sink) handler(topics []string) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /dapr/subscribe", func(w http.ResponseWriter, _ *http.Request) {
+		var subs []map[string]string
+		for _, t := range topics {
+			subs = append(subs, map[string]string{"pubsubname": "pubsub", "topic": t, "route": "/events/" + t})
+		}
+		_ = json.NewEncoder(w).Encode(subs)
+	})
+	mux.HandleFunc("POST /events/{topic}", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var ev struct {
+			Sequence string `json:"sequence"`
+		}
+		_ = json.Unmarshal(body, &ev)
+		seq, _ := strconv.ParseUint(ev.Sequence, 10, 64)
+		k.mu.Lock()
+		t := r.PathValue("topic")
+		k.count[t]++
+		if seq > 0 {
+			k.seqs[t] = append(k.seqs[t], seq)
+		}
+		k.mu.Unlock()
+		_, _ = w.Write([]byte(`{"status":"SUCCESS"}`))
+	})
+	return mux
+}
+
+func (k *sink) received(topic string) int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.count[topic]
+}
+
+func (k *sink) inOrder(topic string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	s := k.seqs[topic]
+	for i := 1; i < len(s); i++ {
+		if s[i] <= s[i-1] {
+			return false
+		}
+	}
+	return true
+}
+
+func writeResources(dir string, redisState bool) (string, error) {
+	res := filepath.Join(dir, "resources-"+strconv.FormatBool(redisState))
+	if err := os.MkdirAll(res, 0o755); err != nil {
+		return "", err
+	}
+	pubsub := `apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {name: pubsub}
+spec:
+  type: pubsub.redis
+  version: v1
+  metadata:
+    - {name: redisHost, value: "` + daprstack.RedisAddr + `"}
+    - {name: concurrency, value: "1"}
+`
+	state := `apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {name: statestore}
+spec:
+  type: state.in-memory
+  version: v1
+  metadata:
+    - {name: actorStateStore, value: "true"}
+`
+	if redisState {
+		state = `apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {name: statestore}
+spec:
+  type: state.redis
+  version: v1
+  metadata:
+    - {name: redisHost, value: "` + daprstack.RedisAddr + `"}
+    - {name: actorStateStore, value: "true"}
+`
+	}
+	if err := os.WriteFile(filepath.Join(res, "pubsub.yaml"), []byte(pubsub), 0o644); err != nil {
+		return "", err
+	}
+	return res, os.WriteFile(filepath.Join(res, "statestore.yaml"), []byte(state), 0o644)
+}
+
+// startSingle starts the single-instance stack once; later parts reuse it.
+func (b *bench) startSingle(ctx context.Context) (*singleStack, error) {
+	if b.single != nil || b.singleStartErr != nil {
+		return b.single, b.singleStartErr
+	}
+	s, err := b.newSingle(ctx)
+	if err != nil {
+		b.singleStartErr = err
+		return nil, err
+	}
+	b.single = s
+	return s, nil
+}
+
+func (b *bench) newSingle(ctx context.Context) (*singleStack, error) {
+	st, err := daprstack.NewStack(filepath.Join(b.dir, "single"))
+	if err != nil {
+		return nil, err
+	}
+	s := &singleStack{st: st, sink: &sink{seqs: map[string][]uint64{}, count: map[string]int{}}, topics: map[string]string{}}
+	ok := false
+	defer func() {
+		if !ok {
+			s.stop()
+		}
+	}()
+	bin := daprstack.BinDir(b.root)
+	rt, err := st.StartRuntime(ctx, bin, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	ports, err := daprstack.FreePorts(4)
+	if err != nil {
+		return nil, err
+	}
+	up, err := st.Start("upstream", nil, filepath.Join(b.bins, "wsdemo"), "--addr", fmt.Sprintf("127.0.0.1:%d", ports[3]))
+	if err != nil {
+		return nil, err
+	}
+	if err := daprstack.WaitTCP(ctx, up, fmt.Sprintf("127.0.0.1:%d", ports[3])); err != nil {
+		return nil, err
+	}
+	s.upstream = fmt.Sprintf("ws://127.0.0.1:%d", ports[3])
+	res, err := writeResources(b.dir, false)
+	if err != nil {
+		return nil, err
+	}
+
+	run := uuid.NewString()[:8]
+	for _, t := range []string{"publish", "bare", "bulk"} {
+		s.topics[t] = "bench-" + run + "-" + t
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s.sinkSrv = &http.Server{Handler: s.sink.handler([]string{s.topics["publish"], s.topics["bare"], s.topics["bulk"]}), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = s.sinkSrv.Serve(l) }()
+	consumer, err := st.StartDaprd(bin, rt, daprstack.DaprdOptions{Name: "daprd-consumer", AppID: "bench-consumer-" + run,
+		AppPort: l.Addr().(*net.TCPAddr).Port, ResourcesPath: res})
+	if err != nil {
+		return nil, err
+	}
+
+	d, err := st.StartDaprd(bin, rt, daprstack.DaprdOptions{AppID: "wsmanager-bench-" + run, AppPort: ports[2], ResourcesPath: res, AppHealthCheck: true})
+	if err != nil {
+		return nil, err
+	}
+	s.svc, err = st.Start("wsmanager", nil, filepath.Join(b.bins, "wsmanager"),
+		"--grpc-port", strconv.Itoa(ports[0]), "--http-port", strconv.Itoa(ports[1]), "--actor-port", strconv.Itoa(ports[2]),
+		"--dapr-grpc-address", d.GRPCAddr(), "--log-level", "warn", "--lifecycle-topic", "bench-"+run+"-lifecycle")
+	if err != nil {
+		return nil, err
+	}
+	if err := d.WaitActorsReady(ctx); err != nil {
+		return nil, err
+	}
+	if err := consumer.WaitSubscriptions(ctx, 3); err != nil {
+		return nil, err
+	}
+	s.conn, err = grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", ports[0]), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, err
+	}
+	s.client = pb.NewWebSocketManagerClient(s.conn)
+	s.dapr, err = dapr.NewClientWithAddress(d.GRPCAddr())
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	return s, nil
+}
+
+// procStat reads a process's resident memory (bytes) and CPU time used so far.
+func procStat(pid int) (rss int64, cpu time.Duration, err error) {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			f := strings.Fields(line)
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			rss = kb * 1024
+		}
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	// Fields after the command (in parentheses): utime is the 14th field, stime the 15th.
+	rest := string(stat)[strings.LastIndexByte(string(stat), ')')+2:]
+	f := strings.Fields(rest)
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	stt, _ := strconv.ParseInt(f[12], 10, 64)
+	const hz = 100 // USER_HZ on Linux
+	cpu = time.Duration(ut+stt) * time.Second / hz
+	return rss, cpu, nil
+}
