@@ -22,10 +22,8 @@ func benchSession(b *testing.B, mode correlation.Mode, topic string) *Session {
 	cfg := DefaultConfig()
 	cfg.PublishBuffer = 1 << 16
 	s := newSession(Spec{ID: "bench", URL: "ws://h/", Correlation: correlation.Config{Mode: mode}, Topic: topic}, cfg, nopPublisher{}, nil, "i", zap.NewNop())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.outbox.run(ctx); close(done) }()
-	b.Cleanup(func() { cancel(); <-done })
+	s.wg.Add(1) // stands for the reader, whose count lets push start the publisher
+	b.Cleanup(func() { s.cancel(); s.wg.Done(); s.wg.Wait() })
 	return s
 }
 

@@ -11,31 +11,35 @@ import (
 )
 
 // outbox is a session's bounded buffer of frames waiting to be published, in arrival order.
-// One goroutine drains it and retries a failed publish with backoff, so order is kept; when
-// the buffer is full the oldest waiting frame is dropped and counted.
+// A publisher goroutine runs only while frames wait (a connection that does not publish costs
+// no goroutine); it publishes one frame at a time and retries a failed publish with backoff, so
+// order is kept. When the buffer is full the oldest waiting frame is dropped and counted.
 type outbox struct {
 	pub    publish.Publisher
 	log    *zap.Logger
 	limit  int
 	onDrop func(total uint64)
+	ctx    context.Context // the session's lifetime
+	wg     *sync.WaitGroup // the session's: the publisher goroutine is the session's
 
 	mu       sync.Mutex
 	queue    []publish.Message
 	dropped  uint64
 	lastDrop time.Time
-	notify   chan struct{} // size 1
-	closed   chan struct{}
-	once     sync.Once
+	running  bool
 }
 
-func newOutbox(limit int, pub publish.Publisher, log *zap.Logger, onDrop func(uint64)) *outbox {
-	return &outbox{pub: pub, log: log, limit: limit, onDrop: onDrop, notify: make(chan struct{}, 1), closed: make(chan struct{})}
+func newOutbox(limit int, pub publish.Publisher, log *zap.Logger, onDrop func(uint64), ctx context.Context, wg *sync.WaitGroup) *outbox {
+	return &outbox{pub: pub, log: log, limit: limit, onDrop: onDrop, ctx: ctx, wg: wg}
 }
 
+// push queues m and starts the publisher if it is not running. It is called by the session's
+// reader, which holds a count of the session's WaitGroup, so Add here never races with Wait.
 func (o *outbox) push(m publish.Message) {
 	o.mu.Lock()
 	var report bool
 	if len(o.queue) >= o.limit {
+		o.queue[0] = publish.Message{}
 		o.queue = o.queue[1:]
 		o.dropped++
 		// Report at most once a second: a full buffer drops many frames in a row.
@@ -46,14 +50,18 @@ func (o *outbox) push(m publish.Message) {
 	}
 	o.queue = append(o.queue, m)
 	total := o.dropped
+	start := !o.running && o.ctx.Err() == nil
+	if start {
+		o.running = true
+		o.wg.Add(1)
+	}
 	o.mu.Unlock()
 	if report {
 		o.log.Warn("publish buffer full, oldest frames dropped", zap.Uint64("dropped_total", total))
 		o.onDrop(total)
 	}
-	select {
-	case o.notify <- struct{}{}:
-	default:
+	if start {
+		go o.run()
 	}
 }
 
@@ -63,10 +71,13 @@ func (o *outbox) droppedTotal() uint64 {
 	return o.dropped
 }
 
-func (o *outbox) pop() (publish.Message, bool) {
+// next takes the oldest frame; ok is false when there is none (or the session is closing),
+// and then the publisher stops.
+func (o *outbox) next() (publish.Message, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if len(o.queue) == 0 {
+	if len(o.queue) == 0 || o.ctx.Err() != nil {
+		o.running = false
 		return publish.Message{}, false
 	}
 	m := o.queue[0]
@@ -75,31 +86,40 @@ func (o *outbox) pop() (publish.Message, bool) {
 	return m, true
 }
 
-// run publishes until ctx ends; the frames left then are flushed by close.
-func (o *outbox) run(ctx context.Context) {
+// requeue puts back a frame the publisher could not publish before the session closed.
+func (o *outbox) requeue(m publish.Message) {
+	o.mu.Lock()
+	o.queue = append([]publish.Message{m}, o.queue...)
+	o.mu.Unlock()
+}
+
+func (o *outbox) run() {
+	defer o.wg.Done()
 	for {
-		m, ok := o.pop()
+		m, ok := o.next()
 		if !ok {
-			select {
-			case <-o.notify:
-				continue
-			case <-ctx.Done():
-				return
-			}
+			return
 		}
-		o.publish(ctx, m)
+		if !o.publish(o.ctx, m) {
+			o.requeue(m) // flush tries once more
+		}
 	}
 }
 
-// publish retries m with backoff until it is accepted or ctx ends.
+// publish retries m with backoff until it is accepted or ctx ends. An attempt in progress is
+// not cut short by ctx (only by its own timeout): cancelling a publish the component may
+// already have accepted would publish the frame twice.
 func (o *outbox) publish(ctx context.Context, m publish.Message) bool {
 	delay := 50 * time.Millisecond
 	for {
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		err := o.pub.Publish(pctx, m)
 		cancel()
 		if err == nil {
 			return true
+		}
+		if ctx.Err() != nil {
+			return false
 		}
 		o.log.Warn("publish failed, retrying", zap.String("topic", m.Topic), zap.Uint64("sequence", m.Seq), zap.Error(err))
 		t := time.NewTimer(delay)
@@ -113,16 +133,21 @@ func (o *outbox) publish(ctx context.Context, m publish.Message) bool {
 	}
 }
 
-// close publishes what is left, for at most grace, after run has returned.
-func (o *outbox) close(ctx context.Context, grace time.Duration) {
-	o.once.Do(func() {
-		fctx, cancel := context.WithTimeout(ctx, grace)
-		defer cancel()
-		for {
-			m, ok := o.pop()
-			if !ok || !o.publish(fctx, m) {
-				return
-			}
+// flush publishes what is left, for at most grace, after the session's goroutines returned.
+func (o *outbox) flush(ctx context.Context, grace time.Duration) {
+	fctx, cancel := context.WithTimeout(ctx, grace)
+	defer cancel()
+	for {
+		o.mu.Lock()
+		if len(o.queue) == 0 {
+			o.mu.Unlock()
+			return
 		}
-	})
+		m := o.queue[0]
+		o.queue = o.queue[1:]
+		o.mu.Unlock()
+		if !o.publish(fctx, m) {
+			return
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -26,6 +27,12 @@ type Registry struct {
 	// was deactivated here) cancels them: a socket dialed for an actor that has left this
 	// instance must never be kept.
 	opening map[*pendingOpen]string
+
+	writePool *sync.Pool
+
+	pingStop chan struct{}
+	pingDone chan struct{}
+	stopOnce sync.Once
 }
 
 type pendingOpen struct{ cancelled bool }
@@ -41,7 +48,34 @@ var ErrShuttingDown = errors.New("this instance is shutting down")
 // changes through events (nil: none).
 func NewRegistry(cfg Config, pub publish.Publisher, events Lifecycle, instanceID string, log *zap.Logger) *Registry {
 	return &Registry{cfg: cfg, pub: pub, events: events, instanceID: instanceID, log: log,
-		sessions: make(map[string]*Session), opening: make(map[*pendingOpen]string)}
+		sessions: make(map[string]*Session), opening: make(map[*pendingOpen]string), writePool: &sync.Pool{}}
+}
+
+// Start starts the keepalive pinger: one goroutine pings every connected socket each ping
+// interval (instead of one timer goroutine per connection). Shutdown stops it.
+func (r *Registry) Start() {
+	r.pingStop, r.pingDone = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(r.pingDone)
+		t := time.NewTicker(r.cfg.PingInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-r.pingStop:
+				return
+			case <-t.C:
+			}
+			r.mu.Lock()
+			all := make([]*Session, 0, len(r.sessions))
+			for _, s := range r.sessions {
+				all = append(all, s)
+			}
+			r.mu.Unlock()
+			for _, s := range all {
+				s.ping()
+			}
+		}
+	}()
 }
 
 // Open establishes the connection of spec and keeps it under spec.ID. A session already held
@@ -66,6 +100,7 @@ func (r *Registry) Open(ctx context.Context, spec Spec, resume bool) (*Session, 
 	r.mu.Unlock()
 	log := r.log.With(zap.String(logkey.ConnectionID, spec.ID))
 	s := newSession(spec, r.cfg, r.pub, r.events, r.instanceID, log)
+	s.writePool = r.writePool
 	sock, sub, err := s.dial(ctx)
 	r.mu.Lock()
 	delete(r.opening, pending)
@@ -165,6 +200,12 @@ func (r *Registry) Shutdown(ctx context.Context) {
 	r.draining = true
 	r.mu.Unlock()
 	r.CloseAll(ctx, 1001, "instance shutting down")
+	r.stopOnce.Do(func() {
+		if r.pingStop != nil {
+			close(r.pingStop)
+			<-r.pingDone
+		}
+	})
 }
 
 // CloseAll closes every session with a close frame of the given code and forgets them all.

@@ -118,11 +118,6 @@ type waiter struct {
 	reply chan Frame // size 1; closed without a value when the socket drops
 }
 
-type outFrame struct {
-	frame Frame
-	done  chan error // size 1; every queued frame gets exactly one answer
-}
-
 // Session is one managed connection across reconnects.
 type Session struct {
 	spec       Spec
@@ -132,11 +127,17 @@ type Session struct {
 	events     Lifecycle
 	instanceID string
 	outbox     *outbox
+	writePool  websocket.BufferPool // shared write buffers: a socket holds one only while writing
 
 	// ctx is the session's own lifetime (not a request's): it ends when the session closes.
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// writeMu makes the caller of Send/SendRaw the writer: gorilla allows one writer at a
+	// time. It is taken before mu and held across "register the waiter, write the frame", so
+	// that waiters are registered in the order their frames go out.
+	writeMu sync.Mutex
 
 	mu             sync.Mutex
 	status         Status
@@ -169,7 +170,7 @@ func newSession(spec Spec, cfg Config, pub publish.Publisher, events Lifecycle, 
 		keyed:      map[correlation.Key]*waiter{},
 		seq:        spec.SeqBase,
 	}
-	s.outbox = newOutbox(cfg.PublishBuffer, pub, log, s.reportDrops)
+	s.outbox = newOutbox(cfg.PublishBuffer, pub, log, s.reportDrops, ctx, &s.wg)
 	return s
 }
 
@@ -234,24 +235,18 @@ func (s *Session) reportDrops(n uint64) {
 
 // SendRaw writes a frame and returns once it is written.
 func (s *Session) SendRaw(ctx context.Context, f Frame) error {
-	o, _, err := s.enqueue(ctx, f, false)
-	if err != nil {
-		return err
-	}
-	return waitWritten(ctx, o)
+	_, err := s.write(ctx, f, false)
+	return err
 }
 
 // Send writes a frame and waits for its reply as the connection's correlation mode defines
 // it, at most until ctx ends or timeout passes.
 func (s *Session) Send(ctx context.Context, f Frame, timeout time.Duration) (Frame, error) {
-	o, w, err := s.enqueue(ctx, f, true)
+	w, err := s.write(ctx, f, true)
 	if err != nil {
 		return Frame{}, err
 	}
 	defer s.removeWaiter(w)
-	if err := waitWritten(ctx, o); err != nil {
-		return Frame{}, err
-	}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
@@ -275,66 +270,64 @@ func randomPrefix() [correlation.PrefixLen]byte {
 	return p
 }
 
-// enqueue registers the waiter (before the frame can be written, so a fast reply is never
-// missed) and queues the frame for the current socket.
-func (s *Session) enqueue(ctx context.Context, f Frame, wait bool) (*outFrame, *waiter, error) {
+// write registers the waiter (before the frame is written, so a fast reply is never missed)
+// and writes the frame on the current socket, in the caller's goroutine.
+func (s *Session) write(ctx context.Context, f Frame, wait bool) (*waiter, error) {
 	data, key := f.Data, correlation.Key("")
 	if wait {
 		var err error
 		data, key, err = s.spec.Correlation.Outbound(f.Data, f.Binary, randomPrefix)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	s.mu.Lock()
 	switch s.status {
 	case StatusConnected:
 	case StatusConnecting:
 		s.mu.Unlock()
-		return nil, nil, ErrConnecting
+		return nil, ErrConnecting
 	default:
 		s.mu.Unlock()
 		if s.ctx.Err() != nil {
-			return nil, nil, ErrClosed
+			return nil, ErrClosed
 		}
-		return nil, nil, ErrNotConnected
+		return nil, ErrNotConnected
 	}
-	defer s.mu.Unlock()
 	var w *waiter
 	if wait {
 		w = &waiter{reply: make(chan Frame, 1)}
 		if key != "" {
 			if _, dup := s.keyed[key]; dup {
-				return nil, nil, ErrDuplicateID
+				s.mu.Unlock()
+				return nil, ErrDuplicateID
 			}
 			s.keyed[key] = w
 		} else {
 			s.fifo = append(s.fifo, w)
 		}
 	}
-	// Queued under s.mu: the supervisor answers every frame left in a dead socket's queue
-	// under s.mu too, after which no frame can be queued for that socket.
-	o := &outFrame{frame: Frame{Data: data, Binary: f.Binary}, done: make(chan error, 1)}
-	select {
-	case s.sock.out <- o:
-		return o, w, nil
-	case <-s.sock.dead:
-		s.removeWaiterLocked(w)
-		return nil, nil, ErrDropped
-	case <-ctx.Done():
-		s.removeWaiterLocked(w)
-		return nil, nil, ctx.Err()
+	sock := s.sock
+	s.mu.Unlock()
+	deadline := time.Now().Add(s.cfg.WriteTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
 	}
-}
-
-// waitWritten waits until o was written, or found its socket gone.
-func waitWritten(ctx context.Context, o *outFrame) error {
-	select {
-	case err := <-o.done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
+	_ = sock.conn.SetWriteDeadline(deadline)
+	if err := sock.conn.WriteMessage(frameType(f.Binary), data); err != nil {
+		s.removeWaiter(w)
+		sock.kill() // a failed write leaves the socket unusable; the reader ends and the supervisor takes over
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("%w: write: %v", ErrDropped, err)
 	}
+	return w, nil
 }
 
 func (s *Session) removeWaiter(w *waiter) {
@@ -442,5 +435,5 @@ func (s *Session) close(ctx context.Context, code int, reason string) {
 		_ = sock.conn.Close()
 	}
 	s.wg.Wait()
-	s.outbox.close(ctx, s.cfg.CloseTimeout)
+	s.outbox.flush(ctx, s.cfg.CloseTimeout)
 }

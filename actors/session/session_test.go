@@ -88,6 +88,7 @@ func newRegistry(t *testing.T, cfg session.Config) (*session.Registry, *recorder
 	t.Helper()
 	rec := &recorder{}
 	r := session.NewRegistry(cfg, rec, rec, "instance-1", zaptest.NewLogger(t))
+	r.Start()
 	t.Cleanup(func() { r.Shutdown(context.Background()) })
 	return r, rec
 }

@@ -18,24 +18,10 @@ import (
 // socket is one WebSocket of a session; a reconnect makes a new one.
 type socket struct {
 	conn     *websocket.Conn
-	out      chan *outFrame // frames for the writer
-	dead     chan struct{}  // closed when the socket is finished
-	readDone chan struct{}  // closed when the reader returned
+	dead     chan struct{} // closed when the socket is finished
+	readDone chan struct{} // closed when the reader returned
 	once     sync.Once
 	up       time.Time
-}
-
-// drain answers every frame still queued for the dead socket. Call with the session's mu held
-// and its status no longer CONNECTED for this socket, so nothing more can be queued.
-func (k *socket) drain() {
-	for {
-		select {
-		case o := <-k.out:
-			o.done <- ErrDropped
-		default:
-			return
-		}
-	}
 }
 
 func (k *socket) kill() {
@@ -52,6 +38,7 @@ func (s *Session) dial(ctx context.Context) (*socket, string, error) {
 		Subprotocols:     s.spec.Subprotocols,
 		ReadBufferSize:   s.cfg.ReadBufferSize,
 		WriteBufferSize:  s.cfg.WriteBufferSize,
+		WriteBufferPool:  s.writePool,
 	}
 	dctx, cancel := context.WithTimeout(ctx, s.cfg.HandshakeTimeout)
 	defer cancel()
@@ -77,7 +64,7 @@ func (s *Session) dial(ctx context.Context) (*socket, string, error) {
 			return nil, "", fmt.Errorf("%w: on-connect message %d: %v", ErrDial, i+1, err)
 		}
 	}
-	return &socket{conn: conn, out: make(chan *outFrame, 64), dead: make(chan struct{}), readDone: make(chan struct{}), up: time.Now()}, conn.Subprotocol(), nil
+	return &socket{conn: conn, dead: make(chan struct{}), readDone: make(chan struct{}), up: time.Now()}, conn.Subprotocol(), nil
 }
 
 // dialTarget moves URL credentials (ws://user:pass@host), which the WebSocket handshake does not
@@ -129,9 +116,8 @@ func (s *Session) start(sock *socket, subprotocol string) {
 	s.connectedSince = sock.up.UTC()
 	s.setStatus(StatusConnected, "", s.spec.Reason, 0)
 	s.mu.Unlock()
-	s.wg.Add(2)
+	s.wg.Add(1)
 	go s.supervise(sock)
-	go func() { defer s.wg.Done(); s.outbox.run(s.ctx) }()
 }
 
 // startRetrying starts the session without a socket: the supervisor dials with backoff.
@@ -139,9 +125,8 @@ func (s *Session) startRetrying(firstErr error) {
 	s.mu.Lock()
 	s.setStatus(StatusConnecting, firstErr.Error(), strings.TrimPrefix(s.spec.Reason+"; reconnecting", "; "), 1)
 	s.mu.Unlock()
-	s.wg.Add(2)
+	s.wg.Add(1)
 	go s.supervise(nil)
-	go func() { defer s.wg.Done(); s.outbox.run(s.ctx) }()
 }
 
 // supervise runs one socket after another: it serves the current socket until it ends, then
@@ -158,7 +143,6 @@ func (s *Session) supervise(sock *socket) {
 			cause, clean := s.serve(sock)
 			s.mu.Lock()
 			if s.ctx.Err() != nil { // closed: close() already set the status
-				sock.drain()
 				s.mu.Unlock()
 				return
 			}
@@ -169,7 +153,6 @@ func (s *Session) supervise(sock *socket) {
 					st = StatusDisconnected
 				}
 				s.setStatus(st, cause, "connection ended", 0)
-				sock.drain()
 				s.mu.Unlock()
 				return
 			}
@@ -177,7 +160,6 @@ func (s *Session) supervise(sock *socket) {
 				attempt = 0
 			}
 			s.setStatus(StatusConnecting, cause, "reconnecting", attempt+1)
-			sock.drain()
 			s.mu.Unlock()
 			sock = nil
 		}
@@ -224,18 +206,17 @@ func (s *Session) supervise(sock *socket) {
 	}
 }
 
-// serve runs the reader and writer of sock until the socket ends and reports why, and whether
-// the server closed it cleanly (close frame 1000 or 1001).
+// serve reads sock (in the supervisor's goroutine: one goroutine per connection) until the
+// socket ends, and reports why and whether the server closed it cleanly (close frame 1000 or
+// 1001). Writers are the callers of Send/SendRaw; pings come from the registry's pinger.
 func (s *Session) serve(sock *socket) (cause string, clean bool) {
-	var wg sync.WaitGroup
-	var readErr error
-	wg.Go(func() {
-		readErr = s.read(sock)
-		close(sock.readDone)
-		sock.kill()
-	})
-	wg.Go(func() { s.write(sock) })
-	wg.Wait()
+	readErr := s.read(sock)
+	close(sock.readDone)
+	sock.kill()
+	// No write may be in progress on the dead socket when the supervisor moves on.
+	s.writeMu.Lock()
+	s.writeMu.Unlock() //nolint:staticcheck // an empty critical section is the point: wait for the writer
+
 	var ce *websocket.CloseError
 	if errors.As(readErr, &ce) {
 		clean = ce.Code == websocket.CloseNormalClosure || ce.Code == websocket.CloseGoingAway
@@ -299,27 +280,17 @@ func (s *Session) read(sock *socket) error {
 	}
 }
 
-// write is the only writer of data frames and pings on sock.
-func (s *Session) write(sock *socket) {
-	ping := time.NewTicker(s.cfg.PingInterval)
-	defer ping.Stop()
-	for {
-		select {
-		case o := <-sock.out:
-			_ = sock.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-			if err := sock.conn.WriteMessage(frameType(o.frame.Binary), o.frame.Data); err != nil {
-				o.done <- fmt.Errorf("%w: write: %v", ErrDropped, err)
-				sock.kill()
-				return
-			}
-			o.done <- nil
-		case <-ping.C:
-			if err := sock.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.cfg.WriteTimeout)); err != nil {
-				sock.kill()
-				return
-			}
-		case <-sock.dead:
-			return
-		}
+// ping sends a keepalive ping on the current socket, if any. gorilla allows WriteControl
+// concurrently with the writer.
+func (s *Session) ping() {
+	s.mu.Lock()
+	sock := s.sock
+	up := s.status == StatusConnected
+	s.mu.Unlock()
+	if !up || sock == nil {
+		return
+	}
+	if err := sock.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.cfg.WriteTimeout)); err != nil {
+		sock.kill()
 	}
 }

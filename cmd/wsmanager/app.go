@@ -151,6 +151,7 @@ func (a *app) run(ctx context.Context) error {
 	a.http = &http.Server{Handler: gwHandler, ReadHeaderTimeout: 10 * time.Second}
 
 	a.lifecycle.Start()
+	a.registry.Start()
 	fenceCtx, stopFence := context.WithCancel(context.Background())
 	fenceDone := make(chan struct{})
 	go func() { defer close(fenceDone); a.fence(fenceCtx) }()

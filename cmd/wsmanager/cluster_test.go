@@ -76,10 +76,25 @@ func newCluster(t *testing.T, topics ...string) *cluster {
 	return c
 }
 
-// start starts (or restarts) the instance called name and waits until it hosts actors.
+// start starts (or restarts) the instance called name and waits until it hosts actors. A free
+// port can be taken by another process between choosing and binding it (the machine churns
+// through ephemeral ports here), so a start whose sidecar exits at once is tried again.
 func (c *cluster) start(name string) *instance {
+	c.t.Helper()
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		var in *instance
+		if in, err = c.tryStart(name); err == nil {
+			return in
+		}
+		c.t.Logf("starting instance %s, attempt %d: %v", name, attempt, err)
+	}
+	require.NoError(c.t, err)
+	return nil
+}
+
+func (c *cluster) tryStart(name string) (*instance, error) {
 	t := c.t
-	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c.mu.Lock()
@@ -87,25 +102,38 @@ func (c *cluster) start(name string) *instance {
 	n := c.starts
 	c.mu.Unlock()
 	ports, err := daprstack.FreePorts(3)
-	require.NoError(t, err)
+	if err != nil {
+		return nil, err
+	}
 	in := &instance{name: name, id: fmt.Sprintf("%s-%d", name, n)}
 	in.daprd, err = c.st.StartDaprd(c.bin, c.rt, daprstack.DaprdOptions{Name: fmt.Sprintf("daprd-%s-%d", name, n), AppID: c.appID,
 		AppPort: ports[2], ResourcesPath: filepath.Join(env.root, "components"), AppHealthCheck: true})
-	require.NoError(t, err)
+	if err != nil {
+		return nil, err
+	}
 	in.svc, err = c.st.Start(fmt.Sprintf("wsmanager-%s-%d", name, n), nil, env.svcBin,
 		"--grpc-port", strconv.Itoa(ports[0]), "--http-port", strconv.Itoa(ports[1]), "--actor-port", strconv.Itoa(ports[2]),
 		"--dapr-grpc-address", in.daprd.GRPCAddr(), "--instance-id", in.id, "--lifecycle-topic", c.lifecycle,
 		"--ping-interval", "1s", "--pong-timeout", "2s", "--reconnect-initial-backoff", "100ms", "--reconnect-max-backoff", "1s")
-	require.NoError(t, err)
-	require.NoError(t, in.daprd.WaitActorsReady(ctx))
+	if err != nil {
+		in.daprd.Kill()
+		return nil, err
+	}
+	if err := in.daprd.WaitActorsReady(ctx); err != nil {
+		in.svc.Kill()
+		in.daprd.Kill()
+		return nil, err
+	}
 	in.conn, err = grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", ports[0]), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
+	if err != nil {
+		return nil, err
+	}
 	in.client = pb.NewWebSocketManagerClient(in.conn)
 	c.mu.Lock()
 	c.instances[name] = in
 	c.mu.Unlock()
 	t.Cleanup(func() { _ = in.conn.Close() })
-	return in
+	return in, nil
 }
 
 // kill ends the instance at once: SIGKILL to the service and its daprd, as a crash would.

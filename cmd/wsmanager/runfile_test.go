@@ -35,37 +35,22 @@ func TestRunFileThroughDaprCLI(t *testing.T) {
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 
-	// The same run file with its fixed ports, app-id and topic made unique, so that this test
-	// runs beside `make run-multi` and earlier runs.
 	orig, err := os.ReadFile(filepath.Join(root, "dapr.yaml"))
 	require.NoError(t, err)
 	run := uuid.NewString()[:8]
 	topic := "runfile-" + run
-	text := strings.ReplaceAll(string(orig), "appID: wsmanager\n", "appID: wsmanager-"+run+"\n")
-	text = strings.ReplaceAll(text, `"--topic", "frames"`, `"--topic", "`+topic+`"`)
-	ports := map[string]int{}
-	text = regexp.MustCompile(`\b(5\d{3}|3\d{3}|5\d{4})\b`).ReplaceAllStringFunc(text, func(p string) string {
-		if _, ok := ports[p]; !ok {
-			free, err := daprstack.FreePort()
-			require.NoError(t, err)
-			ports[p] = free
+	// A free port can be taken between choosing and binding it; a run whose sidecars do not
+	// come up is tried again with other ports.
+	var ports map[string]int
+	var cli *daprstack.Proc
+	for attempt := 1; attempt <= 3; attempt++ {
+		ports, cli, err = startRunFile(ctx, t, root, string(orig), run, topic, attempt)
+		if err == nil {
+			break
 		}
-		return strconv.Itoa(ports[p])
-	})
-	runFile := filepath.Join(root, ".dapr-run-"+run+".yaml")
-	require.NoError(t, os.WriteFile(runFile, []byte(text), 0o644))
-	t.Cleanup(func() { _ = os.Remove(runFile) })
-
-	st, err := daprstack.NewStack(filepath.Join(env.tmp, "runfile-"+run))
-	require.NoError(t, err)
-	t.Cleanup(st.Stop)
-	rt, err := st.StartRuntime(ctx, daprstack.BinDir(root), ports["50005"], ports["50006"])
-	require.NoError(t, err)
-	cli, err := daprstack.StartRunFile(st, root, runFile, rt.SchedulerAddr)
-	require.NoError(t, err)
-	for _, p := range []string{"3500", "3510"} {
-		require.NoError(t, daprstack.WaitActorsReady(ctx, cli, ports[p]), "CLI output:\n%s", cli.Log())
+		t.Logf("dapr run -f, attempt %d: %v", attempt, err)
 	}
+	require.NoError(t, err)
 
 	ws := sessiontest.NewServer(t, 100*time.Millisecond)
 	conn1 := dial(t, ports["5002"])
@@ -82,6 +67,58 @@ func TestRunFileThroughDaprCLI(t *testing.T) {
 		"the consumer app must print the frames; CLI output:\n%s", cli.Log())
 	_, err = conn1.Disconnect(ctx, &pb.DisconnectRequest{Id: id})
 	require.NoError(t, err)
+}
+
+// startRunFile runs a copy of dapr.yaml with its fixed ports, app-id and topic made unique, so
+// that it runs beside `make run-multi` and earlier runs, through the Dapr CLI, and waits until
+// both instances' sidecars host actors.
+func startRunFile(ctx context.Context, t *testing.T, root, orig, run, topic string, attempt int) (map[string]int, *daprstack.Proc, error) {
+	text := strings.ReplaceAll(orig, "appID: wsmanager\n", "appID: wsmanager-"+run+"\n")
+	text = strings.ReplaceAll(text, `"--topic", "frames"`, `"--topic", "`+topic+`"`)
+	ports := map[string]int{}
+	var perr error
+	text = regexp.MustCompile(`\b(5\d{3}|3\d{3}|5\d{4})\b`).ReplaceAllStringFunc(text, func(p string) string {
+		if _, ok := ports[p]; !ok {
+			free, err := daprstack.FreePort()
+			if err != nil {
+				perr = err
+			}
+			ports[p] = free
+		}
+		return strconv.Itoa(ports[p])
+	})
+	if perr != nil {
+		return nil, nil, perr
+	}
+	runFile := filepath.Join(root, fmt.Sprintf(".dapr-run-%s-%d.yaml", run, attempt))
+	if err := os.WriteFile(runFile, []byte(text), 0o644); err != nil {
+		return nil, nil, err
+	}
+	t.Cleanup(func() { _ = os.Remove(runFile) })
+	st, err := daprstack.NewStack(filepath.Join(env.tmp, fmt.Sprintf("runfile-%s-%d", run, attempt)))
+	if err != nil {
+		return nil, nil, err
+	}
+	t.Cleanup(st.Stop)
+	rt, err := st.StartRuntime(ctx, daprstack.BinDir(root), ports["50005"], ports["50006"])
+	if err != nil {
+		st.Stop()
+		return nil, nil, err
+	}
+	cli, err := daprstack.StartRunFile(st, root, runFile, rt.SchedulerAddr)
+	if err != nil {
+		st.Stop()
+		return nil, nil, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for _, p := range []string{"3500", "3510"} {
+		if err := daprstack.WaitActorsReady(wctx, cli, ports[p]); err != nil {
+			st.Stop()
+			return nil, nil, fmt.Errorf("%w; CLI output:\n%s", err, cli.Log())
+		}
+	}
+	return ports, cli, nil
 }
 
 func dial(t *testing.T, port int) pb.WebSocketManagerClient {

@@ -347,21 +347,24 @@ func TestChaos(t *testing.T) {
 	})
 	oneSocket(t, ws, "chaos")
 
-	gaps, frames := 0, 0
+	gaps, dups, frames := 0, 0, 0
 	for _, topic := range topics {
 		last := map[string]uint64{}
 		for _, ev := range c.events.all(topic, "") {
 			s, err := strconv.ParseUint(ev.Sequence, 10, 64)
 			require.NoError(t, err)
 			prev, seen := last[ev.ConnectionID]
-			assert.Greater(t, s, prev, "topic %s connection %s: sequence went from %d to %d", topic, ev.ConnectionID, prev, s)
-			if seen && s != prev+1 {
+			assert.GreaterOrEqual(t, s, prev, "topic %s connection %s: sequence went from %d to %d", topic, ev.ConnectionID, prev, s)
+			switch {
+			case seen && s == prev: // a duplicate: at-least-once publishing (see architecture.md)
+				dups++
+			case seen && s != prev+1:
 				gaps++
 			}
 			last[ev.ConnectionID] = s
 			frames++
 		}
 	}
-	t.Logf("chaos: %d frames delivered, %d gaps (socket down or connection moved)", frames, gaps)
+	t.Logf("chaos: %d frames delivered, %d gaps (socket down or connection moved), %d duplicates", frames, gaps, dups)
 	assert.Positive(t, frames)
 }
