@@ -180,6 +180,9 @@ func (c *Connection) ReminderCall(name string, _ []byte, _, _ string) {
 	if name != watchdogReminder {
 		return
 	}
+	if c.deps.Registry.Get(c.ID()) != nil {
+		return // the common case, answered without reading state: the socket is held here
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*c.deps.WatchdogInterval+10*time.Second)
 	defer cancel()
 	s, err := c.loadSpec(ctx)

@@ -37,6 +37,7 @@ type options struct {
 	keep      bool
 	outDir    string
 	onlyParts string
+	watchdog  time.Duration
 }
 
 func parseInts(s string) ([]int, error) {
@@ -65,6 +66,7 @@ func run() error {
 	flag.StringVar(&o.outDir, "out", "bench/results", "folder for the results file")
 	flag.StringVar(&o.onlyParts, "only", "", "comma-separated parts to run: rtt,pipeline,publish,scale,failover (default all)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the run folder (logs) afterwards")
+	flag.DurationVar(&o.watchdog, "watchdog-interval", 3*time.Second, "the service's --watchdog-interval")
 	flag.Parse()
 	var err error
 	if o.scale, err = parseInts(scale); err != nil {

@@ -215,7 +215,11 @@ func (b *bench) newSingle(ctx context.Context) (*singleStack, error) {
 	}
 	s.svc, err = st.Start("wsmanager", nil, filepath.Join(b.bins, "wsmanager"),
 		"--grpc-port", strconv.Itoa(ports[0]), "--http-port", strconv.Itoa(ports[1]), "--actor-port", strconv.Itoa(ports[2]),
-		"--dapr-grpc-address", d.GRPCAddr(), "--log-level", "warn", "--lifecycle-topic", "bench-"+run+"-lifecycle")
+		"--dapr-grpc-address", d.GRPCAddr(), "--log-level", "warn", "--lifecycle-topic", "bench-"+run+"-lifecycle",
+		// A buffer as large as the publish burst: the measurement is how fast frames get out, not
+		// how many a full buffer drops.
+		"--publish-buffer", strconv.Itoa(max(2*b.o.publishN, 1024)),
+		"--watchdog-interval", b.o.watchdog.String())
 	if err != nil {
 		return nil, err
 	}
