@@ -10,14 +10,19 @@
 //
 // # Concurrency
 //
-// Each session runs exactly three goroutines, started together and joined on close:
-//   - the reader: the only caller of ReadMessage; it resolves waiting Sends and queues frames
-//     for publishing;
-//   - the writer: the only writer of data frames and pings (gorilla allows one concurrent
-//     writer); close frames go through WriteControl, which gorilla allows concurrently;
-//   - the publisher: drains the bounded publish queue in order, so a slow pub/sub component
-//     never blocks the reader. When the queue is full the frame is dropped and counted.
+// One goroutine per connection, the supervisor: it reads the current socket (it is the only
+// reader: it resolves waiting Sends and queues frames for publishing) and, when the socket
+// ends, re-dials with backoff or settles in DISCONNECTED/ERROR. A new socket is dialed only
+// after the old one's reader returned and no write is in progress on it: one socket at a time.
 //
-// Send does not hold any lock while it waits for the reply, so many Sends may be in flight on
-// one connection at once.
+// Writers are the callers of Send and SendRaw, one at a time per connection (writeMu; gorilla
+// allows one concurrent writer). Keepalive pings come from one registry-wide pinger through
+// WriteControl, which gorilla allows concurrently with the writer. Close frames too.
+//
+// Publishing never blocks the reader: frames go to a bounded buffer drained, in order, by a
+// publisher goroutine that runs only while frames wait. When the buffer is full the oldest frame
+// is dropped and counted.
+//
+// Send holds no lock while it waits for its reply, so many Sends can be in flight on one
+// connection. Lock order: writeMu before mu.
 package session

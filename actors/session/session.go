@@ -150,7 +150,6 @@ type Session struct {
 	keyed          map[correlation.Key]*waiter
 	fifo           []*waiter
 	seq            uint64
-	closeCode      int
 }
 
 func newSession(spec Spec, cfg Config, pub publish.Publisher, events Lifecycle, instanceID string, log *zap.Logger) *Session {
@@ -411,7 +410,6 @@ func (s *Session) close(ctx context.Context, code int, reason string) {
 		s.wg.Wait()
 		return
 	}
-	s.closeCode = code
 	s.cancel()
 	sock := s.sock
 	wasUp := s.status == StatusConnected
