@@ -1,6 +1,6 @@
 module github.com/websocketmanager/websocketmanager
 
-go 1.26.8
+go 1.26.4
 
 require (
 	github.com/dapr/dapr v1.18.0
