@@ -45,6 +45,7 @@ func toStatus(log *zap.Logger, err error) error {
 	if s, ok := status.FromError(err); ok {
 		switch s.Code() {
 		case codes.Unavailable:
+			log.Warn("sidecar call unavailable", zap.Error(err))
 			return status.Error(codes.Unavailable, "the Dapr sidecar or the instance holding the connection is unreachable; retry later")
 		case codes.DeadlineExceeded:
 			return status.Error(codes.DeadlineExceeded, "the call's deadline passed before the connection answered")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"go.uber.org/zap"
@@ -50,4 +51,22 @@ func TestToStatus(t *testing.T) {
 func TestToStatusHidesInternalDetail(t *testing.T) {
 	err := toStatus(zap.NewNop(), errors.New("dial ws://user:secret@host"))
 	assert.NotContains(t, status.Convert(err).Message(), "secret")
+}
+
+// Ensure a call without a deadline gets one, and a call with a deadline keeps its own.
+func TestDefaultDeadline(t *testing.T) {
+	ic := DefaultDeadline(time.Minute)
+	var got time.Time
+	handler := func(ctx context.Context, _ any) (any, error) {
+		got, _ = ctx.Deadline()
+		return nil, nil
+	}
+	_, _ = ic(context.Background(), nil, nil, handler)
+	assert.WithinDuration(t, time.Now().Add(time.Minute), got, 5*time.Second)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	want, _ := ctx.Deadline()
+	_, _ = ic(ctx, nil, nil, handler)
+	assert.Equal(t, want, got)
 }

@@ -38,3 +38,16 @@ func UnaryInterceptor(log *zap.Logger) grpc.UnaryServerInterceptor {
 		return handler(ctx, req)
 	}
 }
+
+// DefaultDeadline gives calls that arrive without a deadline the deadline d, so that no call
+// waits forever (for example on a sidecar that is down).
+func DefaultDeadline(d time.Duration) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if _, ok := ctx.Deadline(); !ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, d)
+			defer cancel()
+		}
+		return handler(ctx, req)
+	}
+}

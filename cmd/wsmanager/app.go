@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"google.golang.org/grpc"
+	grpcbackoff "google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -71,7 +72,16 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 	if getenv("DAPR_GRPC_ENDPOINT") == "" {
 		_ = os.Setenv("DAPR_GRPC_ENDPOINT", cfg.daprGRPCAddress)
 	}
-	daprConn, err := grpc.NewClient(cfg.daprGRPCAddress, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// The sidecar may start after us or restart: wait for it within each call's deadline (rather
+	// than failing fast) and retry the connection at least every second (gRPC's default backoff
+	// grows to two minutes, which would keep us unavailable long after the sidecar is back).
+	daprConn, err := grpc.NewClient(cfg.daprGRPCAddress,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.WaitForReady(true)),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           grpcbackoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: 2 * time.Second,
+		}))
 	if err != nil {
 		return nil, fmt.Errorf("dapr sidecar address %q: %w", cfg.daprGRPCAddress, err)
 	}
@@ -111,7 +121,10 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 	svcCfg.MaxSendTimeout = cfg.maxSendTimeout
 	svc := service.New(svcCfg, actors.NewRouter(client, registry, cfg.instanceID), log.Named("service"))
 
-	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(service.UnaryInterceptor(log.Named("rpc"))))
+	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(
+		// No call runs forever: one without a deadline gets the longest a Send may wait, plus margin.
+		service.DefaultDeadline(cfg.maxSendTimeout+30*time.Second),
+		service.UnaryInterceptor(log.Named("rpc"))))
 	pb.RegisterWebSocketManagerServer(gs, svc)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)

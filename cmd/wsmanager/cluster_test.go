@@ -36,6 +36,11 @@ type cluster struct {
 	mu        sync.Mutex
 	instances map[string]*instance
 	starts    int
+
+	// resources is the components folder of the instances (default: the repository's Redis set);
+	// extraArgs are added to every instance's command line.
+	resources string
+	extraArgs []string
 }
 
 type instance struct {
@@ -61,7 +66,8 @@ func newCluster(t *testing.T, topics ...string) *cluster {
 	rt, err := st.StartRuntime(ctx, bin, 0, 0)
 	require.NoError(t, err)
 	c := &cluster{t: t, st: st, rt: rt, bin: bin, appID: "wsmanager-scale-" + run,
-		lifecycle: "scale-" + run + "-lifecycle", events: newEventSink(), instances: map[string]*instance{}}
+		lifecycle: "scale-" + run + "-lifecycle", events: newEventSink(), instances: map[string]*instance{},
+		resources: filepath.Join(env.root, "components")}
 
 	subscribed := append([]string{c.lifecycle}, topics...)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -107,19 +113,25 @@ func (c *cluster) tryStart(name string) (*instance, error) {
 	}
 	in := &instance{name: name, id: fmt.Sprintf("%s-%d", name, n)}
 	in.daprd, err = c.st.StartDaprd(c.bin, c.rt, daprstack.DaprdOptions{Name: fmt.Sprintf("daprd-%s-%d", name, n), AppID: c.appID,
-		AppPort: ports[2], ResourcesPath: filepath.Join(env.root, "components"), AppHealthCheck: true})
+		AppPort: ports[2], ResourcesPath: c.resources, AppHealthCheck: true})
 	if err != nil {
 		return nil, err
 	}
-	in.svc, err = c.st.Start(fmt.Sprintf("wsmanager-%s-%d", name, n), nil, env.svcBin,
+	args := append([]string{
 		"--grpc-port", strconv.Itoa(ports[0]), "--http-port", strconv.Itoa(ports[1]), "--actor-port", strconv.Itoa(ports[2]),
 		"--dapr-grpc-address", in.daprd.GRPCAddr(), "--instance-id", in.id, "--lifecycle-topic", c.lifecycle,
-		"--ping-interval", "1s", "--pong-timeout", "2s", "--reconnect-initial-backoff", "100ms", "--reconnect-max-backoff", "1s")
+		"--ping-interval", "1s", "--pong-timeout", "2s", "--reconnect-initial-backoff", "100ms", "--reconnect-max-backoff", "1s"},
+		c.extraArgs...)
+	in.svc, err = c.st.Start(fmt.Sprintf("wsmanager-%s-%d", name, n), nil, env.svcBin, args...)
 	if err != nil {
 		in.daprd.Kill()
 		return nil, err
 	}
-	if err := in.daprd.WaitActorsReady(ctx); err != nil {
+	if err = in.daprd.WaitActorsReady(ctx); err == nil {
+		// The sidecar probes the app's health before it routes actor calls to it.
+		err = daprstack.WaitActorCall(ctx, in.daprd.Proc, in.daprd.HTTPPort, "WebSocketConnectionDirectory", "0", "ping")
+	}
+	if err != nil {
 		in.svc.Kill()
 		in.daprd.Kill()
 		return nil, err

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -367,4 +369,47 @@ func TestChaos(t *testing.T) {
 	}
 	t.Logf("chaos: %d frames delivered, %d gaps (socket down or connection moved), %d duplicates", frames, gaps, dups)
 	assert.Positive(t, frames)
+}
+
+// Ensure publish failures on the real runtime keep frames in the bounded buffer, drop the
+// oldest when it is full, and show the drops in List (the pub/sub component is unusable here).
+func TestPublishFailuresFillTheBuffer(t *testing.T) {
+	ws := sessiontest.NewServer(t, time.Hour)
+	c := newCluster(t)
+	res := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(res, "statestore.yaml"), []byte(`apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {name: statestore}
+spec:
+  type: state.in-memory
+  version: v1
+  metadata:
+    - {name: actorStateStore, value: "true"}
+`), 0o644))
+	// A Redis that is not there: the component does not load (ignoreErrors), so every publish fails.
+	require.NoError(t, os.WriteFile(filepath.Join(res, "pubsub.yaml"), []byte(`apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {name: pubsub}
+spec:
+  type: pubsub.redis
+  version: v1
+  ignoreErrors: true
+  metadata:
+    - {name: redisHost, value: "127.0.0.1:1"}
+`), 0o644))
+	c.resources = res
+	c.extraArgs = []string{"--publish-buffer", "10"}
+	in := c.start("a")
+	connectVia(t, in, &pb.ConnectRequest{Url: ws.URL("/pushn?n=100"), ConnectionId: "pf-1"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := in.client.StartPublish(ctx, &pb.StartPublishRequest{Id: "pf-1", Topic: "nowhere"})
+	require.NoError(t, err)
+	_, err = in.client.SendRaw(ctx, &pb.SendRawRequest{Id: "pf-1", Message: "go"})
+	require.NoError(t, err)
+	conn := waitListed(t, c, "a", func(m map[string]*pb.WebSocketConnection) bool {
+		return m["pf-1"].GetDroppedFrames() >= 89 // 100 frames, 10 buffered, 1 in flight
+	})["pf-1"]
+	assert.Contains(t, conn.GetLastError(), "publish buffer full")
+	assert.Equal(t, pb.ConnectionStatus_CONNECTED, conn.GetStatus(), "publish trouble does not end the connection")
 }

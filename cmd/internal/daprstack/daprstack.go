@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -497,4 +498,22 @@ func StartRunFile(s *Stack, root, runFile, schedulerAddr string) (*Proc, error) 
 	env := []string{"DAPR_HOST_IP=127.0.0.1", "DAPR_RUNTIME_PATH=" + RuntimeDir(root), "DAPR_SCHEDULER_HOST_ADDRESS_DNS_A=" + schedulerAddr}
 	return s.Start("dapr", env, filepath.Join(BinDir(root), "dapr"),
 		"run", "-f", abs, "--runtime-path", RuntimeDir(root))
+}
+
+// WaitActorCall calls an actor method through the sidecar's HTTP API until it answers 200: the
+// whole actor path (placement, app channel, app health) works.
+func WaitActorCall(ctx context.Context, p *Proc, httpPort int, actorType, id, method string) error {
+	url := fmt.Sprintf("http://127.0.0.1:%d/v1.0/actors/%s/%s/method/%s", httpPort, actorType, id, method)
+	return poll(ctx, p, func() bool {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut, url, strings.NewReader("{}"))
+		if err != nil {
+			return false
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, "PUT "+url)
 }
