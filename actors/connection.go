@@ -20,7 +20,7 @@ import (
 const stateKey = "spec"
 
 // spec is what the caller asked for; it survives the process in the actor state store.
-// Headers are in it (they are needed to reconnect): see docs/security.md.
+// Headers are in it (they are needed to reconnect): see docs/architecture.md ("Secrets").
 type spec struct {
 	ConnectArgs
 	Topic string `json:"topic,omitempty"`
