@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Mode is a correlation strategy, chosen per connection.
@@ -152,40 +153,133 @@ func (c Config) Inbound(frame []byte, binary bool) (Key, []byte) {
 func (c Config) TakesUnclaimed() bool { return c.Mode == ModeAuto || c.Mode == ModeNext }
 
 // jsonKey extracts the correlation value at the dotted path of a JSON object. Only strings
-// and numbers are ids; they never match each other ("1" is not 1).
+// and numbers are ids; they never match each other ("1" is not 1). It runs on every inbound
+// frame, so it scans instead of decoding: after a validity check (which allocates nothing) it
+// walks the object's members and skips the values it does not need. For a key that appears
+// twice, the last one counts, as encoding/json would have it.
 func jsonKey(data []byte, path string) (Key, bool) {
 	data = bytes.TrimSpace(data)
-	if len(data) == 0 || data[0] != '{' {
+	if len(data) == 0 || data[0] != '{' || !json.Valid(data) {
 		return "", false
 	}
-	raw := json.RawMessage(data)
-	for _, seg := range strings.Split(path, ".") {
-		var obj map[string]json.RawMessage
-		if err := json.Unmarshal(raw, &obj); err != nil {
-			return "", false
-		}
-		v, ok := obj[seg]
+	raw := data
+	for seg := range strings.SplitSeq(path, ".") {
+		v, ok := member(raw, seg)
 		if !ok {
 			return "", false
 		}
-		raw = bytes.TrimSpace(v)
-	}
-	if len(raw) == 0 {
-		return "", false
+		raw = v
 	}
 	switch c := raw[0]; {
 	case c == '"':
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
+		s, ok := unquote(raw)
+		if !ok {
 			return "", false
 		}
 		return Key("s:" + s), true
 	case c == '-' || (c >= '0' && c <= '9'):
-		var n json.Number
-		if json.Unmarshal(raw, &n) != nil {
-			return "", false
-		}
-		return Key("n:" + n.String()), true
+		return Key("n:" + string(raw)), true
 	}
 	return "", false
+}
+
+// member returns the raw value of the last member named name of the object obj (valid JSON).
+func member(obj []byte, name string) ([]byte, bool) {
+	i := skipSpace(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return nil, false
+	}
+	var found []byte
+	i++
+	for {
+		i = skipSpace(obj, i)
+		if i >= len(obj) || obj[i] == '}' {
+			return found, found != nil
+		}
+		if obj[i] == ',' {
+			i++
+			continue
+		}
+		keyEnd := skipString(obj, i)
+		key := obj[i:keyEnd]
+		i = skipSpace(obj, keyEnd)
+		i++ // ':'
+		i = skipSpace(obj, i)
+		valEnd := skipValue(obj, i)
+		if keyEquals(key, name) {
+			found = obj[i:valEnd]
+		}
+		i = valEnd
+	}
+}
+
+// keyEquals compares a quoted JSON key with name, unescaping only when needed.
+func keyEquals(quoted []byte, name string) bool {
+	inner := quoted[1 : len(quoted)-1]
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return string(inner) == name
+	}
+	s, ok := unquote(quoted)
+	return ok && s == name
+}
+
+// unquote decodes a JSON string as encoding/json does (escapes; invalid UTF-8 becomes U+FFFD),
+// copying it as it is when there is nothing to decode.
+func unquote(quoted []byte) (string, bool) {
+	if inner := quoted[1 : len(quoted)-1]; bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return string(inner), true
+	}
+	var s string
+	return s, json.Unmarshal(quoted, &s) == nil
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string starting at b[i] == '"'.
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(b)
+}
+
+// skipValue returns the index after the JSON value starting at b[i].
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return i
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return len(b)
+	}
+	for i < len(b) && b[i] != ',' && b[i] != '}' && b[i] != ']' && b[i] != ' ' && b[i] != '\t' && b[i] != '\n' && b[i] != '\r' {
+		i++
+	}
+	return i
 }
