@@ -104,45 +104,12 @@ func (k *sink) inOrder(topic string) bool {
 }
 
 func writeResources(dir string, redisState bool) (string, error) {
-	res := filepath.Join(dir, "resources-"+strconv.FormatBool(redisState))
-	if err := os.MkdirAll(res, 0o755); err != nil {
-		return "", err
-	}
-	pubsub := `apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata: {name: pubsub}
-spec:
-  type: pubsub.redis
-  version: v1
-  metadata:
-    - {name: redisHost, value: "` + daprstack.RedisAddr + `"}
-    - {name: concurrency, value: "1"}
-`
-	state := `apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata: {name: statestore}
-spec:
-  type: state.in-memory
-  version: v1
-  metadata:
-    - {name: actorStateStore, value: "true"}
-`
+	state := daprstack.InMemoryActorStore()
 	if redisState {
-		state = `apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata: {name: statestore}
-spec:
-  type: state.redis
-  version: v1
-  metadata:
-    - {name: redisHost, value: "` + daprstack.RedisAddr + `"}
-    - {name: actorStateStore, value: "true"}
-`
+		state = daprstack.RedisActorStore(daprstack.RedisAddr)
 	}
-	if err := os.WriteFile(filepath.Join(res, "pubsub.yaml"), []byte(pubsub), 0o644); err != nil {
-		return "", err
-	}
-	return res, os.WriteFile(filepath.Join(res, "statestore.yaml"), []byte(state), 0o644)
+	return daprstack.WriteResources(filepath.Join(dir, "resources-"+strconv.FormatBool(redisState)),
+		daprstack.RedisPubsub(daprstack.RedisAddr, false), state)
 }
 
 // startSingle starts the single-instance stack once; later parts reuse it.

@@ -192,41 +192,12 @@ func lastLines(s string, n int) string {
 // and Redis pub/sub; the consumer gets the same Redis pub/sub.
 func writeComponents(dir string) (string, error) {
 	res := filepath.Join(dir, "resources")
-	pubsub := `apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: pubsub
-spec:
-  type: pubsub.redis
-  version: v1
-  metadata:
-    - name: redisHost
-      value: "` + daprstack.RedisAddr + `"
-`
-	state := `apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: statestore
-spec:
-  type: state.in-memory
-  version: v1
-  metadata:
-    - name: actorStateStore
-      value: "true"
-`
-	files := map[string]string{
-		"service/pubsub.yaml":     pubsub,
-		"service/statestore.yaml": state,
-		"consumer/pubsub.yaml":    pubsub,
+	pubsub := daprstack.RedisPubsub(daprstack.RedisAddr, false)
+	if _, err := daprstack.WriteResources(filepath.Join(res, "service"), pubsub, daprstack.InMemoryActorStore()); err != nil {
+		return "", err
 	}
-	for name, body := range files {
-		p := filepath.Join(res, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return "", err
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			return "", err
-		}
+	if _, err := daprstack.WriteResources(filepath.Join(res, "consumer"), pubsub); err != nil {
+		return "", err
 	}
 	return res, nil
 }

@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -20,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/websocketmanager/websocketmanager/actors/session/sessiontest"
+	"github.com/websocketmanager/websocketmanager/cmd/internal/daprstack"
 	pb "github.com/websocketmanager/websocketmanager/proto/websocketmanagerv1"
 )
 
@@ -376,34 +375,17 @@ func TestChaos(t *testing.T) {
 func TestPublishFailuresFillTheBuffer(t *testing.T) {
 	ws := sessiontest.NewServer(t, time.Hour)
 	c := newCluster(t)
-	res := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(res, "statestore.yaml"), []byte(`apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata: {name: statestore}
-spec:
-  type: state.in-memory
-  version: v1
-  metadata:
-    - {name: actorStateStore, value: "true"}
-`), 0o644))
-	// A Redis that is not there: the component does not load (ignoreErrors), so every publish fails.
-	require.NoError(t, os.WriteFile(filepath.Join(res, "pubsub.yaml"), []byte(`apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata: {name: pubsub}
-spec:
-  type: pubsub.redis
-  version: v1
-  ignoreErrors: true
-  metadata:
-    - {name: redisHost, value: "127.0.0.1:1"}
-`), 0o644))
+	// A Redis that is not there: the pub/sub component does not load (ignoreErrors), so every
+	// publish fails.
+	res, err := daprstack.WriteResources(t.TempDir(), daprstack.InMemoryActorStore(), daprstack.RedisPubsub("127.0.0.1:1", true))
+	require.NoError(t, err)
 	c.resources = res
 	c.extraArgs = []string{"--publish-buffer", "10"}
 	in := c.start("a")
 	connectVia(t, in, &pb.ConnectRequest{Url: ws.URL("/pushn?n=100"), ConnectionId: "pf-1"})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err := in.client.StartPublish(ctx, &pb.StartPublishRequest{Id: "pf-1", Topic: "nowhere"})
+	_, err = in.client.StartPublish(ctx, &pb.StartPublishRequest{Id: "pf-1", Topic: "nowhere"})
 	require.NoError(t, err)
 	_, err = in.client.SendRaw(ctx, &pb.SendRawRequest{Id: "pf-1", Message: "go"})
 	require.NoError(t, err)

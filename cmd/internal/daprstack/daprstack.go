@@ -517,3 +517,62 @@ func WaitActorCall(ctx context.Context, p *Proc, httpPort int, actorType, id, me
 		return resp.StatusCode == http.StatusOK
 	}, "PUT "+url)
 }
+
+// Component files for stacks that need their own resources folder.
+
+// InMemoryActorStore is a state.in-memory actor state store named statestore.
+func InMemoryActorStore() string {
+	return `apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {name: statestore}
+spec:
+  type: state.in-memory
+  version: v1
+  metadata:
+    - {name: actorStateStore, value: "true"}
+`
+}
+
+// RedisActorStore is a state.redis actor state store named statestore at addr.
+func RedisActorStore(addr string) string {
+	return `apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {name: statestore}
+spec:
+  type: state.redis
+  version: v1
+  metadata:
+    - {name: redisHost, value: "` + addr + `"}
+    - {name: actorStateStore, value: "true"}
+`
+}
+
+// RedisPubsub is a pubsub.redis component named pubsub at addr that delivers each topic in
+// order (concurrency 1). With ignoreErrors a Redis that is not there leaves the component
+// unloaded instead of stopping daprd.
+func RedisPubsub(addr string, ignoreErrors bool) string {
+	return `apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {name: pubsub}
+spec:
+  type: pubsub.redis
+  version: v1
+  ignoreErrors: ` + strconv.FormatBool(ignoreErrors) + `
+  metadata:
+    - {name: redisHost, value: "` + addr + `"}
+    - {name: concurrency, value: "1"}
+`
+}
+
+// WriteResources writes the component documents into dir (created if needed) and returns dir.
+func WriteResources(dir string, docs ...string) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	for i, d := range docs {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("component-%d.yaml", i)), []byte(d), 0o644); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
+}
