@@ -114,6 +114,7 @@ type ConnectionInfo struct {
 	AutoReconnect  bool              `json:"autoReconnect"`
 	Status         string            `json:"status"`
 	InstanceID     string            `json:"instanceId"`
+	InstanceAddr   string            `json:"instanceAddr,omitempty"`
 	Topic          string            `json:"topic,omitempty"`
 	CreatedAt      time.Time         `json:"createdAt"`
 	LastError      string            `json:"lastError,omitempty"`

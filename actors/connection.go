@@ -34,6 +34,8 @@ type spec struct {
 type Deps struct {
 	// InstanceID names this process in List.
 	InstanceID string
+	// InstanceAddr is the gRPC address other instances reach this one at (for forwarded Sends).
+	InstanceAddr string
 	// Registry holds this process's sockets.
 	Registry *session.Registry
 	// Directory is the client used to keep the directory actor up to date.
@@ -231,6 +233,7 @@ func (c *Connection) info(s *spec, sess *session.Session, openErr error) Connect
 		Topic:         s.Topic,
 		CreatedAt:     s.CreatedAt,
 		InstanceID:    c.deps.InstanceID,
+		InstanceAddr:  c.deps.InstanceAddr,
 		Tags:          s.Tags,
 		Correlation:   CorrelationArgs{Mode: corr.Mode.String(), Field: corr.Field},
 		Status:        StatusError,

@@ -18,11 +18,14 @@ const (
 	CodeUnavailable        Code = "UNAVAILABLE"
 	CodeDeadlineExceeded   Code = "DEADLINE_EXCEEDED"
 	CodeInternal           Code = "INTERNAL"
+	// CodeAborted: a Send forwarded to the instance that held the socket found it gone there
+	// (the connection moved); the sender retries through the actor.
+	CodeAborted Code = "ABORTED"
 )
 
 // Codes lists every code, for exhaustive tests of mappings.
 var Codes = []Code{CodeInvalidArgument, CodeNotFound, CodeAlreadyExists, CodeFailedPrecondition,
-	CodeUnavailable, CodeDeadlineExceeded, CodeInternal}
+	CodeUnavailable, CodeDeadlineExceeded, CodeInternal, CodeAborted}
 
 // ErrorInfo is a failure as it travels in an actor reply.
 type ErrorInfo struct {

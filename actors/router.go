@@ -52,9 +52,32 @@ func (r *Router) StopPublish(ctx context.Context, id string) error {
 	return r.client.StopPublish(ctx, id)
 }
 
+// HeldElsewhere says that another instance holds the connection's socket: the caller may send
+// there directly (see [Router.Send]).
+type HeldElsewhere struct {
+	InstanceID, Addr string
+}
+
+func (e *HeldElsewhere) Error() string { return "connection held by instance " + e.InstanceID }
+
+// Route says where a Send or SendRaw for connection id goes.
+type Route int
+
+// Routes.
+const (
+	// RouteAny sends locally when this instance holds the socket and returns [*HeldElsewhere]
+	// when another instance does and can be reached directly.
+	RouteAny Route = iota
+	// RouteLocal sends only through this instance's socket: the call was forwarded here; if the
+	// socket is not here (any more), the answer is ABORTED.
+	RouteLocal
+	// RouteActor sends through the actor's own Send when the socket is not here.
+	RouteActor
+)
+
 // SendRaw writes a message through connection id without waiting for a reply.
-func (r *Router) SendRaw(ctx context.Context, id string, in SendArgs) error {
-	sess, err := r.local(ctx, id)
+func (r *Router) SendRaw(ctx context.Context, id string, in SendArgs, route Route) error {
+	sess, err := r.local(ctx, id, route)
 	if err != nil {
 		return err
 	}
@@ -68,8 +91,8 @@ func (r *Router) SendRaw(ctx context.Context, id string, in SendArgs) error {
 }
 
 // Send writes a message through connection id and waits up to timeout for the reply.
-func (r *Router) Send(ctx context.Context, id string, in SendArgs, timeout time.Duration) (SendReply, error) {
-	sess, err := r.local(ctx, id)
+func (r *Router) Send(ctx context.Context, id string, in SendArgs, timeout time.Duration, route Route) (SendReply, error) {
+	sess, err := r.local(ctx, id, route)
 	if err != nil {
 		return SendReply{}, err
 	}
@@ -84,20 +107,27 @@ func (r *Router) Send(ctx context.Context, id string, in SendArgs, timeout time.
 	return r.client.Send(ctx, id, in)
 }
 
-// local returns the session if this process holds the connection's socket, nil if another
-// process holds it.
-func (r *Router) local(ctx context.Context, id string) (*session.Session, error) {
+// local returns the session if this process holds the connection's socket. When another
+// process holds it: [*HeldElsewhere] for RouteAny (if its address is known), ABORTED for
+// RouteLocal, and nil (use the actor) for RouteActor.
+func (r *Router) local(ctx context.Context, id string, route Route) (*session.Session, error) {
 	if sess := r.registry.Get(id); sess != nil {
 		return sess, nil
+	}
+	if route == RouteLocal {
+		return nil, errorf(CodeAborted, "connection %q is not held by this instance", id).Err()
 	}
 	info, err := r.client.Locate(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if info.InstanceID != r.instanceID {
-		return nil, nil
+	if info.InstanceID == r.instanceID {
+		return r.registry.Get(id), nil
 	}
-	return r.registry.Get(id), nil
+	if route == RouteAny && info.InstanceAddr != "" {
+		return nil, &HeldElsewhere{InstanceID: info.InstanceID, Addr: info.InstanceAddr}
+	}
+	return nil, nil
 }
 
 // listConcurrency bounds the Get calls one List makes at once.

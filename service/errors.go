@@ -20,6 +20,7 @@ var codeOf = map[actors.Code]codes.Code{
 	actors.CodeUnavailable:        codes.Unavailable,
 	actors.CodeDeadlineExceeded:   codes.DeadlineExceeded,
 	actors.CodeInternal:           codes.Internal,
+	actors.CodeAborted:            codes.Aborted,
 }
 
 // toStatus is the only place that turns errors of the layers below into gRPC statuses.

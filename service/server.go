@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/google/uuid"
@@ -20,8 +21,8 @@ type Connections interface {
 	List(ctx context.Context, tags map[string]string) ([]actors.ConnectionInfo, error)
 	StartPublish(ctx context.Context, id, topic string) error
 	StopPublish(ctx context.Context, id string) error
-	Send(ctx context.Context, id string, in actors.SendArgs, timeout time.Duration) (actors.SendReply, error)
-	SendRaw(ctx context.Context, id string, in actors.SendArgs) error
+	Send(ctx context.Context, id string, in actors.SendArgs, timeout time.Duration, route actors.Route) (actors.SendReply, error)
+	SendRaw(ctx context.Context, id string, in actors.SendArgs, route actors.Route) error
 }
 
 // Config holds the facade's defaults and limits.
@@ -44,6 +45,19 @@ type Server struct {
 	conns Connections
 	log   *zap.Logger
 	newID func() string
+	peers peers
+}
+
+// Close releases the connections to other instances.
+func (s *Server) Close() { s.peers.close() }
+
+// route is where this call may send: anywhere, or — when another instance forwarded it here —
+// only through this instance's socket.
+func route(ctx context.Context) actors.Route {
+	if isForwarded(ctx) {
+		return actors.RouteLocal
+	}
+	return actors.RouteAny
 }
 
 var _ pb.WebSocketManagerServer = (*Server)(nil)
@@ -152,7 +166,17 @@ func (s *Server) Send(ctx context.Context, req *pb.SendRequest) (*pb.SendRespons
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.conns.Send(ctx, req.GetId(), args, timeout)
+	r, err := s.conns.Send(ctx, req.GetId(), args, timeout, route(ctx))
+	var held *actors.HeldElsewhere
+	if errors.As(err, &held) {
+		// Another instance holds the socket: send there directly, so that the wait for the
+		// reply holds no actor turn; if the socket moved meanwhile, the actor decides.
+		resp, ferr := s.forwardSend(ctx, held.Addr, req)
+		if ferr == nil || !retryViaActor(ferr) {
+			return resp, ferr
+		}
+		r, err = s.conns.Send(ctx, req.GetId(), args, timeout, actors.RouteActor)
+	}
 	if err != nil {
 		return nil, toStatus(s.log, err)
 	}
@@ -179,8 +203,34 @@ func (s *Server) SendRaw(ctx context.Context, req *pb.SendRawRequest) (*pb.SendR
 	if err != nil {
 		return nil, err
 	}
-	if err := s.conns.SendRaw(ctx, req.GetId(), args); err != nil {
+	err = s.conns.SendRaw(ctx, req.GetId(), args, route(ctx))
+	var held *actors.HeldElsewhere
+	if errors.As(err, &held) {
+		resp, ferr := s.forwardSendRaw(ctx, held.Addr, req)
+		if ferr == nil || !retryViaActor(ferr) {
+			return resp, ferr
+		}
+		err = s.conns.SendRaw(ctx, req.GetId(), args, actors.RouteActor)
+	}
+	if err != nil {
 		return nil, toStatus(s.log, err)
 	}
 	return &pb.SendRawResponse{}, nil
+}
+
+// forwardSend sends req to the instance at addr; its answer (a gRPC status) is returned as is.
+func (s *Server) forwardSend(ctx context.Context, addr string, req *pb.SendRequest) (*pb.SendResponse, error) {
+	c, err := s.peers.client(addr)
+	if err != nil {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	return c.Send(forwardCtx(ctx), req)
+}
+
+func (s *Server) forwardSendRaw(ctx context.Context, addr string, req *pb.SendRawRequest) (*pb.SendRawResponse, error) {
+	c, err := s.peers.client(addr)
+	if err != nil {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	return c.SendRaw(forwardCtx(ctx), req)
 }

@@ -44,6 +44,7 @@ type app struct {
 	health    *health.Server
 	http      *http.Server
 	gwConn    *grpc.ClientConn
+	svc       *service.Server
 }
 
 func newLogger(level, format string) (*zap.Logger, error) {
@@ -106,6 +107,7 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 	client := actors.NewClient(dc)
 	host := actors.NewHost(actors.DefaultHostConfig(), &actors.Deps{
 		InstanceID:         cfg.instanceID,
+		InstanceAddr:       cfg.advertise,
 		Registry:           registry,
 		Directory:          client,
 		Backoff:            bcfg,
@@ -130,7 +132,7 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs)
 
-	return &app{cfg: cfg, log: log, daprConn: daprConn, registry: registry, lifecycle: lifecycle, host: host, grpc: gs, health: hs}, nil
+	return &app{cfg: cfg, log: log, daprConn: daprConn, registry: registry, lifecycle: lifecycle, host: host, grpc: gs, health: hs, svc: svc}, nil
 }
 
 func (a *app) run(ctx context.Context) error {
@@ -224,6 +226,7 @@ func (a *app) shutdown() {
 	if a.gwConn != nil {
 		_ = a.gwConn.Close()
 	}
+	a.svc.Close()
 	_ = a.daprConn.Close()
 	a.log.Info("stopped")
 }

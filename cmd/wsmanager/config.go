@@ -23,6 +23,7 @@ type config struct {
 	daprGRPCAddress  string
 	pubsub           string
 	instanceID       string
+	advertise        string
 	logLevel         string
 	logFormat        string
 	handshakeTimeout time.Duration
@@ -54,6 +55,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.daprGRPCAddress, "dapr-grpc-address", defaultDaprAddress(getenv), "Dapr sidecar gRPC address (default 127.0.0.1:$DAPR_GRPC_PORT, else 127.0.0.1:50001)")
 	fs.StringVar(&c.pubsub, "pubsub", "pubsub", "Dapr pub/sub component that StartPublish publishes to")
 	fs.StringVar(&c.instanceID, "instance-id", defaultInstanceID(), "name of this instance in List (default <hostname>-<random>)")
+	fs.StringVar(&c.advertise, "advertise-address", "", "gRPC address other instances reach this one at, to forward Sends (default 127.0.0.1:<grpc-port>; on Kubernetes $(POD_IP):5002)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or console")
 	fs.DurationVar(&c.handshakeTimeout, "handshake-timeout", 10*time.Second, "WebSocket handshake timeout")
@@ -74,6 +76,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	err := ff.Parse(fs, args, ff.WithEnvVarPrefix("WSM"))
 	if err != nil {
 		return c, err
+	}
+	if c.advertise == "" {
+		c.advertise = fmt.Sprintf("127.0.0.1:%d", c.grpcPort)
 	}
 	return c, c.validate()
 }

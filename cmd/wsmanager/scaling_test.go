@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -394,4 +395,40 @@ func TestPublishFailuresFillTheBuffer(t *testing.T) {
 	})["pf-1"]
 	assert.Contains(t, conn.GetLastError(), "publish buffer full")
 	assert.Equal(t, pb.ConnectionStatus_CONNECTED, conn.GetStatus(), "publish trouble does not end the connection")
+}
+
+// Ensure a Send that reaches an instance that does not hold the socket is forwarded to the one
+// that does, without waiting in the actor's turn: concurrent Sends are in flight together.
+func TestSendThroughAnotherInstance(t *testing.T) {
+	ws := sessiontest.NewServer(t, time.Hour)
+	c := newCluster(t)
+	c.start("a")
+	c.start("b")
+	for i := range 8 {
+		connectVia(t, c.instance("a"), &pb.ConnectRequest{Url: ws.URL("/jsonrpc?cid=" + fmt.Sprint("fw-", i)), ConnectionId: fmt.Sprint("fw-", i)})
+	}
+	var id string
+	for cid, conn := range c.list("a") {
+		if conn.GetInstanceId() == c.instance("b").id {
+			id = cid
+		}
+	}
+	require.NotEmpty(t, id, "placement put one of 8 connections on b")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			msg := fmt.Sprintf(`{"id":"q%d","delay_ms":300}`, i)
+			resp, err := c.instance("a").client.Send(ctx, &pb.SendRequest{Id: id, Message: msg, TimeoutMs: 10000})
+			if assert.NoError(t, err) {
+				assert.Contains(t, resp.GetResponse(), fmt.Sprintf(`"id":"q%d"`, i))
+			}
+		})
+	}
+	wg.Wait()
+	assert.Greater(t, ws.Stats(id).MaxPending, 1, "Sends through another instance must not be answered one at a time")
+	_, err := c.instance("a").client.SendRaw(ctx, &pb.SendRawRequest{Id: id, Message: `{"raw":true}`})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return slices.Contains(ws.Stats(id).Received, `{"raw":true}`) }, 10*time.Second, 20*time.Millisecond)
 }

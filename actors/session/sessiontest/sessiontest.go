@@ -69,6 +69,8 @@ type ConnStats struct {
 	Subprotocol               string      // of the last handshake
 	Received                  []string    // data frames read, in order
 	CloseCodes                []int
+	// MaxPending is the most /jsonrpc requests that waited for their reply at once.
+	MaxPending int
 }
 
 // Stats returns a copy of what the server saw for cid.
@@ -343,6 +345,16 @@ func (h *Handler) jsonrpc(c *websocket.Conn) {
 	var wmu sync.Mutex
 	var pending sync.WaitGroup
 	defer pending.Wait()
+	waiting := 0 // requests not answered yet (under h.mu)
+	cid, _ := cids.Load(c)
+	track := func(d int) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		waiting += d
+		if id, ok := cid.(string); ok && h.byCID[id] != nil {
+			h.byCID[id].MaxPending = max(h.byCID[id].MaxPending, waiting)
+		}
+	}
 	for {
 		typ, data, err := h.read(c)
 		if err != nil {
@@ -361,7 +373,9 @@ func (h *Handler) jsonrpc(c *websocket.Conn) {
 			}
 			continue
 		}
+		track(1)
 		pending.Go(func() {
+			defer track(-1)
 			t := time.NewTimer(time.Duration(req.DelayMS) * time.Millisecond)
 			defer t.Stop()
 			select {
