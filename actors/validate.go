@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/websocketmanager/websocketmanager/actors/correlation"
+	"github.com/websocketmanager/websocketmanager/actors/session"
 )
 
 // Limits on what a caller may ask for.
@@ -73,14 +74,7 @@ func ValidateURL(raw string) *ErrorInfo {
 }
 
 // RedactURL returns raw without user-info (for errors and List); "" if it does not parse.
-func RedactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return ""
-	}
-	u.User = nil
-	return u.String()
-}
+func RedactURL(raw string) string { return session.RedactURL(raw) }
 
 // handshakeHeaders are set by the WebSocket handshake itself and may not be given.
 var handshakeHeaders = map[string]bool{
