@@ -58,7 +58,13 @@ const (
 	// DirectoryMethodPing does nothing: a probe of the actor path (and the benchmark's bare
 	// actor call). Empty → Reply.
 	DirectoryMethodPing = "Ping"
+	// DirectoryMethodSetHolders records which instance holds members' sockets (ids that are
+	// not members are ignored). HoldersArgs → Reply. Used by the failover watchdog.
+	DirectoryMethodSetHolders = "SetHolders"
 )
+
+// DirectoryMethods lists the directory actor's methods.
+var DirectoryMethods = []string{DirectoryMethodAdd, DirectoryMethodRemove, DirectoryMethodMembers, DirectoryMethodPing, DirectoryMethodSetHolders}
 
 // Status names as they appear in [ConnectionInfo.Status].
 const (
@@ -153,9 +159,16 @@ type SendReply struct {
 	Binary         bool   `json:"binary,omitempty"`
 }
 
-// MemberArgs names a connection id.
+// MemberArgs names a connection id and, for Add, the gRPC address of the instance that holds
+// its socket (the failover watchdog asks that instance whether it still does).
 type MemberArgs struct {
-	ID string `json:"id"`
+	ID     string `json:"id"`
+	Holder string `json:"holder,omitempty"`
+}
+
+// HoldersArgs maps connection ids to the gRPC address of the instance holding their socket.
+type HoldersArgs struct {
+	Holders map[string]string `json:"holders"`
 }
 
 // MembersReply lists connection ids.

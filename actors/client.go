@@ -93,9 +93,14 @@ func (c *Client) SendRaw(ctx context.Context, id string, in SendArgs) error {
 	return c.call(ctx, ConnectionType, id, ConnectionMethodSendRaw, in, &Reply{})
 }
 
-// AddMember adds id to the directory. See [DirectoryMethodAdd].
-func (c *Client) AddMember(ctx context.Context, id string) error {
-	return c.call(ctx, DirectoryType, DirectoryShard(id), DirectoryMethodAdd, MemberArgs{ID: id}, &Reply{})
+// AddMember adds id to the directory, held by the instance at holder. See [DirectoryMethodAdd].
+func (c *Client) AddMember(ctx context.Context, id, holder string) error {
+	return c.call(ctx, DirectoryType, DirectoryShard(id), DirectoryMethodAdd, MemberArgs{ID: id, Holder: holder}, &Reply{})
+}
+
+// SetHolders records the holders of members of one directory shard. See [DirectoryMethodSetHolders].
+func (c *Client) SetHolders(ctx context.Context, shard string, holders map[string]string) error {
+	return c.call(ctx, DirectoryType, shard, DirectoryMethodSetHolders, HoldersArgs{Holders: holders}, &Reply{})
 }
 
 // RemoveMember removes id from the directory. See [DirectoryMethodRemove].

@@ -45,12 +45,16 @@ type Deps struct {
 	// DefaultSendTimeout applies to an actor Send with no timeout; MaxSendTimeout bounds it.
 	DefaultSendTimeout time.Duration
 	MaxSendTimeout     time.Duration
-	// Reminders registers the watchdog reminder that brings a connection back on another
-	// instance when the one holding it dies.
+	// Reminders registers the directory shards' watchdog reminders, which bring connections
+	// back on another instance when the one holding them dies.
 	Reminders Reminders
-	// WatchdogInterval is the period of that reminder. Default 3s.
+	// WatchdogInterval is the period of those reminders. Default 3s.
 	WatchdogInterval time.Duration
-	Log              *zap.Logger
+	// Peers asks other instances which sockets they hold (the watchdog's check).
+	Peers HeldChecker
+	Log   *zap.Logger
+
+	watchdog *watchdog // set by NewHost
 }
 
 // Reminders is the slice of the Dapr client that manages actor reminders.
@@ -59,7 +63,8 @@ type Reminders interface {
 	UnregisterActorReminder(ctx context.Context, in *dapr.UnregisterActorReminderRequest) error
 }
 
-// watchdogReminder is the name of the connection actor's reminder.
+// watchdogReminder is the name of each directory shard's reminder, and of the per-connection
+// reminder earlier versions registered (see [Connection.ReminderCall]).
 const watchdogReminder = "watchdog"
 
 // Connection is the actor of one managed connection. Its exported methods are the actor's
@@ -176,51 +181,39 @@ func orUnknown(s string) string {
 	return s
 }
 
-// ReminderCall implements actor.ReminderCallee: the watchdog reminder fires on whichever
-// instance owns the actor now, and brings the connection up there if no socket is held.
+// ReminderCall implements actor.ReminderCallee for the per-connection watchdog reminder of
+// earlier versions (contract version 1 registered one per connection; the directory shards'
+// reminders replace them). A firing one migrates its connection: it records the connection
+// with its holder in the directory, which registers the shard's reminder, and removes itself.
 func (c *Connection) ReminderCall(name string, _ []byte, _, _ string) {
 	if name != watchdogReminder {
 		return
-	}
-	if c.deps.Registry.Get(c.ID()) != nil {
-		return // the common case, answered without reading state: the socket is held here
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*c.deps.WatchdogInterval+10*time.Second)
 	defer cancel()
 	s, err := c.loadSpec(ctx)
 	if err != nil {
-		c.log().Warn("watchdog: read actor state", zap.Error(err))
+		c.log().Warn("legacy watchdog: read actor state", zap.Error(err))
 		return
 	}
-	if s == nil { // the connection is gone; so should its reminder be
-		c.unregisterWatchdog(ctx)
-		return
+	if s != nil {
+		if _, err := c.ensure(ctx, s); err != nil {
+			c.log().Warn("legacy watchdog: establish connection", zap.Error(err))
+		}
+		if err := c.SaveState(ctx); err != nil {
+			c.log().Warn("legacy watchdog: save actor state", zap.Error(err))
+			return
+		}
+		if err := c.deps.Directory.AddMember(ctx, c.ID(), c.deps.InstanceAddr); err != nil {
+			c.log().Warn("legacy watchdog: record in directory; the reminder retries", zap.Error(err))
+			return
+		}
 	}
-	if c.deps.Registry.Get(c.ID()) != nil {
-		return
-	}
-	if _, err := c.ensure(ctx, s); err != nil {
-		c.log().Warn("watchdog: establish connection", zap.Error(err))
-	}
-	if err := c.SaveState(ctx); err != nil {
-		c.log().Warn("watchdog: save actor state", zap.Error(err))
-	}
-}
-
-func (c *Connection) registerWatchdog(ctx context.Context) error {
-	p := c.deps.WatchdogInterval.String()
-	return c.deps.Reminders.RegisterActorReminder(ctx, &dapr.RegisterActorReminderRequest{
-		ActorType: ConnectionType, ActorID: c.ID(), Name: watchdogReminder,
-		DueTime: p, Period: p, FailurePolicy: &dapr.JobFailurePolicyDrop{},
-	})
-}
-
-func (c *Connection) unregisterWatchdog(ctx context.Context) {
-	err := c.deps.Reminders.UnregisterActorReminder(ctx, &dapr.UnregisterActorReminderRequest{
+	err = c.deps.Reminders.UnregisterActorReminder(ctx, &dapr.UnregisterActorReminderRequest{
 		ActorType: ConnectionType, ActorID: c.ID(), Name: watchdogReminder,
 	})
 	if err != nil {
-		c.log().Warn("unregister watchdog reminder", zap.Error(err))
+		c.log().Warn("unregister legacy watchdog reminder", zap.Error(err))
 	}
 }
 
@@ -280,16 +273,16 @@ func (c *Connection) Connect(ctx context.Context, in *ConnectArgs) (*InfoReply, 
 	if err != nil {
 		return fail(errorf(CodeUnavailable, "cannot connect to %s: %v", RedactURL(s.URL), err))
 	}
-	if err := c.deps.Directory.AddMember(ctx, c.ID()); err != nil {
+	// The directory records the connection and its holder; its shard's reminder is what
+	// brings the connection back if this instance dies.
+	if err := c.deps.Directory.AddMember(ctx, c.ID(), c.deps.InstanceAddr); err != nil {
 		c.deps.Registry.Close(ctx, c.ID(), 1000, "connect failed")
 		c.log().Error("add to directory", zap.Error(err))
+		var ae *Error
+		if errors.As(err, &ae) && ae.Code == CodeUnavailable {
+			return fail(&ErrorInfo{Code: CodeUnavailable, Message: ae.Message}) // e.g. no scheduler for the reminder
+		}
 		return fail(errorf(CodeUnavailable, "cannot record the connection in the directory; retry later"))
-	}
-	if err := c.registerWatchdog(ctx); err != nil {
-		c.deps.Registry.Close(ctx, c.ID(), 1000, "connect failed")
-		_ = c.deps.Directory.RemoveMember(ctx, c.ID())
-		c.log().Error("register watchdog reminder", zap.Error(err))
-		return fail(errorf(CodeUnavailable, "cannot register the connection's failover reminder (is the Dapr scheduler running?); retry later"))
 	}
 	if err := c.GetStateManager().Set(ctx, stateKey, s); err != nil {
 		c.deps.Registry.Close(ctx, c.ID(), 1000, "connect failed")
@@ -304,7 +297,6 @@ func (c *Connection) Disconnect(ctx context.Context, _ *Empty) (*Reply, error) {
 		return &Reply{Error: e}, nil
 	}
 	c.deps.Registry.Close(ctx, c.ID(), 1000, "disconnected by request")
-	c.unregisterWatchdog(ctx)
 	if err := c.GetStateManager().Remove(ctx, stateKey); err != nil {
 		return &Reply{Error: errorf(CodeInternal, "forget connection: %v", err)}, nil
 	}

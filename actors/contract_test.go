@@ -17,7 +17,7 @@ func TestActorMethodsHaveDispatchableShape(t *testing.T) {
 		methods []string
 	}{
 		{&Connection{}, ConnectionMethods},
-		{&Directory{}, []string{DirectoryMethodAdd, DirectoryMethodRemove, DirectoryMethodMembers, DirectoryMethodPing}},
+		{&Directory{}, DirectoryMethods},
 	}
 	ctxType := reflect.TypeFor[context.Context]()
 	errType := reflect.TypeFor[error]()
@@ -43,23 +43,28 @@ func TestActorMethodsHaveDispatchableShape(t *testing.T) {
 
 // Ensure no exported method sneaks into the actor contract undocumented.
 func TestNoUndocumentedActorMethods(t *testing.T) {
-	documented := map[string]bool{}
-	for _, m := range ConnectionMethods {
-		documented[m] = true
-	}
 	sdk := map[string]bool{"Type": true, "ID": true, "SetID": true, "GetStateManager": true, "SetStateManager": true, "SaveState": true, "WithContext": true, "ReminderCall": true}
-	typ := reflect.TypeOf(&Connection{})
-	for i := range typ.NumMethod() {
-		name := typ.Method(i).Name
-		if !sdk[name] {
-			assert.True(t, documented[name], "exported method %s is callable by any Dapr app; document it or unexport it", name)
+	for _, tt := range []struct {
+		actor   any
+		methods []string
+	}{{&Connection{}, ConnectionMethods}, {&Directory{}, DirectoryMethods}} {
+		documented := map[string]bool{}
+		for _, m := range tt.methods {
+			documented[m] = true
+		}
+		typ := reflect.TypeOf(tt.actor)
+		for i := range typ.NumMethod() {
+			name := typ.Method(i).Name
+			if !sdk[name] {
+				assert.True(t, documented[name], "exported method %s.%s is callable by any Dapr app; document it or unexport it", typ.Elem().Name(), name)
+			}
 		}
 	}
 }
 
 // Ensure method names are matched without regard to case, as docs/actors.md promises.
 func TestCanonicalMethod(t *testing.T) {
-	for _, m := range ConnectionMethods {
+	for _, m := range append(append([]string{}, ConnectionMethods...), DirectoryMethods...) {
 		assert.Equal(t, m, canonicalMethod(strings.ToLower(m)))
 		assert.Equal(t, m, canonicalMethod(m))
 	}

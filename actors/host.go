@@ -47,8 +47,9 @@ type Host struct {
 // once per process, before daprd first asks for /dapr/config.
 func NewHost(cfg HostConfig, deps *Deps) *Host {
 	rt := runtime.GetActorRuntimeInstanceContext()
+	deps.watchdog = newWatchdog(deps)
 	rt.RegisterActorFactory(NewConnectionFactory(deps))
-	rt.RegisterActorFactory(NewDirectoryFactory())
+	rt.RegisterActorFactory(NewDirectoryFactory(deps))
 	h := &Host{cfg: cfg, deps: deps, rt: rt}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /dapr/config", h.config)
@@ -65,16 +66,22 @@ func NewHost(cfg HostConfig, deps *Deps) *Host {
 	return h
 }
 
-// Serve serves on l until Shutdown.
+// Serve serves on l until Shutdown. The failover watchdog runs while it serves.
 func (h *Host) Serve(l net.Listener) error {
+	h.deps.watchdog.start()
 	if err := h.srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
 }
 
-// Shutdown stops accepting calls and waits for running ones until ctx ends.
-func (h *Host) Shutdown(ctx context.Context) error { return h.srv.Shutdown(ctx) }
+// Shutdown stops accepting calls and waits for running ones until ctx ends, then stops the
+// watchdog.
+func (h *Host) Shutdown(ctx context.Context) error {
+	err := h.srv.Shutdown(ctx)
+	h.deps.watchdog.shutdown()
+	return err
+}
 
 // config answers daprd's /dapr/config. The SDK's own answer cannot set the idle timeout and
 // always sends drainRebalancedActors=false, which cancels in-flight calls on every rebalance.
@@ -116,7 +123,7 @@ func (h *Host) timer(w http.ResponseWriter, r *http.Request) {
 // that "get" and "Get" both call Get.
 var methodNames = func() map[string]string {
 	m := map[string]string{}
-	for _, name := range append(append([]string{}, ConnectionMethods...), DirectoryMethodAdd, DirectoryMethodRemove, DirectoryMethodMembers, DirectoryMethodPing) {
+	for _, name := range append(append([]string{}, ConnectionMethods...), DirectoryMethods...) {
 		m[strings.ToLower(name)] = name
 	}
 	return m

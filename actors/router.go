@@ -107,6 +107,9 @@ func (r *Router) Send(ctx context.Context, id string, in SendArgs, timeout time.
 	return r.client.Send(ctx, id, in)
 }
 
+// Holds reports whether this process holds the connection's socket.
+func (r *Router) Holds(id string) bool { return r.registry.Get(id) != nil }
+
 // local returns the session if this process holds the connection's socket. When another
 // process holds it: [*HeldElsewhere] for RouteAny (if its address is known), ABORTED for
 // RouteLocal, and nil (use the actor) for RouteActor.

@@ -29,11 +29,11 @@ type peers struct {
 	conns map[string]*grpc.ClientConn
 }
 
-func (p *peers) client(addr string) (pb.WebSocketManagerClient, error) {
+func (p *peers) conn(addr string) (*grpc.ClientConn, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if c := p.conns[addr]; c != nil {
-		return pb.NewWebSocketManagerClient(c), nil
+		return c, nil
 	}
 	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -43,8 +43,60 @@ func (p *peers) client(addr string) (pb.WebSocketManagerClient, error) {
 		p.conns = map[string]*grpc.ClientConn{}
 	}
 	p.conns[addr] = c
+	return c, nil
+}
+
+func (p *peers) client(addr string) (pb.WebSocketManagerClient, error) {
+	c, err := p.conn(addr)
+	if err != nil {
+		return nil, err
+	}
 	return pb.NewWebSocketManagerClient(c), nil
 }
+
+// Held implements [actors.HeldChecker] over the peer API of the instance at addr.
+func (p *peers) Held(ctx context.Context, addr string, ids []string) ([]string, error) {
+	c, err := p.conn(addr)
+	if err != nil {
+		return nil, err
+	}
+	r, err := pb.NewWebSocketManagerPeerClient(c).Held(ctx, &pb.HeldRequest{Ids: ids})
+	if err != nil {
+		return nil, err
+	}
+	return r.GetHeld(), nil
+}
+
+// Holder says whether this instance holds a connection's socket.
+type Holder interface {
+	Holds(id string) bool
+}
+
+// Peer serves the instance-to-instance API (WebSocketManagerPeer).
+type Peer struct {
+	pb.UnimplementedWebSocketManagerPeerServer
+	holder Holder
+}
+
+// NewPeer returns the peer API over this instance's sockets.
+func NewPeer(h Holder) *Peer { return &Peer{holder: h} }
+
+// Held returns the requested ids whose socket this instance holds.
+func (p *Peer) Held(_ context.Context, in *pb.HeldRequest) (*pb.HeldResponse, error) {
+	if len(in.GetIds()) > maxHeldIDs {
+		return nil, status.Errorf(codes.InvalidArgument, "at most %d ids per call", maxHeldIDs)
+	}
+	out := &pb.HeldResponse{}
+	for _, id := range in.GetIds() {
+		if p.holder.Holds(id) {
+			out.Held = append(out.Held, id)
+		}
+	}
+	return out, nil
+}
+
+// maxHeldIDs bounds one Held call (a watchdog round asks about at most the whole directory).
+const maxHeldIDs = 1 << 20
 
 func forwardCtx(ctx context.Context) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, forwardedKey, "1")

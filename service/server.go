@@ -48,6 +48,10 @@ type Server struct {
 	peers peers
 }
 
+// HeldChecker returns the client of other instances' peer API (for the failover watchdog);
+// it shares the server's connections to them.
+func (s *Server) HeldChecker() actors.HeldChecker { return &s.peers }
+
 // Close releases the connections to other instances.
 func (s *Server) Close() { s.peers.close() }
 

@@ -38,6 +38,7 @@ type options struct {
 	outDir    string
 	onlyParts string
 	watchdog  time.Duration
+	profile   bool
 }
 
 func parseInts(s string) ([]int, error) {
@@ -67,6 +68,7 @@ func run() error {
 	flag.StringVar(&o.onlyParts, "only", "", "comma-separated parts to run: rtt,pipeline,publish,scale,failover (default all)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the run folder (logs) afterwards")
 	flag.DurationVar(&o.watchdog, "watchdog-interval", 3*time.Second, "the service's --watchdog-interval")
+	flag.BoolVar(&o.profile, "profile", false, "also take a CPU profile of the service during the largest scale run (written beside the results file)")
 	flag.Parse()
 	var err error
 	if o.scale, err = parseInts(scale); err != nil {
@@ -104,7 +106,14 @@ func run() error {
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
-	b := &bench{o: o, root: root, dir: dir, bins: bins}
+	outDir := o.outDir
+	if !filepath.IsAbs(outDir) {
+		outDir = filepath.Join(root, outDir)
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return err
+	}
+	b := &bench{o: o, root: root, dir: dir, bins: bins, outDir: outDir}
 	parts := map[string]func(context.Context) error{
 		"rtt": b.rtt, "pipeline": b.pipeline, "publish": b.publish, "scale": b.scaleOut, "failover": b.failoverPart,
 	}
@@ -128,13 +137,6 @@ func run() error {
 	b.close()
 	report := b.report(time.Since(started))
 	fmt.Print(report)
-	outDir := o.outDir
-	if !filepath.IsAbs(outDir) {
-		outDir = filepath.Join(root, outDir)
-	}
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		return err
-	}
 	out := filepath.Join(outDir, time.Now().UTC().Format("2006-01-02")+".md")
 	if err := os.WriteFile(out, []byte(report), 0o644); err != nil {
 		return err
@@ -154,6 +156,8 @@ type row struct {
 type bench struct {
 	o               options
 	root, dir, bins string
+	outDir          string
+	pprofAddr       string // the single stack's service profile address, with --profile
 	rows            []row
 	failures        []string
 	single          *singleStack

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -265,11 +268,28 @@ func (b *bench) scaleOut(ctx context.Context) error {
 		for i := range ids {
 			ids[i] = fmt.Sprintf("scale-%d-%d", n, i)
 		}
+		profiled := make(chan error, 1)
+		profPath := ""
+		if b.o.profile && n == slices.Max(b.o.scale) {
+			profPath = filepath.Join(b.outDir, fmt.Sprintf("%s-connect-%d-profile.txt", time.Now().UTC().Format("2006-01-02"), n))
+			go func() { profiled <- b.cpuProfile(ctx, 10*time.Second, profPath) }()
+		} else {
+			profiled <- nil
+		}
+		cpuBefore := snapshotCPU(s.st)
 		start := time.Now()
-		if err := parallel(ids, 64, func(id string) error {
+		err = parallel(ids, 64, func(id string) error {
 			_, err := s.client.Connect(ctx, &pb.ConnectRequest{Url: s.upstream + "/echo?cid=" + id, ConnectionId: id})
 			return err
-		}); err != nil {
+		})
+		took := time.Since(start)
+		connectShares := cpuShares(cpuBefore, snapshotCPU(s.st), took)
+		if perr := <-profiled; perr != nil {
+			fmt.Fprintln(os.Stderr, "wsbench: profile:", perr)
+		} else if profPath != "" {
+			fmt.Fprintln(os.Stderr, "wsbench: service CPU profile of the connects written to", profPath)
+		}
+		if err != nil {
 			b.add("4 scale, one instance", fmt.Sprintf("%d connections", n), "connect failed: "+err.Error(), "", "FAILED")
 			_ = parallel(ids, 64, func(id string) error {
 				_, _ = s.client.Disconnect(ctx, &pb.DisconnectRequest{Id: id})
@@ -277,24 +297,28 @@ func (b *bench) scaleOut(ctx context.Context) error {
 			})
 			continue
 		}
-		rate := float64(n) / time.Since(start).Seconds()
+		rate := float64(n) / took.Seconds()
 		time.Sleep(5 * time.Second) // let the heap settle before reading memory (a measurement, not an assertion)
 		rss1, cpu0, err := procStat(pid)
 		if err != nil {
 			return err
 		}
+		idleBefore := snapshotCPU(s.st)
 		idle := 15 * time.Second
 		time.Sleep(idle)
 		_, cpu1, err := procStat(pid)
 		if err != nil {
 			return err
 		}
+		idleShares := cpuShares(idleBefore, snapshotCPU(s.st), idle)
 		per := (rss1 - rss0) / int64(n)
 		cpuPct := 100 * float64(cpu1-cpu0) / float64(idle)
 		sec := "4 scale, one instance"
 		b.add(sec, fmt.Sprintf("%d connections: connects/s", n), fmt.Sprintf("%.0f", rate), "≥ 500/s", verdict(rate >= 500))
 		b.add(sec, fmt.Sprintf("%d connections: RSS per connection", n), fmt.Sprintf("%.1f KB", float64(per)/1024), "≤ 64 KB", verdict(per <= 64*1024))
 		b.add(sec, fmt.Sprintf("%d connections: CPU while idle (pings on)", n), fmt.Sprintf("%.1f%% of one core", cpuPct), "", "")
+		b.add(sec, fmt.Sprintf("%d connections: CPU by process during the connects", n), connectShares, "", "")
+		b.add(sec, fmt.Sprintf("%d connections: CPU by process while idle", n), idleShares, "", "")
 		if err := parallel(ids, 64, func(id string) error {
 			_, err := s.client.Disconnect(ctx, &pb.DisconnectRequest{Id: id})
 			return err

@@ -143,7 +143,7 @@ func (b *bench) newSingle(ctx context.Context) (*singleStack, error) {
 	if err != nil {
 		return nil, err
 	}
-	ports, err := daprstack.FreePorts(4)
+	ports, err := daprstack.FreePorts(5)
 	if err != nil {
 		return nil, err
 	}
@@ -155,6 +155,9 @@ func (b *bench) newSingle(ctx context.Context) (*singleStack, error) {
 		return nil, err
 	}
 	s.upstream = fmt.Sprintf("ws://127.0.0.1:%d", ports[3])
+	if b.o.profile {
+		b.pprofAddr = fmt.Sprintf("127.0.0.1:%d", ports[4])
+	}
 	res, err := writeResources(b.dir, false)
 	if err != nil {
 		return nil, err
@@ -186,7 +189,7 @@ func (b *bench) newSingle(ctx context.Context) (*singleStack, error) {
 		// A buffer as large as the publish burst: the measurement is how fast frames get out, not
 		// how many a full buffer drops.
 		"--publish-buffer", strconv.Itoa(max(2*b.o.publishN, 1024)),
-		"--watchdog-interval", b.o.watchdog.String())
+		"--watchdog-interval", b.o.watchdog.String(), "--pprof-address", b.pprofAddr)
 	if err != nil {
 		return nil, err
 	}

@@ -105,6 +105,11 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 	lifecycle := publish.NewLifecycle(pub, cfg.lifecycleTopic, 4, 4096, log.Named("lifecycle"))
 	registry := session.NewRegistry(scfg, pub, lifecycle, cfg.instanceID, log.Named("session"))
 	client := actors.NewClient(dc)
+	router := actors.NewRouter(client, registry, cfg.instanceID)
+	svcCfg := service.DefaultConfig()
+	svcCfg.DefaultSendTimeout = cfg.sendTimeout
+	svcCfg.MaxSendTimeout = cfg.maxSendTimeout
+	svc := service.New(svcCfg, router, log.Named("service"))
 	host := actors.NewHost(actors.DefaultHostConfig(), &actors.Deps{
 		InstanceID:         cfg.instanceID,
 		InstanceAddr:       cfg.advertise,
@@ -115,19 +120,16 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 		MaxSendTimeout:     cfg.maxSendTimeout,
 		Reminders:          dc,
 		WatchdogInterval:   cfg.watchdog,
+		Peers:              svc.HeldChecker(),
 		Log:                log.Named("actors"),
 	})
-
-	svcCfg := service.DefaultConfig()
-	svcCfg.DefaultSendTimeout = cfg.sendTimeout
-	svcCfg.MaxSendTimeout = cfg.maxSendTimeout
-	svc := service.New(svcCfg, actors.NewRouter(client, registry, cfg.instanceID), log.Named("service"))
 
 	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(
 		// No call runs forever: one without a deadline gets the longest a Send may wait, plus margin.
 		service.DefaultDeadline(cfg.maxSendTimeout+30*time.Second),
 		service.UnaryInterceptor(log.Named("rpc"))))
 	pb.RegisterWebSocketManagerServer(gs, svc)
+	pb.RegisterWebSocketManagerPeerServer(gs, service.NewPeer(router))
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs)
@@ -181,6 +183,18 @@ func (a *app) run(ctx context.Context) error {
 		errc <- nil
 	}()
 	go func() { errc <- a.host.Serve(actorL) }()
+	if a.cfg.pprofAddress != "" {
+		pl, err := lc.Listen(ctx, "tcp", a.cfg.pprofAddress)
+		if err != nil {
+			a.log.Error("pprof listener; profiles are off", zap.Error(err))
+		} else {
+			ps := pprofServer()
+			pprofDone := make(chan struct{})
+			go func() { defer close(pprofDone); _ = ps.Serve(pl) }()
+			defer func() { _ = ps.Close(); <-pprofDone }()
+			a.log.Info("pprof profiles served", zap.String("address", pl.Addr().String()))
+		}
+	}
 	a.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	a.health.SetServingStatus(pb.WebSocketManager_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	a.log.Info("wsmanager started",

@@ -41,6 +41,7 @@ type config struct {
 	backoffStable    time.Duration
 	watchdog         time.Duration
 	fenceAfter       time.Duration
+	pprofAddress     string
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -71,8 +72,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.backoffMax, "reconnect-max-backoff", 30*time.Second, "cap of every reconnect delay")
 	fs.IntVar(&c.backoffAttempts, "reconnect-max-attempts", 0, "failed reconnect attempts in a row before ERROR; 0 = unlimited")
 	fs.DurationVar(&c.backoffStable, "reconnect-stable-after", 10*time.Second, "uptime after which the reconnect backoff starts over")
-	fs.DurationVar(&c.watchdog, "watchdog-interval", 3*time.Second, "period of each connection's failover reminder: how soon a surviving instance re-establishes the connections of a dead one")
+	fs.DurationVar(&c.watchdog, "watchdog-interval", 3*time.Second, "period of the failover watchdog (one reminder per directory shard): how soon a surviving instance re-establishes the connections of a dead one")
 	fs.DurationVar(&c.fenceAfter, "sidecar-fence-after", 5*time.Second, "close every socket when the Dapr sidecar has been unreachable this long (another instance may own them by then)")
+	fs.StringVar(&c.pprofAddress, "pprof-address", "", "address for Go's /debug/pprof profiles (e.g. 127.0.0.1:6060); empty = off. Never expose it beyond loopback")
 	err := ff.Parse(fs, args, ff.WithEnvVarPrefix("WSM"))
 	if err != nil {
 		return c, err

@@ -1210,6 +1210,96 @@ func (*SendRawResponse) Descriptor() ([]byte, []int) {
 	return file_websocketmanager_proto_rawDescGZIP(), []int{16}
 }
 
+// HeldRequest names the connections to check.
+type HeldRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ids           []string               `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeldRequest) Reset() {
+	*x = HeldRequest{}
+	mi := &file_websocketmanager_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeldRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeldRequest) ProtoMessage() {}
+
+func (x *HeldRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_websocketmanager_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeldRequest.ProtoReflect.Descriptor instead.
+func (*HeldRequest) Descriptor() ([]byte, []int) {
+	return file_websocketmanager_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *HeldRequest) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+// HeldResponse lists the ids of HeldRequest whose socket this instance holds.
+type HeldResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Held          []string               `protobuf:"bytes,1,rep,name=held,proto3" json:"held,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeldResponse) Reset() {
+	*x = HeldResponse{}
+	mi := &file_websocketmanager_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeldResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeldResponse) ProtoMessage() {}
+
+func (x *HeldResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_websocketmanager_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeldResponse.ProtoReflect.Descriptor instead.
+func (*HeldResponse) Descriptor() ([]byte, []int) {
+	return file_websocketmanager_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *HeldResponse) GetHeld() []string {
+	if x != nil {
+		return x.Held
+	}
+	return nil
+}
+
 var File_websocketmanager_proto protoreflect.FileDescriptor
 
 const file_websocketmanager_proto_rawDesc = "" +
@@ -1296,7 +1386,11 @@ const file_websocketmanager_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12%\n" +
 	"\x0ebinary_message\x18\x03 \x01(\fR\rbinaryMessage\"\x11\n" +
-	"\x0fSendRawResponse*[\n" +
+	"\x0fSendRawResponse\"\x1f\n" +
+	"\vHeldRequest\x12\x10\n" +
+	"\x03ids\x18\x01 \x03(\tR\x03ids\"\"\n" +
+	"\fHeldResponse\x12\x12\n" +
+	"\x04held\x18\x01 \x03(\tR\x04held*[\n" +
 	"\x10ConnectionStatus\x12\v\n" +
 	"\aUNKNOWN\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -1318,7 +1412,9 @@ const file_websocketmanager_proto_rawDesc = "" +
 	"\fStartPublish\x12(.websocketmanager.v1.StartPublishRequest\x1a).websocketmanager.v1.StartPublishResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/connections/{id}/publish\x12\x86\x01\n" +
 	"\vStopPublish\x12'.websocketmanager.v1.StopPublishRequest\x1a(.websocketmanager.v1.StopPublishResponse\"$\x82\xd3\xe4\x93\x02\x1e*\x1c/v1/connections/{id}/publish\x12q\n" +
 	"\x04Send\x12 .websocketmanager.v1.SendRequest\x1a!.websocketmanager.v1.SendResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/connections/{id}/send\x12}\n" +
-	"\aSendRaw\x12#.websocketmanager.v1.SendRawRequest\x1a$.websocketmanager.v1.SendRawResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/connections/{id}/sendrawBZZXgithub.com/websocketmanager/websocketmanager/proto/websocketmanagerv1;websocketmanagerv1b\x06proto3"
+	"\aSendRaw\x12#.websocketmanager.v1.SendRawRequest\x1a$.websocketmanager.v1.SendRawResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/connections/{id}/sendraw2c\n" +
+	"\x14WebSocketManagerPeer\x12K\n" +
+	"\x04Held\x12 .websocketmanager.v1.HeldRequest\x1a!.websocketmanager.v1.HeldResponseBZZXgithub.com/websocketmanager/websocketmanager/proto/websocketmanagerv1;websocketmanagerv1b\x06proto3"
 
 var (
 	file_websocketmanager_proto_rawDescOnce sync.Once
@@ -1333,7 +1429,7 @@ func file_websocketmanager_proto_rawDescGZIP() []byte {
 }
 
 var file_websocketmanager_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_websocketmanager_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_websocketmanager_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_websocketmanager_proto_goTypes = []any{
 	(ConnectionStatus)(0),         // 0: websocketmanager.v1.ConnectionStatus
 	(CorrelationMode)(0),          // 1: websocketmanager.v1.CorrelationMode
@@ -1354,25 +1450,27 @@ var file_websocketmanager_proto_goTypes = []any{
 	(*SendResponse)(nil),          // 16: websocketmanager.v1.SendResponse
 	(*SendRawRequest)(nil),        // 17: websocketmanager.v1.SendRawRequest
 	(*SendRawResponse)(nil),       // 18: websocketmanager.v1.SendRawResponse
-	nil,                           // 19: websocketmanager.v1.ConnectRequest.HeadersEntry
-	nil,                           // 20: websocketmanager.v1.ConnectRequest.TagsEntry
-	nil,                           // 21: websocketmanager.v1.ListRequest.TagsEntry
-	nil,                           // 22: websocketmanager.v1.WebSocketConnection.TagsEntry
-	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
+	(*HeldRequest)(nil),           // 19: websocketmanager.v1.HeldRequest
+	(*HeldResponse)(nil),          // 20: websocketmanager.v1.HeldResponse
+	nil,                           // 21: websocketmanager.v1.ConnectRequest.HeadersEntry
+	nil,                           // 22: websocketmanager.v1.ConnectRequest.TagsEntry
+	nil,                           // 23: websocketmanager.v1.ListRequest.TagsEntry
+	nil,                           // 24: websocketmanager.v1.WebSocketConnection.TagsEntry
+	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
 }
 var file_websocketmanager_proto_depIdxs = []int32{
-	19, // 0: websocketmanager.v1.ConnectRequest.headers:type_name -> websocketmanager.v1.ConnectRequest.HeadersEntry
+	21, // 0: websocketmanager.v1.ConnectRequest.headers:type_name -> websocketmanager.v1.ConnectRequest.HeadersEntry
 	3,  // 1: websocketmanager.v1.ConnectRequest.correlation:type_name -> websocketmanager.v1.Correlation
-	20, // 2: websocketmanager.v1.ConnectRequest.tags:type_name -> websocketmanager.v1.ConnectRequest.TagsEntry
+	22, // 2: websocketmanager.v1.ConnectRequest.tags:type_name -> websocketmanager.v1.ConnectRequest.TagsEntry
 	4,  // 3: websocketmanager.v1.ConnectRequest.reconnect:type_name -> websocketmanager.v1.ReconnectPolicy
 	1,  // 4: websocketmanager.v1.Correlation.mode:type_name -> websocketmanager.v1.CorrelationMode
 	0,  // 5: websocketmanager.v1.ConnectResponse.status:type_name -> websocketmanager.v1.ConnectionStatus
-	21, // 6: websocketmanager.v1.ListRequest.tags:type_name -> websocketmanager.v1.ListRequest.TagsEntry
+	23, // 6: websocketmanager.v1.ListRequest.tags:type_name -> websocketmanager.v1.ListRequest.TagsEntry
 	8,  // 7: websocketmanager.v1.ListResponse.connections:type_name -> websocketmanager.v1.WebSocketConnection
 	0,  // 8: websocketmanager.v1.WebSocketConnection.status:type_name -> websocketmanager.v1.ConnectionStatus
-	23, // 9: websocketmanager.v1.WebSocketConnection.created_at:type_name -> google.protobuf.Timestamp
-	23, // 10: websocketmanager.v1.WebSocketConnection.connected_since:type_name -> google.protobuf.Timestamp
-	22, // 11: websocketmanager.v1.WebSocketConnection.tags:type_name -> websocketmanager.v1.WebSocketConnection.TagsEntry
+	25, // 9: websocketmanager.v1.WebSocketConnection.created_at:type_name -> google.protobuf.Timestamp
+	25, // 10: websocketmanager.v1.WebSocketConnection.connected_since:type_name -> google.protobuf.Timestamp
+	24, // 11: websocketmanager.v1.WebSocketConnection.tags:type_name -> websocketmanager.v1.WebSocketConnection.TagsEntry
 	3,  // 12: websocketmanager.v1.WebSocketConnection.correlation:type_name -> websocketmanager.v1.Correlation
 	2,  // 13: websocketmanager.v1.WebSocketManager.Connect:input_type -> websocketmanager.v1.ConnectRequest
 	6,  // 14: websocketmanager.v1.WebSocketManager.List:input_type -> websocketmanager.v1.ListRequest
@@ -1381,15 +1479,17 @@ var file_websocketmanager_proto_depIdxs = []int32{
 	13, // 17: websocketmanager.v1.WebSocketManager.StopPublish:input_type -> websocketmanager.v1.StopPublishRequest
 	15, // 18: websocketmanager.v1.WebSocketManager.Send:input_type -> websocketmanager.v1.SendRequest
 	17, // 19: websocketmanager.v1.WebSocketManager.SendRaw:input_type -> websocketmanager.v1.SendRawRequest
-	5,  // 20: websocketmanager.v1.WebSocketManager.Connect:output_type -> websocketmanager.v1.ConnectResponse
-	7,  // 21: websocketmanager.v1.WebSocketManager.List:output_type -> websocketmanager.v1.ListResponse
-	10, // 22: websocketmanager.v1.WebSocketManager.Disconnect:output_type -> websocketmanager.v1.DisconnectResponse
-	12, // 23: websocketmanager.v1.WebSocketManager.StartPublish:output_type -> websocketmanager.v1.StartPublishResponse
-	14, // 24: websocketmanager.v1.WebSocketManager.StopPublish:output_type -> websocketmanager.v1.StopPublishResponse
-	16, // 25: websocketmanager.v1.WebSocketManager.Send:output_type -> websocketmanager.v1.SendResponse
-	18, // 26: websocketmanager.v1.WebSocketManager.SendRaw:output_type -> websocketmanager.v1.SendRawResponse
-	20, // [20:27] is the sub-list for method output_type
-	13, // [13:20] is the sub-list for method input_type
+	19, // 20: websocketmanager.v1.WebSocketManagerPeer.Held:input_type -> websocketmanager.v1.HeldRequest
+	5,  // 21: websocketmanager.v1.WebSocketManager.Connect:output_type -> websocketmanager.v1.ConnectResponse
+	7,  // 22: websocketmanager.v1.WebSocketManager.List:output_type -> websocketmanager.v1.ListResponse
+	10, // 23: websocketmanager.v1.WebSocketManager.Disconnect:output_type -> websocketmanager.v1.DisconnectResponse
+	12, // 24: websocketmanager.v1.WebSocketManager.StartPublish:output_type -> websocketmanager.v1.StartPublishResponse
+	14, // 25: websocketmanager.v1.WebSocketManager.StopPublish:output_type -> websocketmanager.v1.StopPublishResponse
+	16, // 26: websocketmanager.v1.WebSocketManager.Send:output_type -> websocketmanager.v1.SendResponse
+	18, // 27: websocketmanager.v1.WebSocketManager.SendRaw:output_type -> websocketmanager.v1.SendRawResponse
+	20, // 28: websocketmanager.v1.WebSocketManagerPeer.Held:output_type -> websocketmanager.v1.HeldResponse
+	21, // [21:29] is the sub-list for method output_type
+	13, // [13:21] is the sub-list for method input_type
 	13, // [13:13] is the sub-list for extension type_name
 	13, // [13:13] is the sub-list for extension extendee
 	0,  // [0:13] is the sub-list for field type_name
@@ -1406,9 +1506,9 @@ func file_websocketmanager_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_websocketmanager_proto_rawDesc), len(file_websocketmanager_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   21,
+			NumMessages:   23,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_websocketmanager_proto_goTypes,
 		DependencyIndexes: file_websocketmanager_proto_depIdxs,

@@ -372,3 +372,115 @@ var WebSocketManager_ServiceDesc = grpc.ServiceDesc{
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "websocketmanager.proto",
 }
+
+const (
+	WebSocketManagerPeer_Held_FullMethodName = "/websocketmanager.v1.WebSocketManagerPeer/Held"
+)
+
+// WebSocketManagerPeerClient is the client API for WebSocketManagerPeer service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// WebSocketManagerPeer is the instance-to-instance API, not meant for clients: the failover
+// watchdog asks the instance a directory shard records as a connection's holder which of
+// those connections it still holds a socket for (docs/scaling.md).
+type WebSocketManagerPeerClient interface {
+	// Held returns the subset of ids whose socket this instance holds.
+	Held(ctx context.Context, in *HeldRequest, opts ...grpc.CallOption) (*HeldResponse, error)
+}
+
+type webSocketManagerPeerClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewWebSocketManagerPeerClient(cc grpc.ClientConnInterface) WebSocketManagerPeerClient {
+	return &webSocketManagerPeerClient{cc}
+}
+
+func (c *webSocketManagerPeerClient) Held(ctx context.Context, in *HeldRequest, opts ...grpc.CallOption) (*HeldResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HeldResponse)
+	err := c.cc.Invoke(ctx, WebSocketManagerPeer_Held_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// WebSocketManagerPeerServer is the server API for WebSocketManagerPeer service.
+// All implementations must embed UnimplementedWebSocketManagerPeerServer
+// for forward compatibility.
+//
+// WebSocketManagerPeer is the instance-to-instance API, not meant for clients: the failover
+// watchdog asks the instance a directory shard records as a connection's holder which of
+// those connections it still holds a socket for (docs/scaling.md).
+type WebSocketManagerPeerServer interface {
+	// Held returns the subset of ids whose socket this instance holds.
+	Held(context.Context, *HeldRequest) (*HeldResponse, error)
+	mustEmbedUnimplementedWebSocketManagerPeerServer()
+}
+
+// UnimplementedWebSocketManagerPeerServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedWebSocketManagerPeerServer struct{}
+
+func (UnimplementedWebSocketManagerPeerServer) Held(context.Context, *HeldRequest) (*HeldResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Held not implemented")
+}
+func (UnimplementedWebSocketManagerPeerServer) mustEmbedUnimplementedWebSocketManagerPeerServer() {}
+func (UnimplementedWebSocketManagerPeerServer) testEmbeddedByValue()                              {}
+
+// UnsafeWebSocketManagerPeerServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to WebSocketManagerPeerServer will
+// result in compilation errors.
+type UnsafeWebSocketManagerPeerServer interface {
+	mustEmbedUnimplementedWebSocketManagerPeerServer()
+}
+
+func RegisterWebSocketManagerPeerServer(s grpc.ServiceRegistrar, srv WebSocketManagerPeerServer) {
+	// If the following call panics, it indicates UnimplementedWebSocketManagerPeerServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&WebSocketManagerPeer_ServiceDesc, srv)
+}
+
+func _WebSocketManagerPeer_Held_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HeldRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WebSocketManagerPeerServer).Held(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WebSocketManagerPeer_Held_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WebSocketManagerPeerServer).Held(ctx, req.(*HeldRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// WebSocketManagerPeer_ServiceDesc is the grpc.ServiceDesc for WebSocketManagerPeer service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var WebSocketManagerPeer_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "websocketmanager.v1.WebSocketManagerPeer",
+	HandlerType: (*WebSocketManagerPeerServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Held",
+			Handler:    _WebSocketManagerPeer_Held_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "websocketmanager.proto",
+}

@@ -203,6 +203,13 @@ func (s *Stack) Start(name string, env []string, bin string, args ...string) (*P
 	return p, nil
 }
 
+// Procs returns the stack's processes in start order.
+func (s *Stack) Procs() []*Proc {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*Proc(nil), s.procs...)
+}
+
 // Stop stops every process, newest first.
 func (s *Stack) Stop() {
 	s.mu.Lock()
