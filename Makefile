@@ -71,7 +71,7 @@ run-multi: dapr build ## two instances + a consumer with Redis: placement, sched
 .PHONY: bench
 bench: dapr ## benchmarks: hot-path Go benchmarks, then the full-stack table (bench/results/<date>.md)
 	go test -run '^$$' -bench . -benchmem ./actors/...
-	go run ./cmd/wsbench
+	go run ./cmd/wsbench --profile $(BENCHFLAGS)
 
 .PHONY: vet
 vet: ## go vet and gofmt

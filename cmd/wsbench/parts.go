@@ -127,6 +127,36 @@ func (b *bench) rtt(ctx context.Context) error {
 	b.add("1 Send round trip", "Send p99", us(s99), "≤ 1 ms", verdict(s99 <= time.Millisecond))
 	b.add("1 Send round trip", "Send p50 ÷ (gRPC to another process + WebSocket) p50", fmt.Sprintf("%.2f×", float64(s50)/float64(x50+w50)), "", "")
 	b.add("1 Send round trip", "Send p50 ÷ bare actor call p50", fmt.Sprintf("%.2f×", float64(s50)/float64(a50)), "", "")
+	// Where a Send's time goes: the service's own CPU per Send (the rest is waiting, mostly
+	// for the processes on the path to be woken), and with --profile, a CPU profile of it.
+	profiled := make(chan error, 1)
+	profPath := ""
+	if b.o.profile {
+		profPath = filepath.Join(b.outDir, time.Now().UTC().Format("2006-01-02")+"-send-profile.txt")
+		go func() { profiled <- b.cpuProfile(ctx, 5*time.Second, profPath) }()
+	} else {
+		profiled <- nil
+	}
+	_, cpu0, err := procStat(s.svc.Pid())
+	if err != nil {
+		return err
+	}
+	sends := 0
+	for start := time.Now(); time.Since(start) < 5*time.Second; sends++ {
+		if err := sendCall(); err != nil {
+			return err
+		}
+	}
+	_, cpu1, err := procStat(s.svc.Pid())
+	if err != nil {
+		return err
+	}
+	if perr := <-profiled; perr != nil {
+		fmt.Fprintln(os.Stderr, "wsbench: profile:", perr)
+	} else if profPath != "" {
+		fmt.Fprintln(os.Stderr, "wsbench: service CPU profile of Sends written to", profPath)
+	}
+	b.add("1 Send round trip", "the service's CPU per Send (one at a time)", us((cpu1-cpu0)/time.Duration(sends)), "", "")
 	_, err = s.client.Disconnect(ctx, &pb.DisconnectRequest{Id: conn.GetConnectionId()})
 	return err
 }
