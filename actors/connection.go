@@ -13,6 +13,7 @@ import (
 	"github.com/websocketmanager/websocketmanager/actors/backoff"
 	"github.com/websocketmanager/websocketmanager/actors/correlation"
 	"github.com/websocketmanager/websocketmanager/actors/logkey"
+	"github.com/websocketmanager/websocketmanager/actors/netguard"
 	"github.com/websocketmanager/websocketmanager/actors/session"
 )
 
@@ -271,6 +272,10 @@ func (c *Connection) Connect(ctx context.Context, in *ConnectArgs) (*InfoReply, 
 	}
 	sess, err := c.deps.Registry.Open(ctx, c.sessionSpec(s), false)
 	if err != nil {
+		var denied *netguard.DeniedError
+		if errors.As(err, &denied) {
+			return fail(errorf(CodePermissionDenied, "%v", denied))
+		}
 		return fail(errorf(CodeUnavailable, "cannot connect to %s: %v", RedactURL(s.URL), err))
 	}
 	// The directory records the connection and its holder; its shard's reminder is what

@@ -18,6 +18,11 @@ const (
 	CodeUnavailable        Code = "UNAVAILABLE"
 	CodeDeadlineExceeded   Code = "DEADLINE_EXCEEDED"
 	CodeInternal           Code = "INTERNAL"
+	// CodePermissionDenied: the SSRF guard refused the target (the message names the rule).
+	CodePermissionDenied Code = "PERMISSION_DENIED"
+	// CodeResourceExhausted: a limit of the service (connections per instance, Sends waiting
+	// on one connection) is reached.
+	CodeResourceExhausted Code = "RESOURCE_EXHAUSTED"
 	// CodeAborted: a Send forwarded to the instance that held the socket found it gone there
 	// (the connection moved); the sender retries through the actor.
 	CodeAborted Code = "ABORTED"
@@ -25,7 +30,7 @@ const (
 
 // Codes lists every code, for exhaustive tests of mappings.
 var Codes = []Code{CodeInvalidArgument, CodeNotFound, CodeAlreadyExists, CodeFailedPrecondition,
-	CodeUnavailable, CodeDeadlineExceeded, CodeInternal, CodeAborted}
+	CodeUnavailable, CodeDeadlineExceeded, CodeInternal, CodeAborted, CodePermissionDenied, CodeResourceExhausted}
 
 // ErrorInfo is a failure as it travels in an actor reply.
 type ErrorInfo struct {

@@ -2,6 +2,8 @@ package actors
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"io"
@@ -27,6 +29,10 @@ type HostConfig struct {
 	// when that passes is dropped from the round, and the others may activate its actors while
 	// it still runs them. Default 2s.
 	DrainTimeout time.Duration
+	// AppAPIToken, when set, is required in the dapr-api-token header of every call but the
+	// health check: daprd sends it when started with the same APP_API_TOKEN, so nothing else
+	// that reaches the port can drive the actors.
+	AppAPIToken string
 }
 
 // DefaultHostConfig returns the defaults documented on [HostConfig].
@@ -62,7 +68,11 @@ func NewHost(cfg HostConfig, deps *Deps) *Host {
 	mux.HandleFunc("PUT /actors/{type}/{id}/method/remind/{name}", h.reminder)
 	mux.HandleFunc("PUT /actors/{type}/{id}/method/timer/{name}", h.timer)
 	mux.HandleFunc("DELETE /actors/{type}/{id}", h.deactivate)
-	h.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	var handler http.Handler = mux
+	if cfg.AppAPIToken != "" {
+		handler = requireAppToken(cfg.AppAPIToken, mux)
+	}
+	h.srv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	return h
 }
 
@@ -81,6 +91,20 @@ func (h *Host) Shutdown(ctx context.Context) error {
 	err := h.srv.Shutdown(ctx)
 	h.deps.watchdog.shutdown()
 	return err
+}
+
+// requireAppToken lets through only requests carrying daprd's app API token (compared in
+// constant time, after hashing), and the health check.
+func requireAppToken(token string, next http.Handler) http.Handler {
+	want := sha256.Sum256([]byte(token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := sha256.Sum256([]byte(r.Header.Get("dapr-api-token")))
+		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 && !(r.Method == http.MethodGet && r.URL.Path == "/healthz") {
+			http.Error(w, "missing or wrong dapr-api-token: only this app's Dapr sidecar (started with the same APP_API_TOKEN) may call the actor host", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // config answers daprd's /dapr/config. The SDK's own answer cannot set the idle timeout and

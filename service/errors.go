@@ -21,6 +21,8 @@ var codeOf = map[actors.Code]codes.Code{
 	actors.CodeDeadlineExceeded:   codes.DeadlineExceeded,
 	actors.CodeInternal:           codes.Internal,
 	actors.CodeAborted:            codes.Aborted,
+	actors.CodePermissionDenied:   codes.PermissionDenied,
+	actors.CodeResourceExhausted:  codes.ResourceExhausted,
 }
 
 // toStatus is the only place that turns errors of the layers below into gRPC statuses.

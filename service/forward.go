@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -25,6 +26,9 @@ func isForwarded(ctx context.Context) bool {
 // peers sends Sends and SendRaws straight to the instance that holds a connection's socket,
 // over one gRPC client connection per instance address.
 type peers struct {
+	token string                           // bearer token for other instances' APIs, if they need one
+	creds credentials.TransportCredentials // nil: plaintext
+
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
 }
@@ -35,7 +39,11 @@ func (p *peers) conn(addr string) (*grpc.ClientConn, error) {
 	if c := p.conns[addr]; c != nil {
 		return c, nil
 	}
-	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds := p.creds
+	if creds == nil {
+		creds = insecure.NewCredentials()
+	}
+	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +68,7 @@ func (p *peers) Held(ctx context.Context, addr string, ids []string) ([]string, 
 	if err != nil {
 		return nil, err
 	}
-	r, err := pb.NewWebSocketManagerPeerClient(c).Held(ctx, &pb.HeldRequest{Ids: ids})
+	r, err := pb.NewWebSocketManagerPeerClient(c).Held(bearer(ctx, p.token), &pb.HeldRequest{Ids: ids})
 	if err != nil {
 		return nil, err
 	}
@@ -98,8 +106,9 @@ func (p *Peer) Held(_ context.Context, in *pb.HeldRequest) (*pb.HeldResponse, er
 // maxHeldIDs bounds one Held call (a watchdog round asks about at most the whole directory).
 const maxHeldIDs = 1 << 20
 
-func forwardCtx(ctx context.Context) context.Context {
-	return metadata.AppendToOutgoingContext(ctx, forwardedKey, "1")
+// forwardCtx marks a call as forwarded and carries this instance's token.
+func (p *peers) forwardCtx(ctx context.Context) context.Context {
+	return bearer(metadata.AppendToOutgoingContext(ctx, forwardedKey, "1"), p.token)
 }
 
 // retryViaActor reports whether a forwarded call failed because the socket was not there (any

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
 	"github.com/websocketmanager/websocketmanager/actors"
@@ -31,6 +32,10 @@ type Config struct {
 	DefaultSendTimeout time.Duration
 	// MaxSendTimeout is the largest timeout_ms accepted. Default 5m.
 	MaxSendTimeout time.Duration
+	// PeerToken is the bearer token sent on calls to other instances (forwarded Sends, the
+	// failover watchdog's Held); PeerCreds their transport security (nil: plaintext).
+	PeerToken string
+	PeerCreds credentials.TransportCredentials
 }
 
 // DefaultConfig returns the defaults documented on [Config].
@@ -68,7 +73,7 @@ var _ pb.WebSocketManagerServer = (*Server)(nil)
 
 // New returns the facade over conns.
 func New(cfg Config, conns Connections, log *zap.Logger) *Server {
-	return &Server{cfg: cfg, conns: conns, log: log, newID: uuid.NewString}
+	return &Server{cfg: cfg, conns: conns, log: log, newID: uuid.NewString, peers: peers{token: cfg.PeerToken, creds: cfg.PeerCreds}}
 }
 
 func invalid(format string, args ...any) error {
@@ -228,7 +233,7 @@ func (s *Server) forwardSend(ctx context.Context, addr string, req *pb.SendReque
 	if err != nil {
 		return nil, status.Error(codes.Unavailable, err.Error())
 	}
-	return c.Send(forwardCtx(ctx), req)
+	return c.Send(s.peers.forwardCtx(ctx), req)
 }
 
 func (s *Server) forwardSendRaw(ctx context.Context, addr string, req *pb.SendRawRequest) (*pb.SendRawResponse, error) {
@@ -236,5 +241,5 @@ func (s *Server) forwardSendRaw(ctx context.Context, addr string, req *pb.SendRa
 	if err != nil {
 		return nil, status.Error(codes.Unavailable, err.Error())
 	}
-	return c.SendRaw(forwardCtx(ctx), req)
+	return c.SendRaw(s.peers.forwardCtx(ctx), req)
 }

@@ -1,7 +1,9 @@
 package session
 
 import (
+	"context"
 	"errors"
+	"net"
 	"time"
 )
 
@@ -26,6 +28,9 @@ type Config struct {
 	WriteBufferSize int
 	// CloseTimeout bounds the close handshake of a normal close. Default 2s.
 	CloseTimeout time.Duration
+	// Dial opens the TCP connection of a handshake (addr is the URL's host:port); the service
+	// sets the SSRF guard's dialer here. Nil dials directly.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // DefaultConfig returns the defaults documented on [Config].

@@ -5,9 +5,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 
 	"github.com/websocketmanager/websocketmanager/actors/backoff"
 	"github.com/websocketmanager/websocketmanager/actors/correlation"
+	"github.com/websocketmanager/websocketmanager/actors/netguard"
 	"github.com/websocketmanager/websocketmanager/actors/publish"
 	"github.com/websocketmanager/websocketmanager/actors/session"
 	"github.com/websocketmanager/websocketmanager/actors/session/sessiontest"
@@ -473,4 +476,30 @@ func TestCloseCancelsOpenInFlight(t *testing.T) {
 	r.Close(context.Background(), "c1", 1001, "moved")
 	assert.ErrorIs(t, <-done, session.ErrMoved)
 	assert.Nil(t, r.Get("c1"))
+}
+
+// Ensure every reconnect goes through the configured dialer (the SSRF guard): a target the
+// guard refuses on reconnect is not reached, and the refusal shows in lastError.
+func TestReconnectIsGuarded(t *testing.T) {
+	ws := sessiontest.NewServer(t, time.Hour)
+	cfg := testConfig()
+	loopback, err := netguard.NewPolicy([]string{"127.0.0.0/8", "::1"}, nil)
+	require.NoError(t, err)
+	allow := &netguard.Dialer{Policy: loopback}
+	deny := &netguard.Dialer{} // the default policy: loopback is denied
+	var dials atomic.Int32
+	cfg.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if dials.Add(1) == 1 {
+			return allow.DialContext(ctx, network, addr) // the first handshake is allowed…
+		}
+		return deny.DialContext(ctx, network, addr) // …then the policy says no
+	}
+	r, _ := newRegistry(t, cfg)
+	b := fastBackoff()
+	b.MaxAttempts = 2
+	s := open(t, r, session.Spec{URL: ws.URL("/close?code=1001"), AutoReconnect: true, Backoff: b})
+	waitStatus(t, s, session.StatusError)
+	assert.Contains(t, s.Snapshot().LastError, "denied by the default rule for loopback")
+	assert.GreaterOrEqual(t, dials.Load(), int32(3), "each reconnect attempt dials through the guard")
+	assert.Equal(t, 1, ws.Accepted(), "no refused attempt reached the server")
 }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
+
+	"github.com/websocketmanager/websocketmanager/actors/netguard"
 )
 
 // socket is one WebSocket of a session; a reconnect makes a new one.
@@ -39,6 +41,8 @@ func (s *Session) dial(ctx context.Context) (*socket, string, error) {
 		ReadBufferSize:   s.cfg.ReadBufferSize,
 		WriteBufferSize:  s.cfg.WriteBufferSize,
 		WriteBufferPool:  s.writePool,
+		NetDialContext:   s.cfg.Dial,
+		// No Proxy: a proxy from the environment would dial on our behalf, past the guard.
 	}
 	dctx, cancel := context.WithTimeout(ctx, s.cfg.HandshakeTimeout)
 	defer cancel()
@@ -51,6 +55,8 @@ func (s *Session) dial(ctx context.Context) (*socket, string, error) {
 		switch {
 		case resp != nil:
 			return nil, "", fmt.Errorf("%w: the server answered the upgrade with HTTP %d", ErrDial, resp.StatusCode)
+		case netguard.IsDenied(err):
+			return nil, "", fmt.Errorf("%w: %w", ErrDial, err)
 		case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 			return nil, "", fmt.Errorf("%w: no answer within the handshake timeout of %v", ErrDial, s.cfg.HandshakeTimeout)
 		}

@@ -80,7 +80,9 @@ func run() error {
 		return err
 	}
 	svc, err := st.Start("wsmanager", []string{"DAPR_GRPC_PORT=50001"}, filepath.Join(binDir, "wsmanager"),
-		"--grpc-port", "5002", "--http-port", "5001", "--actor-port", "5003", "--log-format", "console")
+		"--grpc-port", "5002", "--http-port", "5001", "--actor-port", "5003", "--log-format", "console",
+		// The demo server is on loopback, which the SSRF guard denies unless allowed.
+		"--dial-allow", "127.0.0.0/8,::1")
 	if err != nil {
 		return err
 	}

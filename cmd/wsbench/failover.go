@@ -67,6 +67,7 @@ func (b *bench) failoverOnce(ctx context.Context, n int) error {
 			return nil, err
 		}
 		svc, err := st.Start("wsmanager-"+name, nil, filepath.Join(b.bins, "wsmanager"),
+			"--dial-allow", "127.0.0.0/8,::1", // the tests' servers are on loopback, denied by default
 			"--grpc-port", strconv.Itoa(ports[0]), "--http-port", strconv.Itoa(ports[1]), "--actor-port", strconv.Itoa(ports[2]),
 			"--dapr-grpc-address", d.GRPCAddr(), "--instance-id", name, "--log-level", "warn", "--lifecycle-topic", "")
 		if err != nil {

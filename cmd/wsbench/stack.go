@@ -184,6 +184,7 @@ func (b *bench) newSingle(ctx context.Context) (*singleStack, error) {
 		return nil, err
 	}
 	s.svc, err = st.Start("wsmanager", nil, filepath.Join(b.bins, "wsmanager"),
+		"--dial-allow", "127.0.0.0/8,::1", // the tests' servers are on loopback, denied by default
 		"--grpc-port", strconv.Itoa(ports[0]), "--http-port", strconv.Itoa(ports[1]), "--actor-port", strconv.Itoa(ports[2]),
 		"--dapr-grpc-address", d.GRPCAddr(), "--log-level", "warn", "--lifecycle-topic", "bench-"+run+"-lifecycle",
 		// A buffer as large as the publish burst: the measurement is how fast frames get out, not

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -16,14 +17,18 @@ import (
 	"go.uber.org/zap/zapcore"
 	"google.golang.org/grpc"
 	grpcbackoff "google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/websocketmanager/websocketmanager/actors"
 	"github.com/websocketmanager/websocketmanager/actors/backoff"
 	"github.com/websocketmanager/websocketmanager/actors/logkey"
+	"github.com/websocketmanager/websocketmanager/actors/netguard"
 	"github.com/websocketmanager/websocketmanager/actors/publish"
 	"github.com/websocketmanager/websocketmanager/actors/session"
 	pb "github.com/websocketmanager/websocketmanager/proto/websocketmanagerv1"
@@ -43,8 +48,13 @@ type app struct {
 	grpc      *grpc.Server
 	health    *health.Server
 	http      *http.Server
-	gwConn    *grpc.ClientConn
-	svc       *service.Server
+	tls       *tls.Config // nil: plaintext
+	// gwGRPC serves the REST gateway in-process (gwListener), with the API's interceptors but
+	// without TLS: the HTTP port has done TLS and client certificates already.
+	gwGRPC     *grpc.Server
+	gwListener *bufconn.Listener
+	gwConn     *grpc.ClientConn
+	svc        *service.Server
 }
 
 func newLogger(level, format string) (*zap.Logger, error) {
@@ -78,6 +88,7 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 	// grows to two minutes, which would keep us unavailable long after the sidecar is back).
 	daprConn, err := grpc.NewClient(cfg.daprGRPCAddress,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithChainUnaryInterceptor(daprToken(cfg.daprAPIToken)),
 		grpc.WithDefaultCallOptions(grpc.WaitForReady(true)),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           grpcbackoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
@@ -94,6 +105,11 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 	scfg.PongTimeout = cfg.pongTimeout
 	scfg.PublishBuffer = cfg.publishBuffer
 	scfg.ReadLimit = cfg.readLimit
+	policy, err := netguard.NewPolicy(cfg.dialAllow, cfg.dialDeny)
+	if err != nil {
+		return nil, err
+	}
+	scfg.Dial = (&netguard.Dialer{Policy: policy, Timeout: cfg.handshakeTimeout}).DialContext
 	if err := scfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -109,8 +125,21 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 	svcCfg := service.DefaultConfig()
 	svcCfg.DefaultSendTimeout = cfg.sendTimeout
 	svcCfg.MaxSendTimeout = cfg.maxSendTimeout
+	tokens := service.NewTokens(cfg.apiTokens)
+	if len(cfg.apiTokens) > 0 {
+		svcCfg.PeerToken = cfg.apiTokens[0] // instances of one app share their tokens
+	}
+	tlsCfg, certs, err := serverTLS(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if svcCfg.PeerCreds, err = peerCreds(cfg, certs); err != nil {
+		return nil, err
+	}
 	svc := service.New(svcCfg, router, log.Named("service"))
-	host := actors.NewHost(actors.DefaultHostConfig(), &actors.Deps{
+	hostCfg := actors.DefaultHostConfig()
+	hostCfg.AppAPIToken = cfg.appAPIToken
+	host := actors.NewHost(hostCfg, &actors.Deps{
 		InstanceID:         cfg.instanceID,
 		InstanceAddr:       cfg.advertise,
 		Registry:           registry,
@@ -124,17 +153,35 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 		Log:                log.Named("actors"),
 	})
 
-	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(
+	// Interceptors, outermost first: a deadline for every call, logging and panic recovery,
+	// then authentication.
+	unary := []grpc.UnaryServerInterceptor{
 		// No call runs forever: one without a deadline gets the longest a Send may wait, plus margin.
-		service.DefaultDeadline(cfg.maxSendTimeout+30*time.Second),
-		service.UnaryInterceptor(log.Named("rpc"))))
+		service.DefaultDeadline(cfg.maxSendTimeout + 30*time.Second),
+		service.UnaryInterceptor(log.Named("rpc")),
+		service.AuthUnary(tokens),
+	}
+	stream := []grpc.StreamServerInterceptor{service.AuthStream(tokens)}
+	gw := grpc.NewServer(grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...))
+	pb.RegisterWebSocketManagerServer(gw, svc)
+	var opts []grpc.ServerOption
+	if tlsCfg != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))
+		if tlsCfg.ClientCAs != nil {
+			unary = append(unary, service.ClientCertUnary())
+			stream = append(stream, service.ClientCertStream())
+		}
+	}
+	opts = append(opts, grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...))
+	gs := grpc.NewServer(opts...)
 	pb.RegisterWebSocketManagerServer(gs, svc)
 	pb.RegisterWebSocketManagerPeerServer(gs, service.NewPeer(router))
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs)
 
-	return &app{cfg: cfg, log: log, daprConn: daprConn, registry: registry, lifecycle: lifecycle, host: host, grpc: gs, health: hs, svc: svc}, nil
+	return &app{cfg: cfg, log: log, daprConn: daprConn, registry: registry, lifecycle: lifecycle, host: host,
+		grpc: gs, health: hs, svc: svc, tls: tlsCfg, gwGRPC: gw, gwListener: bufconn.Listen(1 << 20)}, nil
 }
 
 func (a *app) run(ctx context.Context) error {
@@ -156,8 +203,10 @@ func (a *app) run(ctx context.Context) error {
 		return fmt.Errorf("actor host listener: %w", err)
 	}
 
-	// REST calls go through our own gRPC port so they share its interceptors.
-	a.gwConn, err = grpc.NewClient(loopbackOf(grpcL.Addr()), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// REST calls go through an in-process gRPC server with the API's interceptors.
+	a.gwConn, err = grpc.NewClient("passthrough:///gateway",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return a.gwListener.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return err
 	}
@@ -165,7 +214,10 @@ func (a *app) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	a.http = &http.Server{Handler: gwHandler, ReadHeaderTimeout: 10 * time.Second}
+	if a.tls != nil && a.tls.ClientCAs != nil {
+		gwHandler = requireClientCert(gwHandler)
+	}
+	a.http = &http.Server{Handler: gwHandler, ReadHeaderTimeout: 10 * time.Second, TLSConfig: a.tls}
 
 	a.lifecycle.Start()
 	a.registry.Start()
@@ -173,10 +225,15 @@ func (a *app) run(ctx context.Context) error {
 	fenceDone := make(chan struct{})
 	go func() { defer close(fenceDone); a.fence(fenceCtx) }()
 	defer func() { stopFence(); <-fenceDone }()
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	go func() { errc <- a.grpc.Serve(grpcL) }()
+	go func() { errc <- a.gwGRPC.Serve(a.gwListener) }()
 	go func() {
-		if err := a.http.Serve(httpL); !errors.Is(err, http.ErrServerClosed) {
+		serve := a.http.Serve
+		if a.tls != nil {
+			serve = func(l net.Listener) error { return a.http.ServeTLS(l, "", "") }
+		}
+		if err := serve(httpL); !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
 			return
 		}
@@ -202,7 +259,8 @@ func (a *app) run(ctx context.Context) error {
 		zap.String("http", httpL.Addr().String()),
 		zap.String("actor_host", actorL.Addr().String()),
 		zap.String("dapr_grpc", a.cfg.daprGRPCAddress),
-		zap.String("pubsub", a.cfg.pubsub))
+		zap.String("pubsub", a.cfg.pubsub),
+		zap.Strings("dial_allow", a.cfg.dialAllow), zap.Strings("dial_deny", a.cfg.dialDeny))
 
 	var runErr error
 	select {
@@ -224,11 +282,12 @@ func (a *app) shutdown() {
 	// to other instances, which must not find our sockets still open.
 	a.registry.Shutdown(ctx)
 	stopped := make(chan struct{})
-	go func() { a.grpc.GracefulStop(); close(stopped) }()
+	go func() { a.grpc.GracefulStop(); a.gwGRPC.GracefulStop(); close(stopped) }()
 	select {
 	case <-stopped:
 	case <-ctx.Done():
 		a.grpc.Stop()
+		a.gwGRPC.Stop()
 		<-stopped
 	}
 	if a.http != nil {
@@ -275,14 +334,27 @@ func (a *app) fence(ctx context.Context) {
 	}
 }
 
-// loopbackOf turns a listener address into one this process can dial.
-func loopbackOf(addr net.Addr) string {
-	tcp, ok := addr.(*net.TCPAddr)
-	if !ok {
-		return addr.String()
+// daprToken sends Dapr's API token (DAPR_API_TOKEN) on every call to the sidecar, including
+// those this service makes on the raw connection.
+func daprToken(token string) grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if token != "" {
+			ctx = metadata.AppendToOutgoingContext(ctx, "dapr-api-token", token)
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
 	}
-	if tcp.IP.IsUnspecified() {
-		return net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port))
-	}
-	return tcp.String()
+}
+
+// requireClientCert answers 401 to REST calls without a verified client certificate (mTLS);
+// the health check stays open for probes.
+func requireClientCert(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"code":16,"message":"this service requires a client certificate signed by its client CA (mTLS)"}`))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -50,6 +50,8 @@ type instance struct {
 	svc    *daprstack.Proc
 	conn   *grpc.ClientConn
 	client pb.WebSocketManagerClient
+	// grpcAddr and httpAddr are the API ports (host:port).
+	grpcAddr, httpAddr string
 }
 
 // newCluster starts placement, scheduler and a consumer subscribed to topics and the cluster's
@@ -99,6 +101,9 @@ func (c *cluster) start(name string) *instance {
 	return nil
 }
 
+// clusterToken is the API token of the instances of a test cluster.
+const clusterToken = "cluster-token"
+
 func (c *cluster) tryStart(name string) (*instance, error) {
 	t := c.t
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -111,18 +116,21 @@ func (c *cluster) tryStart(name string) (*instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &instance{name: name, id: fmt.Sprintf("%s-%d", name, n)}
+	in := &instance{name: name, id: fmt.Sprintf("%s-%d", name, n),
+		grpcAddr: fmt.Sprintf("127.0.0.1:%d", ports[0]), httpAddr: fmt.Sprintf("127.0.0.1:%d", ports[1])}
 	in.daprd, err = c.st.StartDaprd(c.bin, c.rt, daprstack.DaprdOptions{Name: fmt.Sprintf("daprd-%s-%d", name, n), AppID: c.appID,
 		AppPort: ports[2], ResourcesPath: c.resources, AppHealthCheck: true})
 	if err != nil {
 		return nil, err
 	}
 	args := append([]string{
+		"--dial-allow", "127.0.0.0/8,::1", // the tests' servers are on loopback, denied by default
 		"--grpc-port", strconv.Itoa(ports[0]), "--http-port", strconv.Itoa(ports[1]), "--actor-port", strconv.Itoa(ports[2]),
 		"--dapr-grpc-address", in.daprd.GRPCAddr(), "--instance-id", in.id, "--lifecycle-topic", c.lifecycle,
 		"--ping-interval", "1s", "--pong-timeout", "2s", "--reconnect-initial-backoff", "100ms", "--reconnect-max-backoff", "1s"},
 		c.extraArgs...)
-	in.svc, err = c.st.Start(fmt.Sprintf("wsmanager-%s-%d", name, n), nil, env.svcBin, args...)
+	// The instances share an API token: forwarded Sends and the watchdog's Held calls carry it.
+	in.svc, err = c.st.Start(fmt.Sprintf("wsmanager-%s-%d", name, n), []string{"WSM_API_TOKENS=" + clusterToken}, env.svcBin, args...)
 	if err != nil {
 		in.daprd.Kill()
 		return nil, err
@@ -136,7 +144,8 @@ func (c *cluster) tryStart(name string) (*instance, error) {
 		in.daprd.Kill()
 		return nil, err
 	}
-	in.conn, err = grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", ports[0]), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	in.conn, err = grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", ports[0]), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithPerRPCCredentials(bearerCreds(clusterToken)))
 	if err != nil {
 		return nil, err
 	}

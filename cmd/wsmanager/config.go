@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/peterbourgon/ff/v3"
+
+	"github.com/websocketmanager/websocketmanager/actors/netguard"
 )
 
 // config is everything the service reads from flags and the environment. Every flag also
@@ -42,6 +45,36 @@ type config struct {
 	watchdog         time.Duration
 	fenceAfter       time.Duration
 	pprofAddress     string
+	dialAllow        []string
+	dialDeny         []string
+	apiTokens        []string
+	apiTokensFile    string
+	tlsCert, tlsKey  string
+	tlsClientCA      string
+	peerServerName   string
+	// From Dapr's own environment variables (not flags): the token daprd sends on calls to
+	// the actor host, and the token this service sends to daprd.
+	appAPIToken  string
+	daprAPIToken string
+}
+
+// listFlag is a comma-separated list flag (repeating the flag appends).
+type listFlag struct{ v *[]string }
+
+func (l listFlag) String() string {
+	if l.v == nil {
+		return ""
+	}
+	return strings.Join(*l.v, ",")
+}
+
+func (l listFlag) Set(s string) error {
+	for _, e := range strings.Split(s, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			*l.v = append(*l.v, e)
+		}
+	}
+	return nil
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -75,9 +108,30 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.watchdog, "watchdog-interval", 3*time.Second, "period of the failover watchdog (one reminder per directory shard): how soon a surviving instance re-establishes the connections of a dead one")
 	fs.DurationVar(&c.fenceAfter, "sidecar-fence-after", 5*time.Second, "close every socket when the Dapr sidecar has been unreachable this long (another instance may own them by then)")
 	fs.StringVar(&c.pprofAddress, "pprof-address", "", "address for Go's /debug/pprof profiles (e.g. 127.0.0.1:6060); empty = off. Never expose it beyond loopback")
+	fs.Var(listFlag{&c.dialAllow}, "dial-allow", "SSRF guard allow-list: host names, *.patterns, IP addresses and CIDRs the service may connect to even if they are loopback, private, link-local or otherwise special (comma-separated); e.g. 127.0.0.0/8,::1 for local servers")
+	fs.Var(listFlag{&c.dialDeny}, "dial-deny", "SSRF guard deny-list: host names, *.patterns, IP addresses and CIDRs the service must never connect to (comma-separated); 0.0.0.0/0,::/0 with an allow-list allows only the allow-list")
+	fs.Var(listFlag{&c.apiTokens}, "api-tokens", "bearer tokens the gRPC and REST APIs accept (comma-separated; prefer the environment variable WSM_API_TOKENS or --api-tokens-file, which do not show in the process list); empty = no authentication")
+	fs.StringVar(&c.apiTokensFile, "api-tokens-file", "", "file with one accepted bearer token per line (adds to --api-tokens)")
+	fs.StringVar(&c.tlsCert, "tls-cert-file", "", "PEM certificate (chain) for TLS on the gRPC and HTTP ports; re-read when the file changes")
+	fs.StringVar(&c.tlsKey, "tls-key-file", "", "PEM private key of --tls-cert-file")
+	fs.StringVar(&c.tlsClientCA, "tls-client-ca-file", "", "PEM CA bundle: API calls (except health checks) must present a client certificate it signed (mTLS); instances also trust it for each other")
+	fs.StringVar(&c.peerServerName, "peer-tls-server-name", "", "name to verify in other instances' certificates when forwarding to them over TLS (default: the host of their advertise address)")
 	err := ff.Parse(fs, args, ff.WithEnvVarPrefix("WSM"))
 	if err != nil {
 		return c, err
+	}
+	c.appAPIToken = getenv("APP_API_TOKEN")
+	c.daprAPIToken = getenv("DAPR_API_TOKEN")
+	if c.apiTokensFile != "" {
+		b, err := os.ReadFile(c.apiTokensFile)
+		if err != nil {
+			return c, fmt.Errorf("--api-tokens-file: %w", err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+				c.apiTokens = append(c.apiTokens, line)
+			}
+		}
 	}
 	if c.advertise == "" {
 		c.advertise = fmt.Sprintf("127.0.0.1:%d", c.grpcPort)
@@ -105,6 +159,15 @@ func (c config) validate() error {
 	}
 	if c.watchdog < time.Second {
 		return fmt.Errorf("--watchdog-interval must be at least 1s, got %v", c.watchdog)
+	}
+	if _, err := netguard.NewPolicy(c.dialAllow, c.dialDeny); err != nil {
+		return fmt.Errorf("--dial-allow/--dial-deny: %w", err)
+	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return errors.New("--tls-cert-file and --tls-key-file go together")
+	}
+	if c.tlsClientCA != "" && c.tlsCert == "" {
+		return errors.New("--tls-client-ca-file needs --tls-cert-file and --tls-key-file")
 	}
 	if c.logFormat != "json" && c.logFormat != "console" {
 		return fmt.Errorf("--log-format must be json or console, got %q", c.logFormat)

@@ -53,7 +53,21 @@ var env struct {
 	consumer  *daprstack.Daprd
 	// For tests that build their own multi-instance stack.
 	root, svcBin, tmp string
+	// The service runs with every token on: its API (apiToken), its actor host (appToken, sent
+	// by daprd) and its sidecar's API (daprToken).
+	apiToken, appToken, daprToken string
+	actorPort, daprdHTTPPort      int
+	logs                          func() string
 }
+
+// bearerCreds sends the API token on every call of the shared client.
+type bearerCreds string
+
+func (b bearerCreds) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+
+func (bearerCreds) RequireTransportSecurity() bool { return false }
 
 func TestMain(m *testing.M) {
 	code, err := runMain(m)
@@ -140,11 +154,18 @@ func runMain(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	d, err := st.StartDaprd(bin, rt, daprstack.DaprdOptions{AppID: "wsmanager-e2e-" + run, AppPort: ports[2], ResourcesPath: filepath.Join(res, "service")})
+	env.apiToken, env.appToken, env.daprToken = "api-"+uuid.NewString(), "app-"+uuid.NewString(), "dapr-"+uuid.NewString()
+	env.actorPort = ports[2]
+	d, err := st.StartDaprd(bin, rt, daprstack.DaprdOptions{AppID: "wsmanager-e2e-" + run, AppPort: ports[2], ResourcesPath: filepath.Join(res, "service"),
+		APIToken: env.daprToken, AppToken: env.appToken})
 	if err != nil {
 		return 0, err
 	}
-	env.service, err = st.Start("wsmanager", nil, svcBin,
+	env.daprdHTTPPort = d.HTTPPort
+	env.service, err = st.Start("wsmanager",
+		[]string{"WSM_API_TOKENS=" + env.apiToken, "APP_API_TOKEN=" + env.appToken, "DAPR_API_TOKEN=" + env.daprToken}, svcBin,
+		"--dial-allow", "127.0.0.0/8,::1", // the tests' servers are on loopback, denied by default
+		"--dial-deny", deniedLoopback, // …except this one (TestSSRFGuard)
 		"--grpc-port", strconv.Itoa(ports[0]), "--http-port", strconv.Itoa(ports[1]), "--actor-port", strconv.Itoa(ports[2]),
 		"--dapr-grpc-address", d.GRPCAddr(), "--log-level", "debug", "--lifecycle-topic", env.lifecycle,
 		// Short keepalive and backoff so that drops and reconnects happen within a test.
@@ -161,7 +182,9 @@ func runMain(m *testing.M) (int, error) {
 	if err := env.consumer.WaitSubscriptions(ctx, len(subscribed)); err != nil {
 		return 0, err
 	}
-	env.conn, err = grpc.NewClient(env.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	env.logs = env.service.Log
+	env.conn, err = grpc.NewClient(env.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithPerRPCCredentials(bearerCreds(env.apiToken)))
 	if err != nil {
 		return 0, err
 	}
@@ -390,6 +413,7 @@ func rest(t *testing.T, method, path string, body any, wantStatus int, out any) 
 	}
 	req, err := http.NewRequestWithContext(callCtx(t), method, env.httpURL+path, r)
 	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+env.apiToken)
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()

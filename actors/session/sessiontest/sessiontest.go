@@ -18,6 +18,7 @@
 //	/headers                   answer every frame with a JSON report of the handshake's
 //	                           Authorization, Origin and chosen subprotocol (offered: v1.feed, v2.feed)
 //	/reject [status=403]       refuse the upgrade with that HTTP status
+//	/redirect?to=<url>         answer the upgrade with a 302 redirect to url
 //	/hang                      accept the TCP connection, never answer the handshake
 package sessiontest
 
@@ -225,6 +226,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch path {
 	case "/reject":
 		http.Error(w, "rejected by test server", intParam(r, "status", http.StatusForbidden))
+		return
+	case "/redirect": // ?to=<url>: answers the upgrade with a redirect
+		http.Redirect(w, r, r.URL.Query().Get("to"), http.StatusFound)
 		return
 	case "/hang":
 		hj, ok := w.(http.Hijacker)

@@ -352,6 +352,9 @@ type DaprdOptions struct {
 	// AppHealthCheck makes daprd probe the app's /healthz and give up its actors when the app
 	// stops answering (otherwise a dead app keeps its actors until daprd dies too).
 	AppHealthCheck bool
+	// APIToken protects the sidecar's API (DAPR_API_TOKEN); AppToken is what it sends to its
+	// app (APP_API_TOKEN). Give the app the same values.
+	APIToken, AppToken string
 }
 
 // Daprd is a running sidecar.
@@ -359,6 +362,7 @@ type Daprd struct {
 	*Proc
 	HTTPPort int
 	GRPCPort int
+	APIToken string
 }
 
 // GRPCAddr is the sidecar's gRPC API address.
@@ -415,24 +419,47 @@ spec:
 			"--app-health-probe-interval", "1", "--app-health-threshold", "2",
 			"--dapr-block-shutdown-duration", "10s")
 	}
-	p, err := s.Start(o.Name, []string{"DAPR_HOST_IP=127.0.0.1"}, filepath.Join(bin, "daprd"), args...)
+	env := []string{"DAPR_HOST_IP=127.0.0.1"}
+	if o.APIToken != "" {
+		env = append(env, "DAPR_API_TOKEN="+o.APIToken)
+	}
+	if o.AppToken != "" {
+		env = append(env, "APP_API_TOKEN="+o.AppToken)
+	}
+	p, err := s.Start(o.Name, env, filepath.Join(bin, "daprd"), args...)
 	if err != nil {
 		return nil, err
 	}
-	return &Daprd{Proc: p, HTTPPort: o.HTTPPort, GRPCPort: o.GRPCPort}, nil
+	return &Daprd{Proc: p, HTTPPort: o.HTTPPort, GRPCPort: o.GRPCPort, APIToken: o.APIToken}, nil
 }
 
 // WaitActorsReady waits until the sidecar hosts actors and is connected to placement.
 func (d *Daprd) WaitActorsReady(ctx context.Context) error {
-	return WaitActorsReady(ctx, d.Proc, d.HTTPPort)
+	return waitActorsReady(ctx, d.Proc, d.HTTPPort, d.APIToken)
+}
+
+// getWithToken GETs url with Dapr's API token, if any.
+func getWithToken(url, token string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	if token != "" {
+		req.Header.Set("dapr-api-token", token)
+	}
+	return http.DefaultClient.Do(req)
 }
 
 // WaitActorsReady waits until the sidecar with that HTTP port hosts actors and is connected to
 // placement; p (may be nil) is the process whose exit ends the wait.
 func WaitActorsReady(ctx context.Context, p *Proc, httpPort int) error {
+	return waitActorsReady(ctx, p, httpPort, "")
+}
+
+func waitActorsReady(ctx context.Context, p *Proc, httpPort int, token string) error {
 	url := fmt.Sprintf("http://127.0.0.1:%d/v1.0/metadata", httpPort)
 	return poll(ctx, p, func() bool {
-		resp, err := http.Get(url)
+		resp, err := getWithToken(url, token)
 		if err != nil {
 			return false
 		}
@@ -459,7 +486,7 @@ func WaitActorsReady(ctx context.Context, p *Proc, httpPort int) error {
 func (d *Daprd) WaitSubscriptions(ctx context.Context, n int) error {
 	url := fmt.Sprintf("http://127.0.0.1:%d/v1.0/metadata", d.HTTPPort)
 	return poll(ctx, d.Proc, func() bool {
-		resp, err := http.Get(url)
+		resp, err := getWithToken(url, d.APIToken)
 		if err != nil {
 			return false
 		}
