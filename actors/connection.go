@@ -276,6 +276,9 @@ func (c *Connection) Connect(ctx context.Context, in *ConnectArgs) (*InfoReply, 
 		if errors.As(err, &denied) {
 			return fail(errorf(CodePermissionDenied, "%v", denied))
 		}
+		if errors.Is(err, session.ErrTooManyConnections) {
+			return fail(errorf(CodeResourceExhausted, "%v; use another instance (scale out) or raise --max-connections", err))
+		}
 		return fail(errorf(CodeUnavailable, "cannot connect to %s: %v", RedactURL(s.URL), err))
 	}
 	// The directory records the connection and its holder; its shard's reminder is what
@@ -434,6 +437,10 @@ func SessionError(err error) *ErrorInfo {
 		return errorf(CodeUnavailable, "the connection dropped before the reply arrived; retry once it is CONNECTED again")
 	case errors.Is(err, session.ErrNotConnected), errors.Is(err, session.ErrClosed):
 		return errorf(CodeFailedPrecondition, "the connection is not open (see lastError in List); Disconnect it and Connect again")
+	case errors.Is(err, session.ErrTooManyPending):
+		return errorf(CodeResourceExhausted, "%v; wait for replies or raise --max-pending-sends", err)
+	case errors.Is(err, session.ErrMessageTooLarge):
+		return errorf(CodeInvalidArgument, "%v (--max-outbound-message-bytes)", err)
 	case errors.Is(err, session.ErrDuplicateID):
 		return errorf(CodeAlreadyExists, "%v; use a unique correlation id per Send", err)
 	case errors.Is(err, correlation.ErrNoID):

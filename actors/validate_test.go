@@ -70,6 +70,15 @@ func TestValidateConnectArgs(t *testing.T) {
 			}
 		}, false},
 		{"empty tag key", func(a *ConnectArgs) { a.Tags = map[string]string{"": "v"} }, false},
+		{"longest tag key", func(a *ConnectArgs) { a.Tags = map[string]string{strings.Repeat("k", MaxTagKeyLength): "v"} }, true},
+		{"tag key too long", func(a *ConnectArgs) { a.Tags = map[string]string{strings.Repeat("k", MaxTagKeyLength+1): "v"} }, false},
+		{"longest tag value", func(a *ConnectArgs) { a.Tags = map[string]string{"k": strings.Repeat("v", MaxTagValueLength)} }, true},
+		{"tag value too long", func(a *ConnectArgs) { a.Tags = map[string]string{"k": strings.Repeat("v", MaxTagValueLength+1)} }, false},
+		{"most headers", func(a *ConnectArgs) { a.Headers = manyHeaders(MaxHeaders, 10) }, true},
+		{"too many headers", func(a *ConnectArgs) { a.Headers = manyHeaders(MaxHeaders+1, 10) }, false},
+		{"headers too large", func(a *ConnectArgs) { a.Headers = manyHeaders(2, MaxHeaderBytes/2) }, false},
+		{"too many subprotocols", func(a *ConnectArgs) { a.Subprotocols = make([]string, MaxSubprotocols+1) }, false},
+		{"too many on-connect messages", func(a *ConnectArgs) { a.OnConnectMessages = make([]string, MaxOnConnectMessages+1) }, false},
 		{"negative backoff", func(a *ConnectArgs) { a.Reconnect.InitialBackoffMS = -1 }, false},
 		{"max below initial", func(a *ConnectArgs) { a.Reconnect = ReconnectArgs{InitialBackoffMS: 100, MaxBackoffMS: 50} }, false},
 		{"negative idle", func(a *ConnectArgs) { a.IdleTimeoutMS = -1 }, false},
@@ -116,4 +125,13 @@ func FuzzValidateConnect(f *testing.F) {
 			Correlation: CorrelationArgs{Mode: mode, Field: field}}
 		_ = a.Validate()
 	})
+}
+
+// manyHeaders returns n distinct headers whose values have size bytes.
+func manyHeaders(n, size int) map[string]string {
+	h := map[string]string{}
+	for i := range n {
+		h["X-H"+strings.Repeat("i", i+1)] = strings.Repeat("v", size)
+	}
+	return h
 }

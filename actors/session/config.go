@@ -28,6 +28,13 @@ type Config struct {
 	WriteBufferSize int
 	// CloseTimeout bounds the close handshake of a normal close. Default 2s.
 	CloseTimeout time.Duration
+	// MaxConnections bounds the sessions of a registry (sockets held by this instance); 0 = no
+	// limit. Default 0 (the service sets --max-connections).
+	MaxConnections int
+	// MaxPendingSends bounds the Sends waiting for a reply on one connection. Default 1024.
+	MaxPendingSends int
+	// MaxMessageBytes bounds one outbound message (Send, SendRaw). Default 1 MiB.
+	MaxMessageBytes int
 	// Dial opens the TCP connection of a handshake (addr is the URL's host:port); the service
 	// sets the SSRF guard's dialer here. Nil dials directly.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -45,6 +52,8 @@ func DefaultConfig() Config {
 		ReadBufferSize:   4096,
 		WriteBufferSize:  4096,
 		CloseTimeout:     2 * time.Second,
+		MaxPendingSends:  1024,
+		MaxMessageBytes:  1 << 20,
 	}
 }
 
@@ -65,6 +74,12 @@ func (c Config) Validate() error {
 		return errors.New("publish buffer must be positive")
 	case c.CloseTimeout <= 0:
 		return errors.New("close timeout must be positive")
+	case c.MaxConnections < 0:
+		return errors.New("max connections must not be negative")
+	case c.MaxPendingSends <= 0:
+		return errors.New("max pending Sends must be positive")
+	case c.MaxMessageBytes <= 0:
+		return errors.New("max message size must be positive")
 	}
 	return nil
 }

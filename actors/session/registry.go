@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -43,6 +44,9 @@ var ErrMoved = errors.New("the connection moved to another instance while it was
 // ErrShuttingDown means the instance is shutting down and opens no more sockets; the
 // connection will be established on another instance.
 var ErrShuttingDown = errors.New("this instance is shutting down")
+
+// ErrTooManyConnections: this instance holds as many sockets as it may (MaxConnections).
+var ErrTooManyConnections = errors.New("this instance holds as many connections as it may")
 
 // NewRegistry returns an empty registry. Sessions publish frames through pub and status
 // changes through events (nil: none).
@@ -94,6 +98,10 @@ func (r *Registry) Open(ctx context.Context, spec Spec, resume bool) (*Session, 
 	if s := r.sessions[spec.ID]; s != nil {
 		r.mu.Unlock()
 		return s, nil
+	}
+	if max := r.cfg.MaxConnections; max > 0 && len(r.sessions)+len(r.opening) >= max {
+		r.mu.Unlock()
+		return nil, fmt.Errorf("%w (%d)", ErrTooManyConnections, max)
 	}
 	pending := &pendingOpen{}
 	r.opening[pending] = spec.ID

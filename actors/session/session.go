@@ -34,6 +34,10 @@ var (
 	ErrDuplicateID = errors.New("another Send with the same correlation id is waiting on this connection")
 	// ErrClosed means the session was closed.
 	ErrClosed = errors.New("the connection was closed")
+	// ErrTooManyPending: the connection already has the most Sends waiting that it allows.
+	ErrTooManyPending = errors.New("too many Sends are waiting for a reply on this connection")
+	// ErrMessageTooLarge: an outbound message is larger than the service allows.
+	ErrMessageTooLarge = errors.New("the message is larger than the service allows")
 )
 
 // Status is the state of a session.
@@ -272,6 +276,9 @@ func randomPrefix() [correlation.PrefixLen]byte {
 // write registers the waiter (before the frame is written, so a fast reply is never missed)
 // and writes the frame on the current socket, in the caller's goroutine.
 func (s *Session) write(ctx context.Context, f Frame, wait bool) (*waiter, error) {
+	if len(f.Data) > s.cfg.MaxMessageBytes {
+		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrMessageTooLarge, len(f.Data), s.cfg.MaxMessageBytes)
+	}
 	data, key := f.Data, correlation.Key("")
 	if wait {
 		var err error
@@ -300,6 +307,10 @@ func (s *Session) write(ctx context.Context, f Frame, wait bool) (*waiter, error
 	}
 	var w *waiter
 	if wait {
+		if len(s.keyed)+len(s.fifo) >= s.cfg.MaxPendingSends {
+			s.mu.Unlock()
+			return nil, fmt.Errorf("%w (%d)", ErrTooManyPending, s.cfg.MaxPendingSends)
+		}
 		w = &waiter{reply: make(chan Frame, 1)}
 		if key != "" {
 			if _, dup := s.keyed[key]; dup {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -502,4 +503,65 @@ func TestReconnectIsGuarded(t *testing.T) {
 	assert.Contains(t, s.Snapshot().LastError, "denied by the default rule for loopback")
 	assert.GreaterOrEqual(t, dials.Load(), int32(3), "each reconnect attempt dials through the guard")
 	assert.Equal(t, 1, ws.Accepted(), "no refused attempt reached the server")
+}
+
+// Ensure the per-connection and per-registry limits refuse what is beyond them, each with its
+// own error, and leave the connection working.
+func TestLimits(t *testing.T) {
+	ws := sessiontest.NewServer(t, time.Hour)
+	cfg := testConfig()
+	cfg.MaxPendingSends = 2
+	cfg.MaxMessageBytes = 64
+	cfg.MaxConnections = 2
+	r, _ := newRegistry(t, cfg)
+	s := open(t, r, session.Spec{ID: "a", URL: ws.URL("/jsonrpc?cid=lim")})
+
+	t.Run("outbound message size", func(t *testing.T) {
+		err := s.SendRaw(context.Background(), text(strings.Repeat("x", 65)))
+		require.ErrorIs(t, err, session.ErrMessageTooLarge)
+		assert.Contains(t, err.Error(), "65 bytes, the limit is 64")
+		_, err = s.Send(context.Background(), text(strings.Repeat("x", 65)), time.Second)
+		require.ErrorIs(t, err, session.ErrMessageTooLarge)
+		require.NoError(t, s.SendRaw(context.Background(), text(strings.Repeat("x", 64))))
+	})
+
+	t.Run("Sends waiting on one connection", func(t *testing.T) {
+		var wg sync.WaitGroup
+		for i := range 2 { // two Sends the server answers after 500 ms
+			wg.Go(func() {
+				_, err := s.Send(context.Background(), text(fmt.Sprintf(`{"id":%d,"delay_ms":500}`, i)), 5*time.Second)
+				assert.NoError(t, err)
+			})
+		}
+		require.Eventually(t, func() bool { return ws.Stats("lim").MaxPending >= 2 }, waitFor, 5*time.Millisecond)
+		_, err := s.Send(context.Background(), text(`{"id":9}`), time.Second)
+		require.ErrorIs(t, err, session.ErrTooManyPending)
+		wg.Wait()
+		_, err = s.Send(context.Background(), text(`{"id":10}`), 5*time.Second)
+		require.NoError(t, err, "the limit frees as replies arrive")
+	})
+
+	t.Run("connections per registry", func(t *testing.T) {
+		open(t, r, session.Spec{ID: "b", URL: ws.URL("/echo")})
+		_, err := r.Open(context.Background(), session.Spec{ID: "c", URL: ws.URL("/echo"), Backoff: fastBackoff()}, false)
+		require.ErrorIs(t, err, session.ErrTooManyConnections)
+		r.Close(context.Background(), "b", 1000, "test")
+		open(t, r, session.Spec{ID: "c", URL: ws.URL("/echo")})
+	})
+}
+
+// Ensure an inbound frame above the read limit closes the socket with 1009 (message too
+// big), is reported, and the connection reconnects.
+func TestInboundFrameLimit(t *testing.T) {
+	ws := sessiontest.NewServer(t, time.Hour)
+	cfg := testConfig()
+	cfg.ReadLimit = 1024
+	r, rec := newRegistry(t, cfg)
+	s := open(t, r, session.Spec{URL: ws.URL("/big?bytes=4096"), AutoReconnect: true})
+	require.Eventually(t, func() bool { return s.Snapshot().Reconnects >= 1 }, waitFor, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return slices.Contains(ws.CloseCodes(), 1009) }, waitFor, 5*time.Millisecond,
+		"close codes %v", ws.CloseCodes())
+	assert.Contains(t, s.Snapshot().LastError, "larger than the limit of 1024 bytes")
+	assert.Contains(t, rec.statuses(), "CONNECTING")
+	assert.Empty(t, rec.frames(), "the oversized frame is not published")
 }

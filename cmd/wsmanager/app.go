@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
 
 	runtimev1pb "github.com/dapr/dapr/pkg/proto/runtime/v1"
@@ -105,6 +106,12 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 	scfg.PongTimeout = cfg.pongTimeout
 	scfg.PublishBuffer = cfg.publishBuffer
 	scfg.ReadLimit = cfg.readLimit
+	scfg.MaxConnections = cfg.maxConnections
+	if scfg.MaxConnections == 0 {
+		scfg.MaxConnections = connectionsForOpenFiles()
+	}
+	scfg.MaxPendingSends = cfg.maxPendingSends
+	scfg.MaxMessageBytes = cfg.maxMessageBytes
 	policy, err := netguard.NewPolicy(cfg.dialAllow, cfg.dialDeny)
 	if err != nil {
 		return nil, err
@@ -162,7 +169,7 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 		service.AuthUnary(tokens),
 	}
 	stream := []grpc.StreamServerInterceptor{service.AuthStream(tokens)}
-	gw := grpc.NewServer(grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...))
+	gw := grpc.NewServer(grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...), grpc.MaxRecvMsgSize(maxRequestBytes(cfg)))
 	pb.RegisterWebSocketManagerServer(gw, svc)
 	var opts []grpc.ServerOption
 	if tlsCfg != nil {
@@ -172,7 +179,7 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 			stream = append(stream, service.ClientCertStream())
 		}
 	}
-	opts = append(opts, grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...))
+	opts = append(opts, grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...), grpc.MaxRecvMsgSize(maxRequestBytes(cfg)))
 	gs := grpc.NewServer(opts...)
 	pb.RegisterWebSocketManagerServer(gs, svc)
 	pb.RegisterWebSocketManagerPeerServer(gs, service.NewPeer(router))
@@ -210,7 +217,7 @@ func (a *app) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	gwHandler, err := gateway.New(ctx, a.gwConn)
+	gwHandler, err := gateway.New(ctx, a.gwConn, int64(maxRequestBytes(a.cfg)))
 	if err != nil {
 		return err
 	}
@@ -357,4 +364,21 @@ func requireClientCert(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// maxRequestBytes bounds one API request: room for the largest message (twice: JSON escapes
+// and base64 grow it) and the rest of the request. A message above --max-outbound-message-bytes
+// but within this gets INVALID_ARGUMENT naming the limit; a request beyond it is refused whole.
+func maxRequestBytes(cfg config) int {
+	return max(4<<20, 2*cfg.maxMessageBytes+64<<10)
+}
+
+// connectionsForOpenFiles is the default --max-connections: every socket is a file, and the
+// process needs some for everything else.
+func connectionsForOpenFiles() int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<30 {
+		return 0 // unknown or unlimited
+	}
+	return max(int(rl.Cur)-1024, 64)
 }

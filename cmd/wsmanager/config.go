@@ -47,6 +47,9 @@ type config struct {
 	pprofAddress     string
 	dialAllow        []string
 	dialDeny         []string
+	maxConnections   int
+	maxPendingSends  int
+	maxMessageBytes  int
 	apiTokens        []string
 	apiTokensFile    string
 	tlsCert, tlsKey  string
@@ -110,6 +113,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.pprofAddress, "pprof-address", "", "address for Go's /debug/pprof profiles (e.g. 127.0.0.1:6060); empty = off. Never expose it beyond loopback")
 	fs.Var(listFlag{&c.dialAllow}, "dial-allow", "SSRF guard allow-list: host names, *.patterns, IP addresses and CIDRs the service may connect to even if they are loopback, private, link-local or otherwise special (comma-separated); e.g. 127.0.0.0/8,::1 for local servers")
 	fs.Var(listFlag{&c.dialDeny}, "dial-deny", "SSRF guard deny-list: host names, *.patterns, IP addresses and CIDRs the service must never connect to (comma-separated); 0.0.0.0/0,::/0 with an allow-list allows only the allow-list")
+	fs.IntVar(&c.maxConnections, "max-connections", 0, "most sockets this instance holds; Connect beyond it fails with RESOURCE_EXHAUSTED (0 = the open-file limit minus 1024)")
+	fs.IntVar(&c.maxPendingSends, "max-pending-sends", 1024, "most Sends waiting for a reply on one connection; more fail with RESOURCE_EXHAUSTED")
+	fs.IntVar(&c.maxMessageBytes, "max-outbound-message-bytes", 1<<20, "largest message a Send or SendRaw may carry; larger ones fail with INVALID_ARGUMENT")
 	fs.Var(listFlag{&c.apiTokens}, "api-tokens", "bearer tokens the gRPC and REST APIs accept (comma-separated; prefer the environment variable WSM_API_TOKENS or --api-tokens-file, which do not show in the process list); empty = no authentication")
 	fs.StringVar(&c.apiTokensFile, "api-tokens-file", "", "file with one accepted bearer token per line (adds to --api-tokens)")
 	fs.StringVar(&c.tlsCert, "tls-cert-file", "", "PEM certificate (chain) for TLS on the gRPC and HTTP ports; re-read when the file changes")
@@ -162,6 +168,9 @@ func (c config) validate() error {
 	}
 	if _, err := netguard.NewPolicy(c.dialAllow, c.dialDeny); err != nil {
 		return fmt.Errorf("--dial-allow/--dial-deny: %w", err)
+	}
+	if c.maxConnections < 0 || c.maxPendingSends < 1 || c.maxMessageBytes < 1 {
+		return errors.New("--max-connections must not be negative; --max-pending-sends and --max-outbound-message-bytes must be positive")
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return errors.New("--tls-cert-file and --tls-key-file go together")

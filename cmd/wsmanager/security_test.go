@@ -1,10 +1,13 @@
 package main_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -144,4 +147,80 @@ func TestActorHostAndSidecarTokens(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "the sidecar must require DAPR_API_TOKEN, or this test proves nothing")
+}
+
+// maxMessage is the e2e service's --max-outbound-message-bytes.
+const maxMessage = 256 << 10
+
+// Ensure the outbound message size and the Sends waiting on one connection are limited, with
+// INVALID_ARGUMENT and RESOURCE_EXHAUSTED, through gRPC and REST.
+func TestLimitsThroughTheAPI(t *testing.T) {
+	ws := sessiontest.NewServer(t, time.Hour)
+	id := connect(t, ws.URL("/jsonrpc?cid=limits"))
+	ctx := callCtx(t)
+
+	big := strings.Repeat("x", maxMessage+1)
+	_, err := env.client.SendRaw(ctx, &pb.SendRawRequest{Id: id, Message: big})
+	require.Equal(t, codes.InvalidArgument, status.Code(err), "%v", err)
+	assert.Contains(t, status.Convert(err).Message(), "--max-outbound-message-bytes")
+	_, err = env.client.Send(ctx, &pb.SendRequest{Id: id, BinaryMessage: []byte(big), TimeoutMs: 1000})
+	require.Equal(t, codes.InvalidArgument, status.Code(err), "%v", err)
+	var out map[string]any
+	rest(t, http.MethodPost, "/v1/connections/"+id+"/sendraw", map[string]any{"message": big}, http.StatusBadRequest, &out)
+	_, err = env.client.SendRaw(ctx, &pb.SendRawRequest{Id: id, Message: big[:maxMessage]})
+	require.NoError(t, err, "a message of exactly the limit goes through")
+
+	// 40 Sends the server answers after 1 s, on a connection that lets 32 wait.
+	var wg sync.WaitGroup
+	var exhausted, answered atomic.Int32
+	for i := range 40 {
+		wg.Go(func() {
+			_, err := env.client.Send(ctx, &pb.SendRequest{Id: id, Message: fmt.Sprintf(`{"id":"p%d","delay_ms":1000}`, i), TimeoutMs: 10000})
+			switch status.Code(err) {
+			case codes.OK:
+				answered.Add(1)
+			case codes.ResourceExhausted:
+				exhausted.Add(1)
+				assert.Contains(t, status.Convert(err).Message(), "--max-pending-sends")
+			default:
+				t.Errorf("unexpected: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	assert.EqualValues(t, 32, answered.Load())
+	assert.EqualValues(t, 8, exhausted.Load())
+}
+
+// Ensure REST answers bad requests with 400 and a message that says what is wrong.
+func TestRESTRejectsBadInput(t *testing.T) {
+	tests := []struct {
+		name, path, body, want string
+	}{
+		{"malformed JSON", "/v1/connect", `{"url":`, "unexpected EOF"},
+		{"wrong type", "/v1/connect", `{"url": 5}`, "url"},
+		{"unknown field", "/v1/connect", `{"url":"ws://127.0.0.1:1/","bogus":1}`, "bogus"},
+		{"not JSON at all", "/v1/connections/x/send", `hello`, "invalid"},
+		{"huge body", "/v1/connect", `{"url":"` + strings.Repeat("a", 4*maxMessage+(4<<20)) + `"}`, "too large"},
+		{"invalid URL", "/v1/connect", `{"url":"http://example.com/"}`, "scheme must be ws or wss"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequestWithContext(callCtx(t), http.MethodPost, env.httpURL+tt.path, strings.NewReader(tt.body))
+			require.NoError(t, err)
+			req.Header.Set("Authorization", "Bearer "+env.apiToken)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.Equal(t, http.StatusBadRequest, resp.StatusCode, "%s", body)
+			var e struct {
+				Code    int    `json:"code"`
+				Message string `json:"message"`
+			}
+			require.NoError(t, json.Unmarshal(body, &e), "%s", body)
+			assert.Contains(t, e.Message, tt.want)
+		})
+	}
 }

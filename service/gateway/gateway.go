@@ -15,8 +15,9 @@ import (
 )
 
 // New returns the HTTP handler. REST calls are forwarded over conn, a client connection to the
-// service's own gRPC port, so that they pass through the same interceptors as gRPC calls.
-func New(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
+// service's own gRPC server, so that they pass through the same interceptors as gRPC calls.
+// A request body larger than maxBody is refused (400).
+func New(ctx context.Context, conn *grpc.ClientConn, maxBody int64) (http.Handler, error) {
 	gw := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
@@ -27,7 +28,7 @@ func New(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
 		return nil, fmt.Errorf("register REST routes: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", gw)
+	mux.Handle("/v1/", http.MaxBytesHandler(gw, maxBody))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))

@@ -18,6 +18,7 @@
 //	/headers                   answer every frame with a JSON report of the handshake's
 //	                           Authorization, Origin and chosen subprotocol (offered: v1.feed, v2.feed)
 //	/reject [status=403]       refuse the upgrade with that HTTP status
+//	/big [bytes=65536]         send one frame of that size, then echo
 //	/redirect?to=<url>         answer the upgrade with a 302 redirect to url
 //	/hang                      accept the TCP connection, never answer the handshake
 package sessiontest
@@ -274,6 +275,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if c.WriteMessage(websocket.TextMessage, []byte(`{"seq":`+strconv.Itoa(i)+`}`)) != nil {
 				return
 			}
+		}
+		h.echo(c)
+	case "/big": // [bytes=65536]: send one frame of that many bytes, then echo
+		if c.WriteMessage(websocket.TextMessage, []byte(strings.Repeat("x", intParam(r, "bytes", 65536)))) != nil {
+			return
 		}
 		h.echo(c)
 	case "/pushn":
