@@ -252,10 +252,18 @@ type cloudEvent struct {
 type eventSink struct {
 	mu     sync.Mutex
 	events map[string][]cloudEvent // topic → events in arrival order
+	raw    map[string][]string     // topic → the bodies as delivered
 }
 
 func newEventSink() *eventSink {
-	return &eventSink{events: map[string][]cloudEvent{}}
+	return &eventSink{events: map[string][]cloudEvent{}, raw: map[string][]string{}}
+}
+
+// bodies returns every event body delivered on topic, as received.
+func (e *eventSink) bodies(topic string) []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.raw[topic]...)
 }
 
 // all returns the events of connection id received on topic ("" for every connection).
@@ -302,6 +310,7 @@ func (e *eventSink) handler(topics []string) http.Handler {
 		}
 		e.mu.Lock()
 		e.events[r.PathValue("topic")] = append(e.events[r.PathValue("topic")], ce)
+		e.raw[r.PathValue("topic")] = append(e.raw[r.PathValue("topic")], string(body))
 		e.mu.Unlock()
 		_, _ = w.Write([]byte(`{"status":"SUCCESS"}`))
 	})

@@ -224,3 +224,51 @@ func TestRESTRejectsBadInput(t *testing.T) {
 		})
 	}
 }
+
+// Ensure handshake headers and URL credentials reach the server but never leak: not in List
+// (gRPC or REST), not in the service's log (at debug level), not in lifecycle events, not in
+// published envelopes.
+func TestSecretsDoNotLeak(t *testing.T) {
+	const hdrSecret, pwSecret = "hdr-secret-4f1c9", "pw-secret-9b7e2"
+	ws := sessiontest.NewServer(t, time.Hour)
+	withHeader := connectWith(t, &pb.ConnectRequest{Url: ws.URL("/drop?after=1&cid=sec-h"), AutoReconnect: true,
+		Headers: map[string]string{"Authorization": "Bearer " + hdrSecret, "X-Api-Key": hdrSecret}})
+	withCreds := connectWith(t, &pb.ConnectRequest{Url: strings.Replace(ws.URL("/echo?cid=sec-u"), "ws://", "ws://feeduser:"+pwSecret+"@", 1)})
+	assert.Equal(t, "Bearer "+hdrSecret, ws.Stats("sec-h").Authorization, "the header reached the server")
+	assert.Contains(t, ws.Stats("sec-u").Authorization, "Basic ", "the URL credentials reached the server")
+
+	ctx := callCtx(t)
+	topic := env.topics[1]
+	for _, id := range []string{withHeader, withCreds} {
+		_, err := env.client.StartPublish(ctx, &pb.StartPublishRequest{Id: id, Topic: topic})
+		require.NoError(t, err)
+		_, err = env.client.SendRaw(ctx, &pb.SendRawRequest{Id: id, Message: "frame of " + id})
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool {
+		return len(env.events.frames(topic, withHeader)) > 0 && len(env.events.frames(topic, withCreds)) > 0
+	}, waitFor, 20*time.Millisecond)
+	// The server drops withHeader after its first frame: the service reconnects with the stored
+	// headers (more lifecycle events, more logs).
+	require.Eventually(t, func() bool { return find(t, withHeader).GetReconnectCount() >= 1 }, waitFor, 20*time.Millisecond)
+
+	list, err := env.client.List(ctx, &pb.ListRequest{})
+	require.NoError(t, err)
+	var restList map[string]any
+	rest(t, http.MethodGet, "/v1/connections", nil, http.StatusOK, &restList)
+	restJSON, _ := json.Marshal(restList)
+	places := map[string]string{
+		"gRPC List":          list.String(),
+		"REST List":          string(restJSON),
+		"service log":        env.logs(),
+		"lifecycle events":   strings.Join(env.events.bodies(env.lifecycle), "\n"),
+		"published envelope": strings.Join(env.events.bodies(topic), "\n"),
+	}
+	for where, text := range places {
+		for _, secret := range []string{hdrSecret, pwSecret} {
+			assert.NotContains(t, text, secret, "%s leaks a secret", where)
+		}
+	}
+	assert.Contains(t, places["published envelope"], "connectionurl", "the envelope carries the (redacted) URL")
+	assert.Equal(t, "Bearer "+hdrSecret, ws.Stats("sec-h").Authorization, "the reconnect sent the header again")
+}
