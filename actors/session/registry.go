@@ -189,7 +189,7 @@ func (r *Registry) Close(ctx context.Context, id string, code int, reason string
 	if s == nil {
 		return false
 	}
-	s.close(ctx, code, reason)
+	s.close(ctx, code, reason, r.cfg.CloseTimeout)
 	return true
 }
 
@@ -207,7 +207,9 @@ func (r *Registry) Shutdown(ctx context.Context) {
 	r.mu.Lock()
 	r.draining = true
 	r.mu.Unlock()
-	r.CloseAll(ctx, 1001, "instance shutting down")
+	// Publish what was received for as long as ctx allows: nothing accepted is dropped at a
+	// planned stop.
+	r.closeAll(ctx, 1001, "instance shutting down", time.Hour)
 	r.stopOnce.Do(func() {
 		if r.pingStop != nil {
 			close(r.pingStop)
@@ -219,6 +221,10 @@ func (r *Registry) Shutdown(ctx context.Context) {
 // CloseAll closes every session with a close frame of the given code and forgets them all.
 // The registry stays usable.
 func (r *Registry) CloseAll(ctx context.Context, code int, reason string) {
+	r.closeAll(ctx, code, reason, r.cfg.CloseTimeout)
+}
+
+func (r *Registry) closeAll(ctx context.Context, code int, reason string, flushFor time.Duration) {
 	r.mu.Lock()
 	all := r.sessions
 	r.sessions = make(map[string]*Session)
@@ -226,7 +232,7 @@ func (r *Registry) CloseAll(ctx context.Context, code int, reason string) {
 	r.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, s := range all {
-		wg.Go(func() { s.close(ctx, code, reason) })
+		wg.Go(func() { s.close(ctx, code, reason, flushFor) })
 	}
 	wg.Wait()
 }

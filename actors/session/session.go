@@ -414,7 +414,9 @@ func (s *Session) route(f Frame, at time.Time) {
 // server's answering close frame; for going away (1001: shutdown, the actor leaving this
 // instance, fencing) it does not, because the sidecar waits for this while it hands the actor
 // to another instance, and must answer placement in time. Safe to call more than once.
-func (s *Session) close(ctx context.Context, code int, reason string) {
+// close ends the session: close frame, then the frames it received are published for up to
+// flushFor (bounded by ctx).
+func (s *Session) close(ctx context.Context, code int, reason string, flushFor time.Duration) {
 	s.mu.Lock()
 	if s.ctx.Err() != nil {
 		s.mu.Unlock()
@@ -444,5 +446,5 @@ func (s *Session) close(ctx context.Context, code int, reason string) {
 		_ = sock.conn.Close()
 	}
 	s.wg.Wait()
-	s.outbox.flush(ctx, s.cfg.CloseTimeout)
+	s.outbox.flush(ctx, flushFor)
 }

@@ -285,21 +285,38 @@ func (a *app) shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.shutdownTimeout)
 	defer cancel()
 	a.health.Shutdown()
-	// Sockets first: the sidecar is shutting down too and placement will hand these connections
-	// to other instances, which must not find our sockets still open.
-	a.registry.Shutdown(ctx)
+	// 1. Take no new API calls; let the ones in flight (Sends waiting for their reply) finish,
+	// for at most --shutdown-grace. The sockets stay open meanwhile, and so does the actor
+	// host: the sidecar keeps our actors (it blocks its own shutdown until the actor host
+	// stops answering), so no other instance opens these connections yet.
+	grace, cancelGrace := context.WithTimeout(ctx, a.cfg.shutdownGrace)
+	defer cancelGrace()
 	stopped := make(chan struct{})
 	go func() { a.grpc.GracefulStop(); a.gwGRPC.GracefulStop(); close(stopped) }()
+	httpDone := make(chan struct{})
+	go func() {
+		defer close(httpDone)
+		if a.http != nil {
+			_ = a.http.Shutdown(grace)
+		}
+	}()
 	select {
 	case <-stopped:
-	case <-ctx.Done():
-		a.grpc.Stop()
-		a.gwGRPC.Stop()
-		<-stopped
+	case <-grace.Done():
+		a.log.Warn("calls still running after the shutdown grace; they fail now", zap.Duration("grace", a.cfg.shutdownGrace))
 	}
+	// 2. Close every socket with a close frame (1001) and publish the frames they received
+	// (bounded by --shutdown-timeout).
+	a.registry.Shutdown(ctx)
+	// 3. End whatever call still runs (it has no socket any more).
+	a.grpc.Stop()
+	a.gwGRPC.Stop()
+	<-stopped
 	if a.http != nil {
-		_ = a.http.Shutdown(ctx)
+		_ = a.http.Close()
 	}
+	<-httpDone
+	// 4. Now the actor host goes: the sidecar's health check fails and it gives our actors up.
 	_ = a.host.Shutdown(ctx)
 	a.registry.Shutdown(ctx) // sessions a late actor call opened meanwhile
 	a.lifecycle.Stop(ctx)

@@ -35,6 +35,7 @@ type config struct {
 	sendTimeout      time.Duration
 	maxSendTimeout   time.Duration
 	shutdownTimeout  time.Duration
+	shutdownGrace    time.Duration
 	lifecycleTopic   string
 	publishBuffer    int
 	readLimit        int64
@@ -101,6 +102,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.sendTimeout, "send-timeout", 10*time.Second, "Send timeout when timeout_ms is 0 or less")
 	fs.DurationVar(&c.maxSendTimeout, "max-send-timeout", 5*time.Minute, "largest Send timeout accepted")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long a shutdown may wait for calls and close handshakes")
+	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 5*time.Second, "on SIGTERM, how long calls in flight (Sends waiting for a reply) may finish before the sockets close; keep it below the sidecar's block-shutdown duration")
 	fs.StringVar(&c.lifecycleTopic, "lifecycle-topic", "websocketmanager.lifecycle", "topic for connection lifecycle events; empty turns them off")
 	fs.IntVar(&c.publishBuffer, "publish-buffer", 1024, "inbound frames per connection that may wait for the publisher (oldest dropped when full)")
 	fs.Int64Var(&c.readLimit, "max-inbound-frame-bytes", 16<<20, "largest inbound frame; a larger one ends the socket")
@@ -168,6 +170,9 @@ func (c config) validate() error {
 	}
 	if _, err := netguard.NewPolicy(c.dialAllow, c.dialDeny); err != nil {
 		return fmt.Errorf("--dial-allow/--dial-deny: %w", err)
+	}
+	if c.shutdownGrace < 0 || c.shutdownGrace >= c.shutdownTimeout {
+		return fmt.Errorf("--shutdown-grace (%v) must be at least 0 and below --shutdown-timeout (%v)", c.shutdownGrace, c.shutdownTimeout)
 	}
 	if c.maxConnections < 0 || c.maxPendingSends < 1 || c.maxMessageBytes < 1 {
 		return errors.New("--max-connections must not be negative; --max-pending-sends and --max-outbound-message-bytes must be positive")

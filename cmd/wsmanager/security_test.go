@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -271,4 +272,44 @@ func TestSecretsDoNotLeak(t *testing.T) {
 	}
 	assert.Contains(t, places["published envelope"], "connectionurl", "the envelope carries the (redacted) URL")
 	assert.Equal(t, "Bearer "+hdrSecret, ws.Stats("sec-h").Authorization, "the reconnect sent the header again")
+}
+
+// Ensure a planned stop (SIGTERM to the service and its sidecar, as Kubernetes does) lets a
+// Send in flight finish, closes the sockets with a close frame, and publishes every frame the
+// service had received: none is dropped.
+func TestGracefulShutdown(t *testing.T) {
+	const pushed = 1500
+	ws := sessiontest.NewServer(t, time.Hour)
+	topic := "shutdown-" + uuid.NewString()[:8]
+	c := newCluster(t, topic)
+	c.extraArgs = []string{"--publish-buffer", "5000"}
+	a := c.start("a")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	connectVia(t, a, &pb.ConnectRequest{Url: ws.URL("/jsonrpc?cid=gs-send"), ConnectionId: "gs-send"})
+	connectVia(t, a, &pb.ConnectRequest{Url: ws.URL(fmt.Sprintf("/pushn?n=%d&cid=gs-pub", pushed)), ConnectionId: "gs-pub"})
+	_, err := a.client.StartPublish(ctx, &pb.StartPublishRequest{Id: "gs-pub", Topic: topic})
+	require.NoError(t, err)
+
+	reply := make(chan error, 1)
+	go func() {
+		resp, err := a.client.Send(ctx, &pb.SendRequest{Id: "gs-send", Message: `{"id":"slow","delay_ms":1500}`, TimeoutMs: 10000})
+		if err == nil && !strings.Contains(resp.GetResponse(), `"slow"`) {
+			err = fmt.Errorf("unexpected reply %q", resp.GetResponse())
+		}
+		reply <- err
+	}()
+	require.Eventually(t, func() bool { return len(ws.Stats("gs-send").Received) == 1 }, waitFor, 5*time.Millisecond)
+	_, err = a.client.SendRaw(ctx, &pb.SendRawRequest{Id: "gs-pub", Message: "go"}) // the server pushes its frames now
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(c.events.frames(topic, "gs-pub")) > 0 }, waitFor, 5*time.Millisecond)
+
+	c.stop("a") // returns once both processes have exited
+	require.NoError(t, <-reply, "the Send in flight at SIGTERM gets its reply")
+	for _, cid := range []string{"gs-send", "gs-pub"} {
+		assert.Contains(t, ws.Stats(cid).CloseCodes, 1001, "%s: closed with a close frame", cid)
+	}
+	// Every frame the service received before it stopped was published (delivery may trail).
+	require.Eventually(t, func() bool { return len(c.events.frames(topic, "gs-pub")) >= pushed }, waitFor, 20*time.Millisecond,
+		"published %d of %d frames", len(c.events.frames(topic, "gs-pub")), pushed)
 }
