@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	dapr "github.com/dapr/go-sdk/client"
 	"github.com/google/uuid"
@@ -107,7 +108,8 @@ type cloudEvent struct {
 
 // FrameEnvelope builds the CloudEvent of a frame: a text frame that is valid JSON travels as
 // JSON (application/json), other text as a JSON string (text/plain), binary as data_base64
-// (application/octet-stream).
+// (application/octet-stream). A text frame that is not valid UTF-8 (a broken or hostile
+// server) travels as binary: a JSON string would silently replace its bytes.
 func FrameEnvelope(m Message) ([]byte, error) {
 	ce := cloudEvent{
 		SpecVersion:   "1.0",
@@ -121,7 +123,7 @@ func FrameEnvelope(m Message) ([]byte, error) {
 		Sequence:      strconv.FormatUint(m.Seq, 10),
 	}
 	switch {
-	case m.Binary:
+	case m.Binary || !utf8.Valid(m.Data):
 		ce.DataContentType = "application/octet-stream"
 		ce.DataBase64 = base64.StdEncoding.EncodeToString(m.Data)
 	case json.Valid(m.Data):

@@ -1,6 +1,7 @@
 package publish
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"testing"
@@ -22,7 +23,7 @@ func TestFrameEnvelope(t *testing.T) {
 		{"json object", []byte(`{"a":1}`), false, "application/json", `{"a":1}`},
 		{"json number", []byte(`42`), false, "application/json", `42`},
 		{"plain text", []byte(`hello`), false, "text/plain", `"hello"`},
-		{"invalid utf-8 text", []byte{0xff, 'a'}, false, "text/plain", `"\ufffda"`},
+		{"invalid utf-8 text travels as bytes", []byte{0xff, 'a'}, false, "application/octet-stream", ""},
 		{"binary", []byte{0, 1, 2}, true, "application/octet-stream", ""},
 	}
 	for _, tt := range tests {
@@ -37,7 +38,7 @@ func TestFrameEnvelope(t *testing.T) {
 			assert.Equal(t, "7", ce["sequence"])
 			assert.Equal(t, "2026-11-29T12:00:00Z", ce["receivedat"])
 			assert.Equal(t, "1.0", ce["specversion"])
-			if tt.binary {
+			if tt.wantType == "application/octet-stream" {
 				assert.Equal(t, base64.StdEncoding.EncodeToString(tt.data), ce["data_base64"])
 				return
 			}
@@ -52,7 +53,8 @@ func TestEventType(t *testing.T) {
 	assert.Equal(t, "websocketmanager.connection.error", EventType("ERROR"))
 }
 
-// FuzzFrameEnvelope: any inbound frame becomes a valid CloudEvent whose data gives the frame back.
+// FuzzFrameEnvelope: any inbound frame becomes a valid CloudEvent whose data gives the frame
+// back exactly (JSON up to insignificant whitespace).
 func FuzzFrameEnvelope(f *testing.F) {
 	for _, s := range []string{`{"a":1}`, `plain`, "\xff\xfe", `[1,`, ``, `"str"`} {
 		f.Add([]byte(s), false)
@@ -71,11 +73,24 @@ func FuzzFrameEnvelope(f *testing.F) {
 		if err := json.Unmarshal(b, &ce); err != nil {
 			t.Fatalf("not JSON: %v", err)
 		}
-		if binary {
+		switch ce.DataContentType {
+		case "application/octet-stream":
 			got, err := base64.StdEncoding.DecodeString(ce.DataBase64)
-			if err != nil || string(got) != string(data) {
-				t.Fatalf("binary frame not byte for byte")
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("frame not byte for byte")
 			}
+		case "application/json":
+			var want bytes.Buffer
+			if binary || json.Compact(&want, data) != nil || !bytes.Equal(ce.Data, want.Bytes()) {
+				t.Fatalf("JSON frame changed: %q → %q", data, ce.Data)
+			}
+		case "text/plain":
+			var s string
+			if binary || json.Unmarshal(ce.Data, &s) != nil || s != string(data) {
+				t.Fatalf("text frame changed: %q → %q", data, ce.Data)
+			}
+		default:
+			t.Fatalf("content type %q", ce.DataContentType)
 		}
 	})
 }

@@ -565,3 +565,88 @@ func TestInboundFrameLimit(t *testing.T) {
 	assert.Contains(t, rec.statuses(), "CONNECTING")
 	assert.Empty(t, rec.frames(), "the oversized frame is not published")
 }
+
+// Ensure hostile or broken servers never crash the service, never block other connections,
+// and leak no goroutines (goleak checks the whole package at exit).
+func TestHostileServers(t *testing.T) {
+	ws := sessiontest.NewServer(t, time.Hour)
+	cfg := testConfig()
+	cfg.WriteTimeout = 300 * time.Millisecond
+	r, rec := newRegistry(t, cfg)
+	// A healthy neighbour that must keep answering promptly throughout.
+	good := open(t, r, session.Spec{ID: "good", URL: ws.URL("/echo")})
+	neighbourOK := func(t *testing.T) {
+		t.Helper()
+		start := time.Now()
+		got, err := good.Send(context.Background(), text("ping"), time.Second)
+		require.NoError(t, err)
+		assert.Equal(t, "ping", string(got.Data))
+		assert.Less(t, time.Since(start), 500*time.Millisecond, "a hostile server slowed a healthy connection")
+	}
+
+	t.Run("garbage instead of frames", func(t *testing.T) {
+		s := open(t, r, session.Spec{ID: "garbage", URL: ws.URL("/garbage"), AutoReconnect: true})
+		require.Eventually(t, func() bool { return s.Snapshot().Reconnects >= 2 }, waitFor, 5*time.Millisecond)
+		assert.NotEmpty(t, s.Snapshot().LastError)
+		neighbourOK(t)
+		r.Close(context.Background(), "garbage", 1000, "test")
+	})
+
+	t.Run("invalid UTF-8 in a text frame", func(t *testing.T) {
+		s := open(t, r, session.Spec{ID: "utf8", URL: ws.URL("/badutf8"), Topic: "t-utf8"})
+		require.Eventually(t, func() bool { return len(rec.frames()) >= 1 }, waitFor, 5*time.Millisecond)
+		got, err := s.Send(context.Background(), text("after"), time.Second)
+		require.NoError(t, err, "the connection survives the frame")
+		assert.Equal(t, "after", string(got.Data))
+		neighbourOK(t)
+		r.Close(context.Background(), "utf8", 1000, "test")
+	})
+
+	t.Run("fragmented message with a ping in between", func(t *testing.T) {
+		before := len(rec.frames())
+		s := open(t, r, session.Spec{ID: "frag", URL: ws.URL("/fragments"), Topic: "t-frag"})
+		require.Eventually(t, func() bool { return len(rec.frames()) > before }, waitFor, 5*time.Millisecond)
+		assert.Equal(t, "hello world", string(rec.frames()[before].Data), "fragments are reassembled")
+		assert.Equal(t, session.StatusConnected, s.Snapshot().Status)
+		r.Close(context.Background(), "frag", 1000, "test")
+	})
+
+	t.Run("close storm", func(t *testing.T) {
+		b := fastBackoff()
+		b.Initial, b.Max = 50*time.Millisecond, 200*time.Millisecond
+		s := open(t, r, session.Spec{ID: "storm", URL: ws.URL("/closestorm"), AutoReconnect: true, Backoff: b})
+		require.Eventually(t, func() bool { return s.Snapshot().Reconnects >= 3 }, waitFor, 5*time.Millisecond)
+		start, n0 := time.Now(), ws.Accepted()
+		require.Eventually(t, func() bool { return time.Since(start) >= time.Second }, 2*time.Second, 50*time.Millisecond)
+		// Backoff (50–200 ms caps, full jitter) bounds the reconnect rate: never a busy loop.
+		assert.Less(t, ws.Accepted()-n0, 60, "reconnects per second under a close storm")
+		neighbourOK(t)
+		r.Close(context.Background(), "storm", 1000, "test")
+	})
+
+	t.Run("server that never reads", func(t *testing.T) {
+		s := open(t, r, session.Spec{ID: "noread", URL: ws.URL("/noread"), AutoReconnect: true})
+		chunk := session.Frame{Data: make([]byte, 1<<20), Binary: true}
+		var err error
+		deadline := time.Now().Add(waitFor)
+		for err == nil && time.Now().Before(deadline) { // fill the TCP buffers until a write times out
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			start := time.Now()
+			err = s.SendRaw(ctx, chunk)
+			cancel()
+			assert.Less(t, time.Since(start), 2*time.Second, "a blocked write is bounded by the write timeout")
+		}
+		require.Error(t, err)
+		neighbourOK(t)
+		r.Close(context.Background(), "noread", 1000, "test")
+	})
+
+	t.Run("handshake that never completes", func(t *testing.T) {
+		c2 := cfg
+		c2.HandshakeTimeout = 200 * time.Millisecond
+		r2, _ := newRegistry(t, c2)
+		_, err := r2.Open(context.Background(), session.Spec{ID: "hang", URL: ws.URL("/hang"), Backoff: fastBackoff()}, false)
+		require.ErrorIs(t, err, session.ErrDial)
+		neighbourOK(t)
+	})
+}

@@ -19,6 +19,11 @@
 //	                           Authorization, Origin and chosen subprotocol (offered: v1.feed, v2.feed)
 //	/reject [status=403]       refuse the upgrade with that HTTP status
 //	/big [bytes=65536]         send one frame of that size, then echo
+//	/garbage                   send bytes that are no valid frame, then echo
+//	/badutf8                   send a text frame with invalid UTF-8, then echo
+//	/fragments                 send "hello world" in fragments (a ping between them), then echo
+//	/closestorm                close right after every handshake
+//	/noread                    never read anything
 //	/redirect?to=<url>         answer the upgrade with a 302 redirect to url
 //	/hang                      accept the TCP connection, never answer the handshake
 package sessiontest
@@ -282,6 +287,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.echo(c)
+	case "/garbage": // bytes that are no valid WebSocket frame (reserved bits and opcode)
+		_, _ = c.UnderlyingConn().Write([]byte{0xF3, 0x05, 'j', 'u', 'n', 'k', '!'})
+		h.echo(c)
+	case "/badutf8": // a text frame that is not UTF-8, then echo
+		writeRaw(c, true, websocket.TextMessage, []byte{'o', 'k', 0xff, 0xfe, 0xc3})
+		h.echo(c)
+	case "/fragments": // "hello world" in three fragments with a ping between them, then echo
+		writeRaw(c, false, websocket.TextMessage, []byte("hel"))
+		writeRaw(c, false, 0, []byte("lo "))
+		writeRaw(c, true, websocket.PingMessage, []byte("p"))
+		writeRaw(c, true, 0, []byte("world"))
+		h.echo(c)
+	case "/closestorm": // a close frame right after every handshake
+		_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "storm"), time.Now().Add(time.Second))
+	case "/noread": // never reads: the client's writes fill the TCP buffers and block
+		<-h.stop
 	case "/pushn":
 		if _, _, err := h.read(c); err != nil {
 			return
@@ -490,4 +511,23 @@ func NewServer(tb testing.TB, interval time.Duration) *Server {
 	s.srv = httptest.NewServer(s.Handler)
 	tb.Cleanup(s.Stop)
 	return s
+}
+
+// writeRaw writes one unmasked frame as a server would, bypassing gorilla's framing, so that a
+// test can send what gorilla would not (fragments of its choosing, invalid UTF-8).
+func writeRaw(c *websocket.Conn, fin bool, opcode int, payload []byte) {
+	b0 := byte(opcode)
+	if fin {
+		b0 |= 0x80
+	}
+	hdr := []byte{b0}
+	switch n := len(payload); {
+	case n < 126:
+		hdr = append(hdr, byte(n))
+	case n < 1<<16:
+		hdr = append(hdr, 126, byte(n>>8), byte(n))
+	default:
+		hdr = append(hdr, 127, 0, 0, 0, 0, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	_, _ = c.UnderlyingConn().Write(append(hdr, payload...))
 }
