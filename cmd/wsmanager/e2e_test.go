@@ -150,35 +150,18 @@ func runMain(m *testing.M) (int, error) {
 		return 0, err
 	}
 
-	ports, err := daprstack.FreePorts(3)
-	if err != nil {
-		return 0, err
-	}
 	env.apiToken, env.appToken, env.daprToken = "api-"+uuid.NewString(), "app-"+uuid.NewString(), "dapr-"+uuid.NewString()
-	env.actorPort = ports[2]
-	d, err := st.StartDaprd(bin, rt, daprstack.DaprdOptions{AppID: "wsmanager-e2e-" + run, AppPort: ports[2], ResourcesPath: filepath.Join(res, "service"),
-		APIToken: env.daprToken, AppToken: env.appToken})
-	if err != nil {
-		return 0, err
-	}
-	env.daprdHTTPPort = d.HTTPPort
-	env.service, err = st.Start("wsmanager",
-		[]string{"WSM_API_TOKENS=" + env.apiToken, "APP_API_TOKEN=" + env.appToken, "DAPR_API_TOKEN=" + env.daprToken}, svcBin,
-		"--dial-allow", "127.0.0.0/8,::1", // the tests' servers are on loopback, denied by default
-		"--dial-deny", deniedLoopback, // …except this one (TestSSRFGuard)
-		"--max-pending-sends", "32", "--max-outbound-message-bytes", strconv.Itoa(maxMessage), // TestLimitsThroughTheAPI
-		"--grpc-port", strconv.Itoa(ports[0]), "--http-port", strconv.Itoa(ports[1]), "--actor-port", strconv.Itoa(ports[2]),
-		"--dapr-grpc-address", d.GRPCAddr(), "--log-level", "debug", "--lifecycle-topic", env.lifecycle,
-		// Short keepalive and backoff so that drops and reconnects happen within a test.
-		"--ping-interval", "300ms", "--pong-timeout", "500ms",
-		"--reconnect-initial-backoff", "50ms", "--reconnect-max-backoff", "200ms")
-	if err != nil {
-		return 0, err
-	}
-	env.grpcAddr = fmt.Sprintf("127.0.0.1:%d", ports[0])
-	env.httpURL = fmt.Sprintf("http://127.0.0.1:%d", ports[1])
-	if err := d.WaitActorsReady(ctx); err != nil {
-		return 0, err
+	// A free port can be taken by another process between choosing and binding it (the machine
+	// churns through ephemeral ports), so a start whose sidecar or service exits is tried again.
+	for attempt := 1; ; attempt++ {
+		err = startService(ctx, st, bin, rt, res, run, svcBin, attempt)
+		if err == nil {
+			break
+		}
+		if attempt == 3 {
+			return 0, err
+		}
+		fmt.Fprintf(os.Stderr, "e2e setup: starting the service, attempt %d: %v\n", attempt, err)
 	}
 	if err := env.consumer.WaitSubscriptions(ctx, len(subscribed)); err != nil {
 		return 0, err
@@ -202,6 +185,48 @@ func runMain(m *testing.M) (int, error) {
 		fmt.Fprintln(os.Stderr, "service log:\n"+lastLines(env.service.Log(), 80))
 	}
 	return code, nil
+}
+
+// startService starts the service's sidecar and the service (attempt names their logs) and
+// waits until the sidecar hosts its actors.
+func startService(ctx context.Context, st *daprstack.Stack, bin string, rt *daprstack.Runtime, res, run, svcBin string, attempt int) error {
+	ports, err := daprstack.FreePorts(3)
+	if err != nil {
+		return err
+	}
+	env.actorPort = ports[2]
+	d, err := st.StartDaprd(bin, rt, daprstack.DaprdOptions{Name: fmt.Sprintf("daprd-%d", attempt), AppID: "wsmanager-e2e-" + run,
+		AppPort: ports[2], ResourcesPath: filepath.Join(res, "service"), APIToken: env.daprToken, AppToken: env.appToken})
+	if err != nil {
+		return err
+	}
+	env.daprdHTTPPort = d.HTTPPort
+	env.service, err = st.Start(fmt.Sprintf("wsmanager-%d", attempt),
+		[]string{"WSM_API_TOKENS=" + env.apiToken, "APP_API_TOKEN=" + env.appToken, "DAPR_API_TOKEN=" + env.daprToken}, svcBin,
+		"--dial-allow", "127.0.0.0/8,::1", // the tests' servers are on loopback, denied by default
+		"--dial-deny", deniedLoopback, // …except this one (TestSSRFGuard)
+		"--max-pending-sends", "32", "--max-outbound-message-bytes", strconv.Itoa(maxMessage), // TestLimitsThroughTheAPI
+		"--grpc-port", strconv.Itoa(ports[0]), "--http-port", strconv.Itoa(ports[1]), "--actor-port", strconv.Itoa(ports[2]),
+		"--dapr-grpc-address", d.GRPCAddr(), "--log-level", "debug", "--lifecycle-topic", env.lifecycle,
+		// Short keepalive and backoff so that drops and reconnects happen within a test.
+		"--ping-interval", "300ms", "--pong-timeout", "500ms",
+		"--reconnect-initial-backoff", "50ms", "--reconnect-max-backoff", "200ms")
+	if err != nil {
+		d.Kill()
+		return err
+	}
+	env.grpcAddr = fmt.Sprintf("127.0.0.1:%d", ports[0])
+	env.httpURL = fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+	if err := d.WaitActorsReady(ctx); err != nil {
+		env.service.Kill()
+		d.Kill()
+		return err
+	}
+	if env.service.Exited() {
+		d.Kill()
+		return fmt.Errorf("the service exited: %s", lastLines(env.service.Log(), 20))
+	}
+	return nil
 }
 
 func lastLines(s string, n int) string {
