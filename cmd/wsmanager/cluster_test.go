@@ -58,6 +58,13 @@ type instance struct {
 // lifecycle topic. Everything stops when the test ends.
 func newCluster(t *testing.T, topics ...string) *cluster {
 	t.Helper()
+	return newClusterWith(t, filepath.Join(env.root, "components"), topics...)
+}
+
+// newClusterWith is newCluster with the components (actor state store and pub/sub) in
+// resources, for the instances and the consumer.
+func newClusterWith(t *testing.T, resources string, topics ...string) *cluster {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	run := uuid.NewString()[:8]
@@ -69,7 +76,7 @@ func newCluster(t *testing.T, topics ...string) *cluster {
 	require.NoError(t, err)
 	c := &cluster{t: t, st: st, rt: rt, bin: bin, appID: "wsmanager-scale-" + run,
 		lifecycle: "scale-" + run + "-lifecycle", events: newEventSink(), instances: map[string]*instance{},
-		resources: filepath.Join(env.root, "components")}
+		resources: resources}
 
 	subscribed := append([]string{c.lifecycle}, topics...)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -78,7 +85,7 @@ func newCluster(t *testing.T, topics ...string) *cluster {
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	consumer, err := st.StartDaprd(bin, rt, daprstack.DaprdOptions{Name: "consumer", AppID: "consumer-" + run,
-		AppPort: l.Addr().(*net.TCPAddr).Port, ResourcesPath: filepath.Join(env.root, "components")})
+		AppPort: l.Addr().(*net.TCPAddr).Port, ResourcesPath: resources})
 	require.NoError(t, err)
 	require.NoError(t, consumer.WaitSubscriptions(ctx, len(subscribed)))
 	return c

@@ -467,6 +467,16 @@ func (h *Handler) dropAfter(c *websocket.Conn, after int, echo bool) {
 	_ = c.UnderlyingConn().Close()
 }
 
+// DropAll cuts every open connection (TCP close, no close frame), as a server restart would;
+// new connections are accepted as before.
+func (h *Handler) DropAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.conns {
+		_ = c.UnderlyingConn().Close()
+	}
+}
+
 // Close closes every connection and waits for their handlers to return.
 func (h *Handler) Close() {
 	h.mu.Lock()

@@ -155,8 +155,9 @@ func (p *Proc) Kill() {
 type Stack struct {
 	Dir string // working folder: logs, scheduler data, configuration
 
-	mu    sync.Mutex
-	procs []*Proc
+	mu       sync.Mutex
+	procs    []*Proc
+	restarts int
 	// Echo, when set, also receives the output of the processes named in EchoNames.
 	Echo      io.Writer
 	EchoNames []string
@@ -172,6 +173,27 @@ func NewStack(dir string) (*Stack, error) {
 
 // Start starts a process; env is added to this process's environment.
 func (s *Stack) Start(name string, env []string, bin string, args ...string) (*Proc, error) {
+	return s.start(name, append(os.Environ(), env...), bin, args)
+}
+
+// Restart stops p (SIGTERM, SIGKILL after grace) and starts the same command line with the
+// same environment again, logging to <name>-r<n>.log. Ports and data folders stay the same.
+func (s *Stack) Restart(p *Proc, grace time.Duration) (*Proc, error) {
+	p.Stop(grace)
+	return s.Relaunch(p)
+}
+
+// Relaunch starts an exited process's command line again (see Restart).
+func (s *Stack) Relaunch(p *Proc) (*Proc, error) {
+	s.mu.Lock()
+	s.restarts++
+	n := s.restarts
+	s.mu.Unlock()
+	base, _, _ := strings.Cut(p.Name, "-r")
+	return s.start(fmt.Sprintf("%s-r%d", base, n), p.cmd.Env, p.cmd.Path, p.cmd.Args[1:])
+}
+
+func (s *Stack) start(name string, env []string, bin string, args []string) (*Proc, error) {
 	logPath := filepath.Join(s.Dir, name+".log")
 	f, err := os.Create(logPath)
 	if err != nil {
@@ -179,7 +201,7 @@ func (s *Stack) Start(name string, env []string, bin string, args ...string) (*P
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = s.Dir
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = env
 	var out io.Writer = f
 	if s.Echo != nil && slices.Contains(s.EchoNames, name) {
 		out = io.MultiWriter(f, &prefixWriter{prefix: "[" + name + "] ", w: s.Echo})
@@ -292,6 +314,9 @@ func poll(ctx context.Context, p *Proc, ok func() bool, what string) error {
 type Runtime struct {
 	PlacementAddr string
 	SchedulerAddr string
+	// Placement and Scheduler are the processes (Stack.Restart restarts them on the same
+	// ports; the scheduler keeps its data folder, so reminders survive).
+	Placement, Scheduler *Proc
 }
 
 // StartRuntime starts placement and scheduler on the given ports (0 picks free ones) and
@@ -337,6 +362,7 @@ func (s *Stack) StartRuntime(ctx context.Context, bin string, placementPort, sch
 	return &Runtime{
 		PlacementAddr: fmt.Sprintf("127.0.0.1:%d", placementPort),
 		SchedulerAddr: fmt.Sprintf("127.0.0.1:%d", schedulerPort),
+		Placement:     placement, Scheduler: scheduler,
 	}, nil
 }
 
