@@ -282,7 +282,8 @@ func TestGracefulShutdown(t *testing.T) {
 	ws := sessiontest.NewServer(t, time.Hour)
 	topic := "shutdown-" + uuid.NewString()[:8]
 	c := newCluster(t, topic)
-	c.extraArgs = []string{"--publish-buffer", "5000"}
+	// --max-connections 2: the instance also shows its connection limit (below).
+	c.extraArgs = []string{"--publish-buffer", "5000", "--max-connections", "2"}
 	a := c.start("a")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -290,6 +291,9 @@ func TestGracefulShutdown(t *testing.T) {
 	connectVia(t, a, &pb.ConnectRequest{Url: ws.URL(fmt.Sprintf("/pushn?n=%d&cid=gs-pub", pushed)), ConnectionId: "gs-pub"})
 	_, err := a.client.StartPublish(ctx, &pb.StartPublishRequest{Id: "gs-pub", Topic: topic})
 	require.NoError(t, err)
+	_, err = a.client.Connect(ctx, &pb.ConnectRequest{Url: ws.URL("/echo"), ConnectionId: "gs-third"})
+	require.Equal(t, codes.ResourceExhausted, status.Code(err), "a third socket is beyond --max-connections: %v", err)
+	assert.Contains(t, status.Convert(err).Message(), "--max-connections")
 
 	reply := make(chan error, 1)
 	go func() {
