@@ -5,9 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	dapr "github.com/dapr/go-sdk/client"
+
+	"github.com/websocketmanager/websocketmanager/actors/metrics"
 )
 
 // Invoker is the slice of the Dapr client that calls actors.
@@ -19,7 +23,14 @@ type Invoker interface {
 // Failures reported by an actor come back as [*Error]; transport failures keep the gRPC
 // status the sidecar gave them.
 type Client struct {
-	dapr Invoker
+	dapr    Invoker
+	metrics *metrics.Metrics
+}
+
+// WithMetrics makes the client record every actor call it makes.
+func (c *Client) WithMetrics(m *metrics.Metrics) *Client {
+	c.metrics = m
+	return c
 }
 
 // NewClient returns a client that calls actors through inv.
@@ -32,16 +43,21 @@ func (c *Client) call(ctx context.Context, typ, id, method string, in any, out r
 	if err != nil {
 		return fmt.Errorf("encode %s.%s: %w", typ, method, err)
 	}
+	start := time.Now()
 	resp, err := c.dapr.InvokeActor(ctx, &dapr.InvokeActorRequest{ActorType: typ, ActorID: id, Method: method, Data: data})
 	if err != nil {
+		c.metrics.ActorCall(typ, method, "transport_error", time.Since(start))
 		return fmt.Errorf("invoke %s.%s: %w", typ, method, err)
 	}
 	if err := json.Unmarshal(resp.Data, out); err != nil {
+		c.metrics.ActorCall(typ, method, "bad_reply", time.Since(start))
 		return fmt.Errorf("decode %s.%s reply: %w", typ, method, err)
 	}
 	if e := out.errorInfo(); e != nil {
+		c.metrics.ActorCall(typ, method, strings.ToLower(string(e.Code)), time.Since(start))
 		return &Error{Code: e.Code, Message: e.Message}
 	}
+	c.metrics.ActorCall(typ, method, "ok", time.Since(start))
 	return nil
 }
 

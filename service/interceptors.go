@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -10,6 +11,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/websocketmanager/websocketmanager/actors/logkey"
+	"github.com/websocketmanager/websocketmanager/actors/metrics"
+	pb "github.com/websocketmanager/websocketmanager/proto/websocketmanagerv1"
 )
 
 // UnaryInterceptor recovers from panics in handlers and logs each failed call once, with its
@@ -49,5 +52,25 @@ func DefaultDeadline(d time.Duration) grpc.UnaryServerInterceptor {
 			defer cancel()
 		}
 		return handler(ctx, req)
+	}
+}
+
+// MetricsUnary records every API call (gRPC and REST) by method and code, and Sends as their
+// callers see them (a Send forwarded from another instance is counted there, not again here).
+// Health checks are not counted.
+func MetricsUnary(m *metrics.Metrics) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if openMethod(info.FullMethod) {
+			return handler(ctx, req)
+		}
+		start := time.Now()
+		resp, err := handler(ctx, req)
+		d := time.Since(start)
+		code := status.Code(err).String()
+		m.API(info.FullMethod[strings.LastIndexByte(info.FullMethod, '/')+1:], code, d)
+		if info.FullMethod == pb.WebSocketManager_Send_FullMethodName && !isForwarded(ctx) {
+			m.Sent(d, code)
+		}
+		return resp, err
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net"
 	"time"
+
+	"github.com/websocketmanager/websocketmanager/actors/metrics"
 )
 
 // Config holds the limits and timings of every session of a registry.
@@ -35,6 +37,8 @@ type Config struct {
 	MaxPendingSends int
 	// MaxMessageBytes bounds one outbound message (Send, SendRaw). Default 1 MiB.
 	MaxMessageBytes int
+	// Metrics records frames, bytes, reconnects and drops; nil records nothing.
+	Metrics *metrics.Metrics
 	// Dial opens the TCP connection of a handshake (addr is the URL's host:port); the service
 	// sets the SSRF guard's dialer here. Nil dials directly.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)

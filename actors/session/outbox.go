@@ -7,6 +7,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/websocketmanager/websocketmanager/actors/metrics"
+
 	"github.com/websocketmanager/websocketmanager/actors/publish"
 )
 
@@ -27,10 +29,11 @@ type outbox struct {
 	dropped  uint64
 	lastDrop time.Time
 	running  bool
+	metrics *metrics.Metrics
 }
 
-func newOutbox(limit int, pub publish.Publisher, log *zap.Logger, onDrop func(uint64), ctx context.Context, wg *sync.WaitGroup) *outbox {
-	return &outbox{pub: pub, log: log, limit: limit, onDrop: onDrop, ctx: ctx, wg: wg}
+func newOutbox(limit int, pub publish.Publisher, log *zap.Logger, onDrop func(uint64), ctx context.Context, wg *sync.WaitGroup, m *metrics.Metrics) *outbox {
+	return &outbox{pub: pub, log: log, limit: limit, onDrop: onDrop, ctx: ctx, wg: wg, metrics: m}
 }
 
 // push queues m and starts the publisher if it is not running. It is called by the session's
@@ -42,6 +45,7 @@ func (o *outbox) push(m publish.Message) {
 		o.queue[0] = publish.Message{}
 		o.queue = o.queue[1:]
 		o.dropped++
+		o.metrics.Dropped()
 		// Report at most once a second: a full buffer drops many frames in a row.
 		if time.Since(o.lastDrop) >= time.Second {
 			o.lastDrop = time.Now()
@@ -113,8 +117,10 @@ func (o *outbox) publish(ctx context.Context, m publish.Message) bool {
 	delay := 50 * time.Millisecond
 	for {
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		start := time.Now()
 		err := o.pub.Publish(pctx, m)
 		cancel()
+		o.metrics.Published(time.Since(start), err)
 		if err == nil {
 			return true
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -169,6 +170,23 @@ func (r *Registry) Lost(spec Spec, reason string) (*Session, error) {
 	s.mu.Unlock()
 	r.sessions[spec.ID] = s
 	return s, nil
+}
+
+// StatusCounts returns the number of sessions in each status (lower-case names), for metrics.
+func (r *Registry) StatusCounts() map[string]int {
+	r.mu.Lock()
+	all := make([]*Session, 0, len(r.sessions))
+	for _, s := range r.sessions {
+		all = append(all, s)
+	}
+	r.mu.Unlock()
+	out := map[string]int{}
+	for _, s := range all {
+		s.mu.Lock()
+		out[strings.ToLower(s.status.String())]++
+		s.mu.Unlock()
+	}
+	return out
 }
 
 // Get returns the session with that id, or nil.

@@ -173,7 +173,7 @@ func newSession(spec Spec, cfg Config, pub publish.Publisher, events Lifecycle, 
 		keyed:      map[correlation.Key]*waiter{},
 		seq:        spec.SeqBase,
 	}
-	s.outbox = newOutbox(cfg.PublishBuffer, pub, log, s.reportDrops, ctx, &s.wg)
+	s.outbox = newOutbox(cfg.PublishBuffer, pub, log, s.reportDrops, ctx, &s.wg, cfg.Metrics)
 	return s
 }
 
@@ -337,6 +337,7 @@ func (s *Session) write(ctx context.Context, f Frame, wait bool) (*waiter, error
 		}
 		return nil, fmt.Errorf("%w: write: %v", ErrDropped, err)
 	}
+	s.cfg.Metrics.FrameOut(f.Binary, len(data))
 	return w, nil
 }
 
@@ -381,6 +382,7 @@ func (s *Session) failWaiters() {
 
 // route hands an inbound frame to the Send it answers, or else to the publisher.
 func (s *Session) route(f Frame, at time.Time) {
+	s.cfg.Metrics.FrameIn(f.Binary, len(f.Data))
 	key, payload := s.spec.Correlation.Inbound(f.Data, f.Binary)
 	s.mu.Lock()
 	if key != "" {

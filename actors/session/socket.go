@@ -69,6 +69,7 @@ func (s *Session) dial(ctx context.Context) (*socket, string, error) {
 			_ = conn.Close()
 			return nil, "", fmt.Errorf("%w: on-connect message %d: %v", ErrDial, i+1, err)
 		}
+		s.cfg.Metrics.FrameOut(m.Binary, len(m.Data))
 	}
 	return &socket{conn: conn, dead: make(chan struct{}), readDone: make(chan struct{}), up: time.Now()}, conn.Subprotocol(), nil
 }
@@ -204,6 +205,7 @@ func (s *Session) supervise(sock *socket) {
 			s.sock = next
 			s.subprotocol = sub
 			s.reconnects++
+			s.cfg.Metrics.Reconnect()
 			s.connectedSince = next.up.UTC()
 			s.setStatus(StatusConnected, "", "reconnected", attempt)
 			s.mu.Unlock()

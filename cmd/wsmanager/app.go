@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -29,6 +30,7 @@ import (
 	"github.com/websocketmanager/websocketmanager/actors"
 	"github.com/websocketmanager/websocketmanager/actors/backoff"
 	"github.com/websocketmanager/websocketmanager/actors/logkey"
+	"github.com/websocketmanager/websocketmanager/actors/metrics"
 	"github.com/websocketmanager/websocketmanager/actors/netguard"
 	"github.com/websocketmanager/websocketmanager/actors/publish"
 	"github.com/websocketmanager/websocketmanager/actors/session"
@@ -56,6 +58,9 @@ type app struct {
 	gwListener *bufconn.Listener
 	gwConn     *grpc.ClientConn
 	svc        *service.Server
+	metrics    *metrics.Metrics
+	tokens     *service.Tokens
+	ready      *readiness
 }
 
 func newLogger(level, format string) (*zap.Logger, error) {
@@ -117,6 +122,9 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 		return nil, err
 	}
 	scfg.Dial = (&netguard.Dialer{Policy: policy, Timeout: cfg.handshakeTimeout}).DialContext
+	var registry *session.Registry // the metrics read it when scraped, after it exists
+	m := metrics.New(func() map[string]int { return registry.StatusCounts() })
+	scfg.Metrics = m
 	if err := scfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -126,8 +134,8 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 	}
 	pub := publish.NewDapr(dc, cfg.pubsub)
 	lifecycle := publish.NewLifecycle(pub, cfg.lifecycleTopic, 4, 4096, log.Named("lifecycle"))
-	registry := session.NewRegistry(scfg, pub, lifecycle, cfg.instanceID, log.Named("session"))
-	client := actors.NewClient(dc)
+	registry = session.NewRegistry(scfg, pub, lifecycle, cfg.instanceID, log.Named("session"))
+	client := actors.NewClient(dc).WithMetrics(m)
 	router := actors.NewRouter(client, registry, cfg.instanceID)
 	svcCfg := service.DefaultConfig()
 	svcCfg.DefaultSendTimeout = cfg.sendTimeout
@@ -166,6 +174,7 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 		// No call runs forever: one without a deadline gets the longest a Send may wait, plus margin.
 		service.DefaultDeadline(cfg.maxSendTimeout + 30*time.Second),
 		service.UnaryInterceptor(log.Named("rpc")),
+		service.MetricsUnary(m),
 		service.AuthUnary(tokens),
 	}
 	stream := []grpc.StreamServerInterceptor{service.AuthStream(tokens)}
@@ -188,6 +197,7 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 	reflection.Register(gs)
 
 	return &app{cfg: cfg, log: log, daprConn: daprConn, registry: registry, lifecycle: lifecycle, host: host,
+		metrics: m, tokens: tokens, ready: newReadiness(hs),
 		grpc: gs, health: hs, svc: svc, tls: tlsCfg, gwGRPC: gw, gwListener: bufconn.Listen(1 << 20)}, nil
 }
 
@@ -221,6 +231,11 @@ func (a *app) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	mux := http.NewServeMux()
+	mux.Handle("/", gwHandler)
+	mux.Handle("GET /readyz", a.ready)
+	mux.Handle("GET /metrics", a.metricsHandler())
+	gwHandler = mux
 	if a.tls != nil && a.tls.ClientCAs != nil {
 		gwHandler = requireClientCert(gwHandler)
 	}
@@ -259,8 +274,6 @@ func (a *app) run(ctx context.Context) error {
 			a.log.Info("pprof profiles served", zap.String("address", pl.Addr().String()))
 		}
 	}
-	a.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	a.health.SetServingStatus(pb.WebSocketManager_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	a.log.Info("wsmanager started",
 		zap.String("grpc", grpcL.Addr().String()),
 		zap.String("http", httpL.Addr().String()),
@@ -328,7 +341,8 @@ func (a *app) shutdown() {
 	a.log.Info("stopped")
 }
 
-// fence closes every socket when the sidecar has been unreachable for --sidecar-fence-after:
+// fence watches the sidecar every second: it records readiness, and it closes every socket
+// when the sidecar has been unreachable for --sidecar-fence-after:
 // by then placement may have given this instance's actors to another instance, which will
 // open their sockets there. Closing ours keeps one socket per connection. The watchdog
 // reminders bring the connections back once the sidecar (or another instance) is reachable.
@@ -338,15 +352,18 @@ func (a *app) fence(ctx context.Context) {
 	fenced := false
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
 		}
 		cctx, cancel := context.WithTimeout(ctx, time.Second)
-		_, err := md.GetMetadata(cctx, &runtimev1pb.GetMetadataRequest{})
+		meta, err := md.GetMetadata(cctx, &runtimev1pb.GetMetadataRequest{})
 		cancel()
+		a.ready.observe(meta, err)
 		switch {
 		case err == nil:
 			lastOK, fenced = time.Now(), false
@@ -373,7 +390,7 @@ func daprToken(token string) grpc.UnaryClientInterceptor {
 // the health check stays open for probes.
 func requireClientCert(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/healthz" && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) {
+		if !openPath(r.URL.Path) && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusUnauthorized)
 			_, _ = w.Write([]byte(`{"code":16,"message":"this service requires a client certificate signed by its client CA (mTLS)"}`))
@@ -398,4 +415,24 @@ func connectionsForOpenFiles() int {
 		return 0 // unknown or unlimited
 	}
 	return max(int(rl.Cur)-1024, 64)
+}
+
+// openPath reports the HTTP paths that need no client certificate: the probes.
+func openPath(path string) bool { return path == "/healthz" || path == "/readyz" }
+
+// metricsHandler serves /metrics; with --metrics-auth it needs an API token like any call.
+func (a *app) metricsHandler() http.Handler {
+	h := a.metrics.Handler()
+	if !a.cfg.metricsAuth || !a.tokens.Enabled() {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || !a.tokens.Valid(strings.TrimSpace(tok)) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="wsmanager"`)
+			http.Error(w, "/metrics requires a bearer token (--metrics-auth)", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }

@@ -222,9 +222,11 @@ func startService(ctx context.Context, st *daprstack.Stack, bin string, rt *dapr
 		d.Kill()
 		return err
 	}
-	if env.service.Exited() {
+	// Ready as Kubernetes would see it: /readyz answers 200.
+	if err := daprstack.WaitHTTP(ctx, env.service, env.httpURL+"/readyz"); err != nil {
+		env.service.Kill()
 		d.Kill()
-		return fmt.Errorf("the service exited: %s", lastLines(env.service.Log(), 20))
+		return err
 	}
 	return nil
 }

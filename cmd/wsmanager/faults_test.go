@@ -3,9 +3,12 @@ package main_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,14 +123,27 @@ func TestFaultsRecover(t *testing.T) {
 		}
 	})
 
+	readyz := func() (int, string) {
+		resp, err := http.Get("http://" + a.httpAddr + "/readyz")
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+
 	t.Run("sidecar restart", func(t *testing.T) {
 		mark := markNow()
 		a.daprd.Kill()
+		assert.Eventually(t, func() bool { code, body := readyz(); return code == http.StatusServiceUnavailable && strings.Contains(body, "sidecar") },
+			10*time.Second, 100*time.Millisecond, "without its sidecar the instance is not ready")
 		p, err := c.st.Relaunch(a.daprd.Proc)
 		require.NoError(t, err)
 		a.daprd.Proc = p
 		require.NoError(t, a.daprd.WaitActorsReady(ctx))
 		recovered("after sidecar restart", mark)
+		assert.Eventually(t, func() bool { code, _ := readyz(); return code == http.StatusOK }, 10*time.Second, 100*time.Millisecond, "ready again")
 	})
 
 	t.Run("placement and scheduler restart", func(t *testing.T) {

@@ -1,0 +1,87 @@
+package main_test
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/websocketmanager/websocketmanager/actors/session/sessiontest"
+	pb "github.com/websocketmanager/websocketmanager/proto/websocketmanagerv1"
+)
+
+// scrape reads /metrics and returns every sample by its full name with labels, e.g.
+// `wsmanager_sends_total{outcome="OK"}`.
+func scrape(t *testing.T, baseURL string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(baseURL + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		require.NoError(t, err, line)
+		out[line[:i]] = v
+	}
+	return out
+}
+
+// Ensure /metrics shows what the service does, moving as it works, and /readyz and the
+// gRPC health service say the instance is ready.
+func TestMetricsAndReadiness(t *testing.T) {
+	resp, err := http.Get(env.httpURL + "/readyz")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+	assert.JSONEq(t, `{"ready":true,"reason":"ready"}`, string(body))
+	h, err := healthpb.NewHealthClient(env.conn).Check(context.Background(), &healthpb.HealthCheckRequest{Service: "websocketmanager.v1.WebSocketManager"})
+	require.NoError(t, err)
+	assert.Equal(t, healthpb.HealthCheckResponse_SERVING, h.GetStatus())
+
+	before := scrape(t, env.httpURL) // no token needed: the e2e service does not set --metrics-auth
+	ws := sessiontest.NewServer(t, time.Hour)
+	id := connect(t, ws.URL("/echo"))
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	for range 3 {
+		_, err := env.client.Send(ctx, &pb.SendRequest{Id: id, Message: "count me", TimeoutMs: 5000})
+		require.NoError(t, err)
+	}
+	_, err = env.client.Send(ctx, &pb.SendRequest{Id: "no-such-connection", Message: "x", TimeoutMs: 1000})
+	require.Error(t, err)
+	after := scrape(t, env.httpURL)
+	moved := func(name string) float64 { return after[name] - before[name] }
+
+	assert.GreaterOrEqual(t, after[`wsmanager_connections{status="connected"}`], 1.0)
+	assert.GreaterOrEqual(t, after[`wsmanager_connections_held`], 1.0)
+	assert.GreaterOrEqual(t, moved(`wsmanager_sends_total{outcome="OK"}`), 3.0)
+	assert.GreaterOrEqual(t, moved(`wsmanager_sends_total{outcome="NotFound"}`), 1.0)
+	assert.GreaterOrEqual(t, moved(`wsmanager_send_duration_seconds_count`), 4.0)
+	assert.GreaterOrEqual(t, moved(`wsmanager_frames_sent_total{type="text"}`), 3.0)
+	assert.GreaterOrEqual(t, moved(`wsmanager_frames_received_total{type="text"}`), 3.0)
+	assert.GreaterOrEqual(t, moved(`wsmanager_sent_bytes_total`), float64(3*len("count me")))
+	assert.GreaterOrEqual(t, moved(`wsmanager_api_requests_total{code="OK",method="Connect"}`), 1.0)
+	assert.GreaterOrEqual(t, moved(`wsmanager_actor_calls_total{actor_type="WebSocketConnection",method="Connect",outcome="ok"}`), 1.0)
+	assert.GreaterOrEqual(t, moved(`wsmanager_actor_calls_total{actor_type="WebSocketConnectionDirectory",method="Add",outcome="ok"}`), 1.0)
+	for _, name := range []string{`wsmanager_reconnects_total`, `wsmanager_publish_dropped_frames_total`,
+		`wsmanager_publish_failures_total`, `wsmanager_publish_duration_seconds_count`, `go_goroutines`, `process_resident_memory_bytes`} {
+		_, ok := after[name]
+		assert.True(t, ok, "%s is exported", name)
+	}
+}
