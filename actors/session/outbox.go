@@ -29,7 +29,7 @@ type outbox struct {
 	dropped  uint64
 	lastDrop time.Time
 	running  bool
-	metrics *metrics.Metrics
+	metrics  *metrics.Metrics
 }
 
 func newOutbox(limit int, pub publish.Publisher, log *zap.Logger, onDrop func(uint64), ctx context.Context, wg *sync.WaitGroup, m *metrics.Metrics) *outbox {

@@ -136,7 +136,10 @@ func TestFaultsRecover(t *testing.T) {
 	t.Run("sidecar restart", func(t *testing.T) {
 		mark := markNow()
 		a.daprd.Kill()
-		assert.Eventually(t, func() bool { code, body := readyz(); return code == http.StatusServiceUnavailable && strings.Contains(body, "sidecar") },
+		assert.Eventually(t, func() bool {
+			code, body := readyz()
+			return code == http.StatusServiceUnavailable && strings.Contains(body, "sidecar")
+		},
 			10*time.Second, 100*time.Millisecond, "without its sidecar the instance is not ready")
 		p, err := c.st.Relaunch(a.daprd.Proc)
 		require.NoError(t, err)
