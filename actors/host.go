@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/websocketmanager/websocketmanager/actors/logkey"
+	"github.com/websocketmanager/websocketmanager/actors/tracing"
 )
 
 // HostConfig is the actor runtime configuration this process hands to its sidecar.
@@ -119,13 +120,24 @@ func (h *Host) config(w http.ResponseWriter, _ *http.Request) {
 	})
 }
 
+// traced continues the trace daprd passes on (traceparent), for the actor's own Dapr calls
+// and its logs.
+func traced(r *http.Request) context.Context {
+	return tracing.NewContext(r.Context(), tracing.FromHeaders(r.Header.Get(tracing.ParentHeader), r.Header.Get(tracing.StateHeader)))
+}
+
 func (h *Host) invoke(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
-	out, aerr := h.rt.InvokeActorMethod(r.Context(), r.PathValue("type"), r.PathValue("id"), canonicalMethod(r.PathValue("method")), body)
+	ctx := traced(r)
+	if ce := h.deps.Log.Check(zap.DebugLevel, "actor call"); ce != nil {
+		ce.Write(zap.String("actor_type", r.PathValue("type")), zap.String("actor_id", r.PathValue("id")),
+			zap.String("method", r.PathValue("method")), tracing.Field(ctx))
+	}
+	out, aerr := h.rt.InvokeActorMethod(ctx, r.PathValue("type"), r.PathValue("id"), canonicalMethod(r.PathValue("method")), body)
 	if !h.ok(w, r, aerr) {
 		return
 	}

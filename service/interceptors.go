@@ -8,10 +8,12 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/websocketmanager/websocketmanager/actors/logkey"
 	"github.com/websocketmanager/websocketmanager/actors/metrics"
+	"github.com/websocketmanager/websocketmanager/actors/tracing"
 	pb "github.com/websocketmanager/websocketmanager/proto/websocketmanagerv1"
 )
 
@@ -26,7 +28,8 @@ func UnaryInterceptor(log *zap.Logger) grpc.UnaryServerInterceptor {
 				err = status.Error(codes.Internal, "internal error; see the service log")
 			}
 			code := status.Code(err)
-			fields := []zap.Field{zap.String(logkey.GRPCMethod, info.FullMethod), zap.String(logkey.GRPCCode, code.String()), zap.Duration("duration", time.Since(start))}
+			fields := []zap.Field{zap.String(logkey.GRPCMethod, info.FullMethod), zap.String(logkey.GRPCCode, code.String()),
+				zap.Duration("duration", time.Since(start)), tracing.Field(ctx)}
 			switch code {
 			case codes.OK:
 				if ce := log.Check(zap.DebugLevel, "rpc"); ce != nil {
@@ -72,5 +75,16 @@ func MetricsUnary(m *metrics.Metrics) grpc.UnaryServerInterceptor {
 			m.Sent(d, code)
 		}
 		return resp, err
+	}
+}
+
+// TraceUnary continues the caller's W3C trace context (traceparent, tracestate) — or starts
+// one — for the call: it is in the logs of the call, on every Dapr call and forwarded call made
+// for it, and returned to the caller in the traceparent response header.
+func TraceUnary() grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		p := tracing.FromIncoming(ctx)
+		_ = grpc.SetHeader(ctx, metadata.Pairs(tracing.ParentHeader, p.String()))
+		return handler(tracing.NewContext(ctx, p), req)
 	}
 }

@@ -173,6 +173,7 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 	unary := []grpc.UnaryServerInterceptor{
 		// No call runs forever: one without a deadline gets the longest a Send may wait, plus margin.
 		service.DefaultDeadline(cfg.maxSendTimeout + 30*time.Second),
+		service.TraceUnary(),
 		service.UnaryInterceptor(log.Named("rpc")),
 		service.MetricsUnary(m),
 		service.AuthUnary(tokens),

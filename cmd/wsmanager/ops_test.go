@@ -3,6 +3,7 @@ package main_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -12,7 +13,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/websocketmanager/websocketmanager/actors/session/sessiontest"
 	pb "github.com/websocketmanager/websocketmanager/proto/websocketmanagerv1"
@@ -84,4 +87,44 @@ func TestMetricsAndReadiness(t *testing.T) {
 		_, ok := after[name]
 		assert.True(t, ok, "%s is exported", name)
 	}
+}
+
+// Ensure the caller's W3C trace context is continued: in the service's logs of the call, on
+// the Dapr actor call it makes (the actor host receives the same trace id from daprd), and
+// back to the caller — for gRPC and REST.
+func TestTraceContext(t *testing.T) {
+	ws := sessiontest.NewServer(t, time.Hour)
+	id := connect(t, ws.URL("/echo"))
+	traceOf := func(i int) string { return fmt.Sprintf("%032x", 0xabc0000+i) }
+	loggedBoth := func(trace string) bool {
+		var rpc, actor bool
+		for _, line := range strings.Split(env.logs(), "\n") {
+			if strings.Contains(line, `"trace_id":"`+trace+`"`) {
+				rpc = rpc || strings.Contains(line, `"logger":"rpc"`)
+				actor = actor || strings.Contains(line, `"msg":"actor call"`)
+			}
+		}
+		return rpc && actor
+	}
+
+	trace := traceOf(1)
+	var hdr metadata.MD
+	ctx := metadata.AppendToOutgoingContext(callCtx(t), "traceparent", "00-"+trace+"-00f067aa0ba902b7-01")
+	_, err := env.client.StartPublish(ctx, &pb.StartPublishRequest{Id: id, Topic: env.topics[0]}, grpc.Header(&hdr))
+	require.NoError(t, err)
+	require.NotEmpty(t, hdr.Get("traceparent"))
+	assert.Contains(t, hdr.Get("traceparent")[0], trace, "the caller gets the trace back")
+	require.Eventually(t, func() bool { return loggedBoth(trace) }, waitFor, 50*time.Millisecond,
+		"the gRPC call and the actor call it made are logged with the caller's trace id")
+
+	trace = traceOf(2)
+	req, err := http.NewRequestWithContext(callCtx(t), http.MethodDelete, env.httpURL+"/v1/connections/"+id+"/publish", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+env.apiToken)
+	req.Header.Set("traceparent", "00-"+trace+"-00f067aa0ba902b7-01")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Eventually(t, func() bool { return loggedBoth(trace) }, waitFor, 50*time.Millisecond, "the same through REST")
 }

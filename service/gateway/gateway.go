@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
@@ -19,6 +20,14 @@ import (
 // A request body larger than maxBody is refused (400).
 func New(ctx context.Context, conn *grpc.ClientConn, maxBody int64) (http.Handler, error) {
 	gw := runtime.NewServeMux(
+		// The W3C trace context travels on as is (other headers keep the gateway's defaults).
+		runtime.WithIncomingHeaderMatcher(func(key string) (string, bool) {
+			switch strings.ToLower(key) {
+			case "traceparent", "tracestate":
+				return strings.ToLower(key), true
+			}
+			return runtime.DefaultHeaderMatcher(key)
+		}),
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
