@@ -171,8 +171,10 @@ type HoldersArgs struct {
 	Holders map[string]string `json:"holders"`
 }
 
-// MembersReply lists connection ids.
+// MembersReply lists connection ids, and the distinct gRPC addresses of the instances
+// recorded as holding them.
 type MembersReply struct {
 	Reply
-	IDs []string `json:"ids"`
+	IDs     []string `json:"ids"`
+	Holders []string `json:"holders,omitempty"`
 }

@@ -152,3 +152,34 @@ func (c *Client) Members(ctx context.Context) ([]string, error) {
 	wg.Wait()
 	return all, first
 }
+
+// Holders returns the distinct gRPC addresses of the instances the directory records as
+// holding connections (the instances that may have something to say). See [DirectoryMethodMembers].
+func (c *Client) Holders(ctx context.Context) ([]string, error) {
+	var (
+		mu    sync.Mutex
+		all   = map[string]bool{}
+		first error
+		wg    sync.WaitGroup
+	)
+	for shard := range DirectoryShards {
+		wg.Go(func() {
+			var r MembersReply
+			err := c.call(ctx, DirectoryType, strconv.Itoa(shard), DirectoryMethodMembers, Empty{}, &r)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && first == nil {
+				first = err
+			}
+			for _, h := range r.Holders {
+				all[h] = true
+			}
+		})
+	}
+	wg.Wait()
+	out := make([]string, 0, len(all))
+	for h := range all {
+		out = append(out, h)
+	}
+	return out, first
+}

@@ -120,16 +120,25 @@ func (d *Directory) save(ctx context.Context, m map[string]bool, h map[string]st
 
 // Members lists the connection ids in lexical order. See [DirectoryMethodMembers].
 func (d *Directory) Members(ctx context.Context, _ *Empty) (*MembersReply, error) {
-	m, err := loadMap[bool](ctx, d, membersKey)
+	m, h, err := d.load(ctx)
 	if err != nil {
 		return &MembersReply{Reply: Reply{Error: errorf(CodeUnavailable, "read directory: %v", err)}}, nil
 	}
 	ids := make([]string, 0, len(m))
+	holders := map[string]bool{}
 	for id := range m {
 		ids = append(ids, id)
+		if h[id] != "" {
+			holders[h[id]] = true
+		}
 	}
 	sort.Strings(ids)
-	return &MembersReply{IDs: ids}, nil
+	hs := make([]string, 0, len(holders))
+	for a := range holders {
+		hs = append(hs, a)
+	}
+	sort.Strings(hs)
+	return &MembersReply{IDs: ids, Holders: hs}, nil
 }
 
 // Ping does nothing. See [DirectoryMethodPing].

@@ -107,6 +107,9 @@ func (r *Router) Send(ctx context.Context, id string, in SendArgs, timeout time.
 	return r.client.Send(ctx, id, in)
 }
 
+// Instances returns the gRPC addresses of the instances that hold connections.
+func (r *Router) Instances(ctx context.Context) ([]string, error) { return r.client.Holders(ctx) }
+
 // Holds reports whether this process holds the connection's socket.
 func (r *Router) Holds(id string) bool { return r.registry.Get(id) != nil }
 

@@ -24,6 +24,8 @@ type Connections interface {
 	StopPublish(ctx context.Context, id string) error
 	Send(ctx context.Context, id string, in actors.SendArgs, timeout time.Duration, route actors.Route) (actors.SendReply, error)
 	SendRaw(ctx context.Context, id string, in actors.SendArgs, route actors.Route) error
+	// Instances returns the gRPC addresses of the instances holding connections.
+	Instances(ctx context.Context) ([]string, error)
 }
 
 // Config holds the facade's defaults and limits.
@@ -36,6 +38,10 @@ type Config struct {
 	// failover watchdog's Held); PeerCreds their transport security (nil: plaintext).
 	PeerToken string
 	PeerCreds credentials.TransportCredentials
+	// SelfAddr is this instance's advertise address (a watch does not follow itself).
+	SelfAddr string
+	// Events feeds WatchEvents; nil answers it with UNIMPLEMENTED.
+	Events *EventHub
 }
 
 // DefaultConfig returns the defaults documented on [Config].
@@ -51,6 +57,7 @@ type Server struct {
 	log   *zap.Logger
 	newID func() string
 	peers peers
+	hub   *EventHub
 }
 
 // HeldChecker returns the client of other instances' peer API (for the failover watchdog);
@@ -73,7 +80,7 @@ var _ pb.WebSocketManagerServer = (*Server)(nil)
 
 // New returns the facade over conns.
 func New(cfg Config, conns Connections, log *zap.Logger) *Server {
-	return &Server{cfg: cfg, conns: conns, log: log, newID: uuid.NewString, peers: peers{token: cfg.PeerToken, creds: cfg.PeerCreds}}
+	return &Server{cfg: cfg, conns: conns, log: log, newID: uuid.NewString, peers: peers{token: cfg.PeerToken, creds: cfg.PeerCreds}, hub: cfg.Events}
 }
 
 func invalid(format string, args ...any) error {

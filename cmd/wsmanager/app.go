@@ -61,6 +61,7 @@ type app struct {
 	metrics    *metrics.Metrics
 	tokens     *service.Tokens
 	ready      *readiness
+	hub        *service.EventHub
 }
 
 func newLogger(level, format string) (*zap.Logger, error) {
@@ -134,12 +135,15 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 	}
 	pub := publish.NewDapr(dc, cfg.pubsub)
 	lifecycle := publish.NewLifecycle(pub, cfg.lifecycleTopic, 4, 4096, log.Named("lifecycle"))
-	registry = session.NewRegistry(scfg, pub, lifecycle, cfg.instanceID, log.Named("session"))
+	hub := service.NewEventHub()
+	registry = session.NewRegistry(scfg, pub, tee{lifecycle, hub}, cfg.instanceID, log.Named("session"))
 	client := actors.NewClient(dc).WithMetrics(m)
 	router := actors.NewRouter(client, registry, cfg.instanceID)
 	svcCfg := service.DefaultConfig()
 	svcCfg.DefaultSendTimeout = cfg.sendTimeout
 	svcCfg.MaxSendTimeout = cfg.maxSendTimeout
+	svcCfg.SelfAddr = cfg.advertise
+	svcCfg.Events = hub
 	tokens := service.NewTokens(cfg.apiTokens)
 	if len(cfg.apiTokens) > 0 {
 		svcCfg.PeerToken = cfg.apiTokens[0] // instances of one app share their tokens
@@ -198,7 +202,7 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 	reflection.Register(gs)
 
 	return &app{cfg: cfg, log: log, daprConn: daprConn, registry: registry, lifecycle: lifecycle, host: host,
-		metrics: m, tokens: tokens, ready: newReadiness(hs),
+		metrics: m, tokens: tokens, ready: newReadiness(hs), hub: hub,
 		grpc: gs, health: hs, svc: svc, tls: tlsCfg, gwGRPC: gw, gwListener: bufconn.Listen(1 << 20)}, nil
 }
 
@@ -299,6 +303,7 @@ func (a *app) shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.shutdownTimeout)
 	defer cancel()
 	a.health.Shutdown()
+	a.hub.Close() // event streams would hold the graceful stop open
 	// 1. Take no new API calls; let the ones in flight (Sends waiting for their reply) finish,
 	// for at most --shutdown-grace. The sockets stay open meanwhile, and so does the actor
 	// host: the sidecar keeps our actors (it blocks its own shutdown until the actor host
@@ -436,4 +441,13 @@ func (a *app) metricsHandler() http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// tee hands each lifecycle event to the publisher and to the local WatchEvents streams.
+type tee []session.Lifecycle
+
+func (t tee) Emit(e publish.Event) {
+	for _, l := range t {
+		l.Emit(e)
+	}
 }

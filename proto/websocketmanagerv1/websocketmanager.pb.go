@@ -153,6 +153,183 @@ func (CorrelationMode) EnumDescriptor() ([]byte, []int) {
 	return file_websocketmanager_proto_rawDescGZIP(), []int{1}
 }
 
+// WatchEventsRequest filters the event stream.
+type WatchEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only this connection's events (empty: every connection).
+	ConnectionId string `protobuf:"bytes,1,opt,name=connection_id,json=connectionId,proto3" json:"connection_id,omitempty"`
+	// Only the events of the instance that serves the call (instances use it among themselves).
+	ThisInstanceOnly bool `protobuf:"varint,2,opt,name=this_instance_only,json=thisInstanceOnly,proto3" json:"this_instance_only,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *WatchEventsRequest) Reset() {
+	*x = WatchEventsRequest{}
+	mi := &file_websocketmanager_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchEventsRequest) ProtoMessage() {}
+
+func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_websocketmanager_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
+func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
+	return file_websocketmanager_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *WatchEventsRequest) GetConnectionId() string {
+	if x != nil {
+		return x.ConnectionId
+	}
+	return ""
+}
+
+func (x *WatchEventsRequest) GetThisInstanceOnly() bool {
+	if x != nil {
+		return x.ThisInstanceOnly
+	}
+	return false
+}
+
+// LifecycleEvent is one status change of a connection.
+type LifecycleEvent struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	ConnectionId string                 `protobuf:"bytes,1,opt,name=connection_id,json=connectionId,proto3" json:"connection_id,omitempty"`
+	// Server URL without user-info.
+	Url string `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
+	// Instance that holds the connection.
+	InstanceId     string           `protobuf:"bytes,3,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	Status         ConnectionStatus `protobuf:"varint,4,opt,name=status,proto3,enum=websocketmanager.v1.ConnectionStatus" json:"status,omitempty"`
+	PreviousStatus ConnectionStatus `protobuf:"varint,5,opt,name=previous_status,json=previousStatus,proto3,enum=websocketmanager.v1.ConnectionStatus" json:"previous_status,omitempty"`
+	// Reconnect attempt (0 when not reconnecting).
+	Attempt int32  `protobuf:"varint,6,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	Error   string `protobuf:"bytes,7,opt,name=error,proto3" json:"error,omitempty"`
+	// Why the status changed ("connected", "reconnected", "disconnected by request", …).
+	Reason string                 `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	Time   *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=time,proto3" json:"time,omitempty"`
+	// Set on a marker event when this watcher fell behind and events were skipped.
+	Skipped       uint64 `protobuf:"varint,10,opt,name=skipped,proto3" json:"skipped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LifecycleEvent) Reset() {
+	*x = LifecycleEvent{}
+	mi := &file_websocketmanager_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LifecycleEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LifecycleEvent) ProtoMessage() {}
+
+func (x *LifecycleEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_websocketmanager_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LifecycleEvent.ProtoReflect.Descriptor instead.
+func (*LifecycleEvent) Descriptor() ([]byte, []int) {
+	return file_websocketmanager_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *LifecycleEvent) GetConnectionId() string {
+	if x != nil {
+		return x.ConnectionId
+	}
+	return ""
+}
+
+func (x *LifecycleEvent) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *LifecycleEvent) GetInstanceId() string {
+	if x != nil {
+		return x.InstanceId
+	}
+	return ""
+}
+
+func (x *LifecycleEvent) GetStatus() ConnectionStatus {
+	if x != nil {
+		return x.Status
+	}
+	return ConnectionStatus_UNKNOWN
+}
+
+func (x *LifecycleEvent) GetPreviousStatus() ConnectionStatus {
+	if x != nil {
+		return x.PreviousStatus
+	}
+	return ConnectionStatus_UNKNOWN
+}
+
+func (x *LifecycleEvent) GetAttempt() int32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *LifecycleEvent) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *LifecycleEvent) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *LifecycleEvent) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *LifecycleEvent) GetSkipped() uint64 {
+	if x != nil {
+		return x.Skipped
+	}
+	return 0
+}
+
 // ConnectRequest asks for a new WebSocket connection.
 type ConnectRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -185,7 +362,7 @@ type ConnectRequest struct {
 
 func (x *ConnectRequest) Reset() {
 	*x = ConnectRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[0]
+	mi := &file_websocketmanager_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -197,7 +374,7 @@ func (x *ConnectRequest) String() string {
 func (*ConnectRequest) ProtoMessage() {}
 
 func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[0]
+	mi := &file_websocketmanager_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -210,7 +387,7 @@ func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectRequest.ProtoReflect.Descriptor instead.
 func (*ConnectRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{0}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ConnectRequest) GetUrl() string {
@@ -296,7 +473,7 @@ type Correlation struct {
 
 func (x *Correlation) Reset() {
 	*x = Correlation{}
-	mi := &file_websocketmanager_proto_msgTypes[1]
+	mi := &file_websocketmanager_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -308,7 +485,7 @@ func (x *Correlation) String() string {
 func (*Correlation) ProtoMessage() {}
 
 func (x *Correlation) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[1]
+	mi := &file_websocketmanager_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -321,7 +498,7 @@ func (x *Correlation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Correlation.ProtoReflect.Descriptor instead.
 func (*Correlation) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{1}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Correlation) GetMode() CorrelationMode {
@@ -354,7 +531,7 @@ type ReconnectPolicy struct {
 
 func (x *ReconnectPolicy) Reset() {
 	*x = ReconnectPolicy{}
-	mi := &file_websocketmanager_proto_msgTypes[2]
+	mi := &file_websocketmanager_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -366,7 +543,7 @@ func (x *ReconnectPolicy) String() string {
 func (*ReconnectPolicy) ProtoMessage() {}
 
 func (x *ReconnectPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[2]
+	mi := &file_websocketmanager_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -379,7 +556,7 @@ func (x *ReconnectPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconnectPolicy.ProtoReflect.Descriptor instead.
 func (*ReconnectPolicy) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{2}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ReconnectPolicy) GetInitialBackoffMs() int32 {
@@ -416,7 +593,7 @@ type ConnectResponse struct {
 
 func (x *ConnectResponse) Reset() {
 	*x = ConnectResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[3]
+	mi := &file_websocketmanager_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -428,7 +605,7 @@ func (x *ConnectResponse) String() string {
 func (*ConnectResponse) ProtoMessage() {}
 
 func (x *ConnectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[3]
+	mi := &file_websocketmanager_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -441,7 +618,7 @@ func (x *ConnectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectResponse.ProtoReflect.Descriptor instead.
 func (*ConnectResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{3}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ConnectResponse) GetConnectionId() string {
@@ -470,7 +647,7 @@ type ListRequest struct {
 
 func (x *ListRequest) Reset() {
 	*x = ListRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[4]
+	mi := &file_websocketmanager_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -482,7 +659,7 @@ func (x *ListRequest) String() string {
 func (*ListRequest) ProtoMessage() {}
 
 func (x *ListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[4]
+	mi := &file_websocketmanager_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -495,7 +672,7 @@ func (x *ListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
 func (*ListRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{4}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListRequest) GetTags() map[string]string {
@@ -516,7 +693,7 @@ type ListResponse struct {
 
 func (x *ListResponse) Reset() {
 	*x = ListResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[5]
+	mi := &file_websocketmanager_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -528,7 +705,7 @@ func (x *ListResponse) String() string {
 func (*ListResponse) ProtoMessage() {}
 
 func (x *ListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[5]
+	mi := &file_websocketmanager_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -541,7 +718,7 @@ func (x *ListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
 func (*ListResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{5}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListResponse) GetConnections() []*WebSocketConnection {
@@ -588,7 +765,7 @@ type WebSocketConnection struct {
 
 func (x *WebSocketConnection) Reset() {
 	*x = WebSocketConnection{}
-	mi := &file_websocketmanager_proto_msgTypes[6]
+	mi := &file_websocketmanager_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -600,7 +777,7 @@ func (x *WebSocketConnection) String() string {
 func (*WebSocketConnection) ProtoMessage() {}
 
 func (x *WebSocketConnection) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[6]
+	mi := &file_websocketmanager_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -613,7 +790,7 @@ func (x *WebSocketConnection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketConnection.ProtoReflect.Descriptor instead.
 func (*WebSocketConnection) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{6}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *WebSocketConnection) GetId() string {
@@ -725,7 +902,7 @@ type DisconnectRequest struct {
 
 func (x *DisconnectRequest) Reset() {
 	*x = DisconnectRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[7]
+	mi := &file_websocketmanager_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -737,7 +914,7 @@ func (x *DisconnectRequest) String() string {
 func (*DisconnectRequest) ProtoMessage() {}
 
 func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[7]
+	mi := &file_websocketmanager_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -750,7 +927,7 @@ func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectRequest.ProtoReflect.Descriptor instead.
 func (*DisconnectRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{7}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DisconnectRequest) GetId() string {
@@ -769,7 +946,7 @@ type DisconnectResponse struct {
 
 func (x *DisconnectResponse) Reset() {
 	*x = DisconnectResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[8]
+	mi := &file_websocketmanager_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -781,7 +958,7 @@ func (x *DisconnectResponse) String() string {
 func (*DisconnectResponse) ProtoMessage() {}
 
 func (x *DisconnectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[8]
+	mi := &file_websocketmanager_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -794,7 +971,7 @@ func (x *DisconnectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectResponse.ProtoReflect.Descriptor instead.
 func (*DisconnectResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{8}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{10}
 }
 
 // StartPublishRequest names the connection and the topic.
@@ -810,7 +987,7 @@ type StartPublishRequest struct {
 
 func (x *StartPublishRequest) Reset() {
 	*x = StartPublishRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[9]
+	mi := &file_websocketmanager_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -822,7 +999,7 @@ func (x *StartPublishRequest) String() string {
 func (*StartPublishRequest) ProtoMessage() {}
 
 func (x *StartPublishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[9]
+	mi := &file_websocketmanager_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -835,7 +1012,7 @@ func (x *StartPublishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartPublishRequest.ProtoReflect.Descriptor instead.
 func (*StartPublishRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{9}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *StartPublishRequest) GetId() string {
@@ -861,7 +1038,7 @@ type StartPublishResponse struct {
 
 func (x *StartPublishResponse) Reset() {
 	*x = StartPublishResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[10]
+	mi := &file_websocketmanager_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -873,7 +1050,7 @@ func (x *StartPublishResponse) String() string {
 func (*StartPublishResponse) ProtoMessage() {}
 
 func (x *StartPublishResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[10]
+	mi := &file_websocketmanager_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -886,7 +1063,7 @@ func (x *StartPublishResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartPublishResponse.ProtoReflect.Descriptor instead.
 func (*StartPublishResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{10}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{12}
 }
 
 // StopPublishRequest names the connection.
@@ -900,7 +1077,7 @@ type StopPublishRequest struct {
 
 func (x *StopPublishRequest) Reset() {
 	*x = StopPublishRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[11]
+	mi := &file_websocketmanager_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -912,7 +1089,7 @@ func (x *StopPublishRequest) String() string {
 func (*StopPublishRequest) ProtoMessage() {}
 
 func (x *StopPublishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[11]
+	mi := &file_websocketmanager_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -925,7 +1102,7 @@ func (x *StopPublishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopPublishRequest.ProtoReflect.Descriptor instead.
 func (*StopPublishRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{11}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StopPublishRequest) GetId() string {
@@ -944,7 +1121,7 @@ type StopPublishResponse struct {
 
 func (x *StopPublishResponse) Reset() {
 	*x = StopPublishResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[12]
+	mi := &file_websocketmanager_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -956,7 +1133,7 @@ func (x *StopPublishResponse) String() string {
 func (*StopPublishResponse) ProtoMessage() {}
 
 func (x *StopPublishResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[12]
+	mi := &file_websocketmanager_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -969,7 +1146,7 @@ func (x *StopPublishResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopPublishResponse.ProtoReflect.Descriptor instead.
 func (*StopPublishResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{12}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{14}
 }
 
 // SendRequest sends a message and waits for a correlated response.
@@ -989,7 +1166,7 @@ type SendRequest struct {
 
 func (x *SendRequest) Reset() {
 	*x = SendRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[13]
+	mi := &file_websocketmanager_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1001,7 +1178,7 @@ func (x *SendRequest) String() string {
 func (*SendRequest) ProtoMessage() {}
 
 func (x *SendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[13]
+	mi := &file_websocketmanager_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1014,7 +1191,7 @@ func (x *SendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRequest.ProtoReflect.Descriptor instead.
 func (*SendRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{13}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SendRequest) GetId() string {
@@ -1060,7 +1237,7 @@ type SendResponse struct {
 
 func (x *SendResponse) Reset() {
 	*x = SendResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[14]
+	mi := &file_websocketmanager_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1072,7 +1249,7 @@ func (x *SendResponse) String() string {
 func (*SendResponse) ProtoMessage() {}
 
 func (x *SendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[14]
+	mi := &file_websocketmanager_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1085,7 +1262,7 @@ func (x *SendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendResponse.ProtoReflect.Descriptor instead.
 func (*SendResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{14}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SendResponse) GetResponse() string {
@@ -1124,7 +1301,7 @@ type SendRawRequest struct {
 
 func (x *SendRawRequest) Reset() {
 	*x = SendRawRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[15]
+	mi := &file_websocketmanager_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1136,7 +1313,7 @@ func (x *SendRawRequest) String() string {
 func (*SendRawRequest) ProtoMessage() {}
 
 func (x *SendRawRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[15]
+	mi := &file_websocketmanager_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1149,7 +1326,7 @@ func (x *SendRawRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRawRequest.ProtoReflect.Descriptor instead.
 func (*SendRawRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{15}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SendRawRequest) GetId() string {
@@ -1182,7 +1359,7 @@ type SendRawResponse struct {
 
 func (x *SendRawResponse) Reset() {
 	*x = SendRawResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[16]
+	mi := &file_websocketmanager_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1194,7 +1371,7 @@ func (x *SendRawResponse) String() string {
 func (*SendRawResponse) ProtoMessage() {}
 
 func (x *SendRawResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[16]
+	mi := &file_websocketmanager_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1207,7 +1384,7 @@ func (x *SendRawResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRawResponse.ProtoReflect.Descriptor instead.
 func (*SendRawResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{16}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{18}
 }
 
 // HeldRequest names the connections to check.
@@ -1220,7 +1397,7 @@ type HeldRequest struct {
 
 func (x *HeldRequest) Reset() {
 	*x = HeldRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[17]
+	mi := &file_websocketmanager_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1232,7 +1409,7 @@ func (x *HeldRequest) String() string {
 func (*HeldRequest) ProtoMessage() {}
 
 func (x *HeldRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[17]
+	mi := &file_websocketmanager_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1245,7 +1422,7 @@ func (x *HeldRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeldRequest.ProtoReflect.Descriptor instead.
 func (*HeldRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{17}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *HeldRequest) GetIds() []string {
@@ -1265,7 +1442,7 @@ type HeldResponse struct {
 
 func (x *HeldResponse) Reset() {
 	*x = HeldResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[18]
+	mi := &file_websocketmanager_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1277,7 +1454,7 @@ func (x *HeldResponse) String() string {
 func (*HeldResponse) ProtoMessage() {}
 
 func (x *HeldResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[18]
+	mi := &file_websocketmanager_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1290,7 +1467,7 @@ func (x *HeldResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeldResponse.ProtoReflect.Descriptor instead.
 func (*HeldResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{18}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *HeldResponse) GetHeld() []string {
@@ -1304,7 +1481,23 @@ var File_websocketmanager_proto protoreflect.FileDescriptor
 
 const file_websocketmanager_proto_rawDesc = "" +
 	"\n" +
-	"\x16websocketmanager.proto\x12\x13websocketmanager.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf6\x04\n" +
+	"\x16websocketmanager.proto\x12\x13websocketmanager.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"g\n" +
+	"\x12WatchEventsRequest\x12#\n" +
+	"\rconnection_id\x18\x01 \x01(\tR\fconnectionId\x12,\n" +
+	"\x12this_instance_only\x18\x02 \x01(\bR\x10thisInstanceOnly\"\x89\x03\n" +
+	"\x0eLifecycleEvent\x12#\n" +
+	"\rconnection_id\x18\x01 \x01(\tR\fconnectionId\x12\x10\n" +
+	"\x03url\x18\x02 \x01(\tR\x03url\x12\x1f\n" +
+	"\vinstance_id\x18\x03 \x01(\tR\n" +
+	"instanceId\x12=\n" +
+	"\x06status\x18\x04 \x01(\x0e2%.websocketmanager.v1.ConnectionStatusR\x06status\x12N\n" +
+	"\x0fprevious_status\x18\x05 \x01(\x0e2%.websocketmanager.v1.ConnectionStatusR\x0epreviousStatus\x12\x18\n" +
+	"\aattempt\x18\x06 \x01(\x05R\aattempt\x12\x14\n" +
+	"\x05error\x18\a \x01(\tR\x05error\x12\x16\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\x12.\n" +
+	"\x04time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x18\n" +
+	"\askipped\x18\n" +
+	" \x01(\x04R\askipped\"\xf6\x04\n" +
 	"\x0eConnectRequest\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12%\n" +
 	"\x0eauto_reconnect\x18\x02 \x01(\bR\rautoReconnect\x12#\n" +
@@ -1403,7 +1596,7 @@ const file_websocketmanager_proto_rawDesc = "" +
 	"\x15CORRELATION_MODE_AUTO\x10\x01\x12\x1f\n" +
 	"\x1bCORRELATION_MODE_JSON_FIELD\x10\x02\x12\x1b\n" +
 	"\x17CORRELATION_MODE_PREFIX\x10\x03\x12\x19\n" +
-	"\x15CORRELATION_MODE_NEXT\x10\x042\xed\x06\n" +
+	"\x15CORRELATION_MODE_NEXT\x10\x042\xe0\a\n" +
 	"\x10WebSocketManager\x12l\n" +
 	"\aConnect\x12#.websocketmanager.v1.ConnectRequest\x1a$.websocketmanager.v1.ConnectResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/connect\x12d\n" +
 	"\x04List\x12 .websocketmanager.v1.ListRequest\x1a!.websocketmanager.v1.ListResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/connections\x12{\n" +
@@ -1412,7 +1605,9 @@ const file_websocketmanager_proto_rawDesc = "" +
 	"\fStartPublish\x12(.websocketmanager.v1.StartPublishRequest\x1a).websocketmanager.v1.StartPublishResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/connections/{id}/publish\x12\x86\x01\n" +
 	"\vStopPublish\x12'.websocketmanager.v1.StopPublishRequest\x1a(.websocketmanager.v1.StopPublishResponse\"$\x82\xd3\xe4\x93\x02\x1e*\x1c/v1/connections/{id}/publish\x12q\n" +
 	"\x04Send\x12 .websocketmanager.v1.SendRequest\x1a!.websocketmanager.v1.SendResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/connections/{id}/send\x12}\n" +
-	"\aSendRaw\x12#.websocketmanager.v1.SendRawRequest\x1a$.websocketmanager.v1.SendRawResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/connections/{id}/sendraw2c\n" +
+	"\aSendRaw\x12#.websocketmanager.v1.SendRawRequest\x1a$.websocketmanager.v1.SendRawResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/connections/{id}/sendraw\x12q\n" +
+	"\vWatchEvents\x12'.websocketmanager.v1.WatchEventsRequest\x1a#.websocketmanager.v1.LifecycleEvent\"\x12\x82\xd3\xe4\x93\x02\f\x12\n" +
+	"/v1/events0\x012c\n" +
 	"\x14WebSocketManagerPeer\x12K\n" +
 	"\x04Held\x12 .websocketmanager.v1.HeldRequest\x1a!.websocketmanager.v1.HeldResponseBZZXgithub.com/websocketmanager/websocketmanager/proto/websocketmanagerv1;websocketmanagerv1b\x06proto3"
 
@@ -1429,70 +1624,77 @@ func file_websocketmanager_proto_rawDescGZIP() []byte {
 }
 
 var file_websocketmanager_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_websocketmanager_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_websocketmanager_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_websocketmanager_proto_goTypes = []any{
 	(ConnectionStatus)(0),         // 0: websocketmanager.v1.ConnectionStatus
 	(CorrelationMode)(0),          // 1: websocketmanager.v1.CorrelationMode
-	(*ConnectRequest)(nil),        // 2: websocketmanager.v1.ConnectRequest
-	(*Correlation)(nil),           // 3: websocketmanager.v1.Correlation
-	(*ReconnectPolicy)(nil),       // 4: websocketmanager.v1.ReconnectPolicy
-	(*ConnectResponse)(nil),       // 5: websocketmanager.v1.ConnectResponse
-	(*ListRequest)(nil),           // 6: websocketmanager.v1.ListRequest
-	(*ListResponse)(nil),          // 7: websocketmanager.v1.ListResponse
-	(*WebSocketConnection)(nil),   // 8: websocketmanager.v1.WebSocketConnection
-	(*DisconnectRequest)(nil),     // 9: websocketmanager.v1.DisconnectRequest
-	(*DisconnectResponse)(nil),    // 10: websocketmanager.v1.DisconnectResponse
-	(*StartPublishRequest)(nil),   // 11: websocketmanager.v1.StartPublishRequest
-	(*StartPublishResponse)(nil),  // 12: websocketmanager.v1.StartPublishResponse
-	(*StopPublishRequest)(nil),    // 13: websocketmanager.v1.StopPublishRequest
-	(*StopPublishResponse)(nil),   // 14: websocketmanager.v1.StopPublishResponse
-	(*SendRequest)(nil),           // 15: websocketmanager.v1.SendRequest
-	(*SendResponse)(nil),          // 16: websocketmanager.v1.SendResponse
-	(*SendRawRequest)(nil),        // 17: websocketmanager.v1.SendRawRequest
-	(*SendRawResponse)(nil),       // 18: websocketmanager.v1.SendRawResponse
-	(*HeldRequest)(nil),           // 19: websocketmanager.v1.HeldRequest
-	(*HeldResponse)(nil),          // 20: websocketmanager.v1.HeldResponse
-	nil,                           // 21: websocketmanager.v1.ConnectRequest.HeadersEntry
-	nil,                           // 22: websocketmanager.v1.ConnectRequest.TagsEntry
-	nil,                           // 23: websocketmanager.v1.ListRequest.TagsEntry
-	nil,                           // 24: websocketmanager.v1.WebSocketConnection.TagsEntry
-	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
+	(*WatchEventsRequest)(nil),    // 2: websocketmanager.v1.WatchEventsRequest
+	(*LifecycleEvent)(nil),        // 3: websocketmanager.v1.LifecycleEvent
+	(*ConnectRequest)(nil),        // 4: websocketmanager.v1.ConnectRequest
+	(*Correlation)(nil),           // 5: websocketmanager.v1.Correlation
+	(*ReconnectPolicy)(nil),       // 6: websocketmanager.v1.ReconnectPolicy
+	(*ConnectResponse)(nil),       // 7: websocketmanager.v1.ConnectResponse
+	(*ListRequest)(nil),           // 8: websocketmanager.v1.ListRequest
+	(*ListResponse)(nil),          // 9: websocketmanager.v1.ListResponse
+	(*WebSocketConnection)(nil),   // 10: websocketmanager.v1.WebSocketConnection
+	(*DisconnectRequest)(nil),     // 11: websocketmanager.v1.DisconnectRequest
+	(*DisconnectResponse)(nil),    // 12: websocketmanager.v1.DisconnectResponse
+	(*StartPublishRequest)(nil),   // 13: websocketmanager.v1.StartPublishRequest
+	(*StartPublishResponse)(nil),  // 14: websocketmanager.v1.StartPublishResponse
+	(*StopPublishRequest)(nil),    // 15: websocketmanager.v1.StopPublishRequest
+	(*StopPublishResponse)(nil),   // 16: websocketmanager.v1.StopPublishResponse
+	(*SendRequest)(nil),           // 17: websocketmanager.v1.SendRequest
+	(*SendResponse)(nil),          // 18: websocketmanager.v1.SendResponse
+	(*SendRawRequest)(nil),        // 19: websocketmanager.v1.SendRawRequest
+	(*SendRawResponse)(nil),       // 20: websocketmanager.v1.SendRawResponse
+	(*HeldRequest)(nil),           // 21: websocketmanager.v1.HeldRequest
+	(*HeldResponse)(nil),          // 22: websocketmanager.v1.HeldResponse
+	nil,                           // 23: websocketmanager.v1.ConnectRequest.HeadersEntry
+	nil,                           // 24: websocketmanager.v1.ConnectRequest.TagsEntry
+	nil,                           // 25: websocketmanager.v1.ListRequest.TagsEntry
+	nil,                           // 26: websocketmanager.v1.WebSocketConnection.TagsEntry
+	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
 }
 var file_websocketmanager_proto_depIdxs = []int32{
-	21, // 0: websocketmanager.v1.ConnectRequest.headers:type_name -> websocketmanager.v1.ConnectRequest.HeadersEntry
-	3,  // 1: websocketmanager.v1.ConnectRequest.correlation:type_name -> websocketmanager.v1.Correlation
-	22, // 2: websocketmanager.v1.ConnectRequest.tags:type_name -> websocketmanager.v1.ConnectRequest.TagsEntry
-	4,  // 3: websocketmanager.v1.ConnectRequest.reconnect:type_name -> websocketmanager.v1.ReconnectPolicy
-	1,  // 4: websocketmanager.v1.Correlation.mode:type_name -> websocketmanager.v1.CorrelationMode
-	0,  // 5: websocketmanager.v1.ConnectResponse.status:type_name -> websocketmanager.v1.ConnectionStatus
-	23, // 6: websocketmanager.v1.ListRequest.tags:type_name -> websocketmanager.v1.ListRequest.TagsEntry
-	8,  // 7: websocketmanager.v1.ListResponse.connections:type_name -> websocketmanager.v1.WebSocketConnection
-	0,  // 8: websocketmanager.v1.WebSocketConnection.status:type_name -> websocketmanager.v1.ConnectionStatus
-	25, // 9: websocketmanager.v1.WebSocketConnection.created_at:type_name -> google.protobuf.Timestamp
-	25, // 10: websocketmanager.v1.WebSocketConnection.connected_since:type_name -> google.protobuf.Timestamp
-	24, // 11: websocketmanager.v1.WebSocketConnection.tags:type_name -> websocketmanager.v1.WebSocketConnection.TagsEntry
-	3,  // 12: websocketmanager.v1.WebSocketConnection.correlation:type_name -> websocketmanager.v1.Correlation
-	2,  // 13: websocketmanager.v1.WebSocketManager.Connect:input_type -> websocketmanager.v1.ConnectRequest
-	6,  // 14: websocketmanager.v1.WebSocketManager.List:input_type -> websocketmanager.v1.ListRequest
-	9,  // 15: websocketmanager.v1.WebSocketManager.Disconnect:input_type -> websocketmanager.v1.DisconnectRequest
-	11, // 16: websocketmanager.v1.WebSocketManager.StartPublish:input_type -> websocketmanager.v1.StartPublishRequest
-	13, // 17: websocketmanager.v1.WebSocketManager.StopPublish:input_type -> websocketmanager.v1.StopPublishRequest
-	15, // 18: websocketmanager.v1.WebSocketManager.Send:input_type -> websocketmanager.v1.SendRequest
-	17, // 19: websocketmanager.v1.WebSocketManager.SendRaw:input_type -> websocketmanager.v1.SendRawRequest
-	19, // 20: websocketmanager.v1.WebSocketManagerPeer.Held:input_type -> websocketmanager.v1.HeldRequest
-	5,  // 21: websocketmanager.v1.WebSocketManager.Connect:output_type -> websocketmanager.v1.ConnectResponse
-	7,  // 22: websocketmanager.v1.WebSocketManager.List:output_type -> websocketmanager.v1.ListResponse
-	10, // 23: websocketmanager.v1.WebSocketManager.Disconnect:output_type -> websocketmanager.v1.DisconnectResponse
-	12, // 24: websocketmanager.v1.WebSocketManager.StartPublish:output_type -> websocketmanager.v1.StartPublishResponse
-	14, // 25: websocketmanager.v1.WebSocketManager.StopPublish:output_type -> websocketmanager.v1.StopPublishResponse
-	16, // 26: websocketmanager.v1.WebSocketManager.Send:output_type -> websocketmanager.v1.SendResponse
-	18, // 27: websocketmanager.v1.WebSocketManager.SendRaw:output_type -> websocketmanager.v1.SendRawResponse
-	20, // 28: websocketmanager.v1.WebSocketManagerPeer.Held:output_type -> websocketmanager.v1.HeldResponse
-	21, // [21:29] is the sub-list for method output_type
-	13, // [13:21] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	0,  // 0: websocketmanager.v1.LifecycleEvent.status:type_name -> websocketmanager.v1.ConnectionStatus
+	0,  // 1: websocketmanager.v1.LifecycleEvent.previous_status:type_name -> websocketmanager.v1.ConnectionStatus
+	27, // 2: websocketmanager.v1.LifecycleEvent.time:type_name -> google.protobuf.Timestamp
+	23, // 3: websocketmanager.v1.ConnectRequest.headers:type_name -> websocketmanager.v1.ConnectRequest.HeadersEntry
+	5,  // 4: websocketmanager.v1.ConnectRequest.correlation:type_name -> websocketmanager.v1.Correlation
+	24, // 5: websocketmanager.v1.ConnectRequest.tags:type_name -> websocketmanager.v1.ConnectRequest.TagsEntry
+	6,  // 6: websocketmanager.v1.ConnectRequest.reconnect:type_name -> websocketmanager.v1.ReconnectPolicy
+	1,  // 7: websocketmanager.v1.Correlation.mode:type_name -> websocketmanager.v1.CorrelationMode
+	0,  // 8: websocketmanager.v1.ConnectResponse.status:type_name -> websocketmanager.v1.ConnectionStatus
+	25, // 9: websocketmanager.v1.ListRequest.tags:type_name -> websocketmanager.v1.ListRequest.TagsEntry
+	10, // 10: websocketmanager.v1.ListResponse.connections:type_name -> websocketmanager.v1.WebSocketConnection
+	0,  // 11: websocketmanager.v1.WebSocketConnection.status:type_name -> websocketmanager.v1.ConnectionStatus
+	27, // 12: websocketmanager.v1.WebSocketConnection.created_at:type_name -> google.protobuf.Timestamp
+	27, // 13: websocketmanager.v1.WebSocketConnection.connected_since:type_name -> google.protobuf.Timestamp
+	26, // 14: websocketmanager.v1.WebSocketConnection.tags:type_name -> websocketmanager.v1.WebSocketConnection.TagsEntry
+	5,  // 15: websocketmanager.v1.WebSocketConnection.correlation:type_name -> websocketmanager.v1.Correlation
+	4,  // 16: websocketmanager.v1.WebSocketManager.Connect:input_type -> websocketmanager.v1.ConnectRequest
+	8,  // 17: websocketmanager.v1.WebSocketManager.List:input_type -> websocketmanager.v1.ListRequest
+	11, // 18: websocketmanager.v1.WebSocketManager.Disconnect:input_type -> websocketmanager.v1.DisconnectRequest
+	13, // 19: websocketmanager.v1.WebSocketManager.StartPublish:input_type -> websocketmanager.v1.StartPublishRequest
+	15, // 20: websocketmanager.v1.WebSocketManager.StopPublish:input_type -> websocketmanager.v1.StopPublishRequest
+	17, // 21: websocketmanager.v1.WebSocketManager.Send:input_type -> websocketmanager.v1.SendRequest
+	19, // 22: websocketmanager.v1.WebSocketManager.SendRaw:input_type -> websocketmanager.v1.SendRawRequest
+	2,  // 23: websocketmanager.v1.WebSocketManager.WatchEvents:input_type -> websocketmanager.v1.WatchEventsRequest
+	21, // 24: websocketmanager.v1.WebSocketManagerPeer.Held:input_type -> websocketmanager.v1.HeldRequest
+	7,  // 25: websocketmanager.v1.WebSocketManager.Connect:output_type -> websocketmanager.v1.ConnectResponse
+	9,  // 26: websocketmanager.v1.WebSocketManager.List:output_type -> websocketmanager.v1.ListResponse
+	12, // 27: websocketmanager.v1.WebSocketManager.Disconnect:output_type -> websocketmanager.v1.DisconnectResponse
+	14, // 28: websocketmanager.v1.WebSocketManager.StartPublish:output_type -> websocketmanager.v1.StartPublishResponse
+	16, // 29: websocketmanager.v1.WebSocketManager.StopPublish:output_type -> websocketmanager.v1.StopPublishResponse
+	18, // 30: websocketmanager.v1.WebSocketManager.Send:output_type -> websocketmanager.v1.SendResponse
+	20, // 31: websocketmanager.v1.WebSocketManager.SendRaw:output_type -> websocketmanager.v1.SendRawResponse
+	3,  // 32: websocketmanager.v1.WebSocketManager.WatchEvents:output_type -> websocketmanager.v1.LifecycleEvent
+	22, // 33: websocketmanager.v1.WebSocketManagerPeer.Held:output_type -> websocketmanager.v1.HeldResponse
+	25, // [25:34] is the sub-list for method output_type
+	16, // [16:25] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_websocketmanager_proto_init() }
@@ -1506,7 +1708,7 @@ func file_websocketmanager_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_websocketmanager_proto_rawDesc), len(file_websocketmanager_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   23,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -31,6 +31,7 @@ const (
 	WebSocketManager_StopPublish_FullMethodName  = "/websocketmanager.v1.WebSocketManager/StopPublish"
 	WebSocketManager_Send_FullMethodName         = "/websocketmanager.v1.WebSocketManager/Send"
 	WebSocketManager_SendRaw_FullMethodName      = "/websocketmanager.v1.WebSocketManager/SendRaw"
+	WebSocketManager_WatchEvents_FullMethodName  = "/websocketmanager.v1.WebSocketManager/WatchEvents"
 )
 
 // WebSocketManagerClient is the client API for WebSocketManager service.
@@ -54,6 +55,10 @@ type WebSocketManagerClient interface {
 	Send(ctx context.Context, in *SendRequest, opts ...grpc.CallOption) (*SendResponse, error)
 	// SendRaw sends a message without waiting for a response.
 	SendRaw(ctx context.Context, in *SendRawRequest, opts ...grpc.CallOption) (*SendRawResponse, error)
+	// WatchEvents streams connection lifecycle events (the ones published to the lifecycle
+	// topic) as they happen, from every instance, until the caller cancels. REST: newline-
+	// delimited JSON objects {"result": LifecycleEvent}.
+	WatchEvents(ctx context.Context, in *WatchEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LifecycleEvent], error)
 }
 
 type webSocketManagerClient struct {
@@ -134,6 +139,25 @@ func (c *webSocketManagerClient) SendRaw(ctx context.Context, in *SendRawRequest
 	return out, nil
 }
 
+func (c *webSocketManagerClient) WatchEvents(ctx context.Context, in *WatchEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LifecycleEvent], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &WebSocketManager_ServiceDesc.Streams[0], WebSocketManager_WatchEvents_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchEventsRequest, LifecycleEvent]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type WebSocketManager_WatchEventsClient = grpc.ServerStreamingClient[LifecycleEvent]
+
 // WebSocketManagerServer is the server API for WebSocketManager service.
 // All implementations must embed UnimplementedWebSocketManagerServer
 // for forward compatibility.
@@ -155,6 +179,10 @@ type WebSocketManagerServer interface {
 	Send(context.Context, *SendRequest) (*SendResponse, error)
 	// SendRaw sends a message without waiting for a response.
 	SendRaw(context.Context, *SendRawRequest) (*SendRawResponse, error)
+	// WatchEvents streams connection lifecycle events (the ones published to the lifecycle
+	// topic) as they happen, from every instance, until the caller cancels. REST: newline-
+	// delimited JSON objects {"result": LifecycleEvent}.
+	WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[LifecycleEvent]) error
 	mustEmbedUnimplementedWebSocketManagerServer()
 }
 
@@ -185,6 +213,9 @@ func (UnimplementedWebSocketManagerServer) Send(context.Context, *SendRequest) (
 }
 func (UnimplementedWebSocketManagerServer) SendRaw(context.Context, *SendRawRequest) (*SendRawResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SendRaw not implemented")
+}
+func (UnimplementedWebSocketManagerServer) WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[LifecycleEvent]) error {
+	return status.Error(codes.Unimplemented, "method WatchEvents not implemented")
 }
 func (UnimplementedWebSocketManagerServer) mustEmbedUnimplementedWebSocketManagerServer() {}
 func (UnimplementedWebSocketManagerServer) testEmbeddedByValue()                          {}
@@ -333,6 +364,17 @@ func _WebSocketManager_SendRaw_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _WebSocketManager_WatchEvents_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchEventsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(WebSocketManagerServer).WatchEvents(m, &grpc.GenericServerStream[WatchEventsRequest, LifecycleEvent]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type WebSocketManager_WatchEventsServer = grpc.ServerStreamingServer[LifecycleEvent]
+
 // WebSocketManager_ServiceDesc is the grpc.ServiceDesc for WebSocketManager service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -369,7 +411,13 @@ var WebSocketManager_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _WebSocketManager_SendRaw_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchEvents",
+			Handler:       _WebSocketManager_WatchEvents_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "websocketmanager.proto",
 }
 
