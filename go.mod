@@ -3,6 +3,7 @@ module github.com/websocketmanager/websocketmanager
 go 1.26.4
 
 require (
+	connectrpc.com/vanguard v0.4.0
 	github.com/dapr/dapr v1.18.0
 	github.com/dapr/go-sdk v1.15.0
 	github.com/google/uuid v1.6.0
@@ -22,6 +23,7 @@ require (
 )
 
 require (
+	connectrpc.com/connect v1.19.1 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cenkalti/backoff/v4 v4.3.0 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect

@@ -236,8 +236,13 @@ func (a *app) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	browser, err := browserHandler(a.gwGRPC)
+	if err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/", gwHandler)
+	mux.Handle("/", cors(a.cfg.corsOrigins, gwHandler))
+	mux.Handle("/"+pb.WebSocketManager_ServiceDesc.ServiceName+"/", cors(a.cfg.corsOrigins, http.MaxBytesHandler(browser, int64(maxRequestBytes(a.cfg)))))
 	mux.Handle("GET /readyz", a.ready)
 	mux.Handle("GET /metrics", a.metricsHandler())
 	gwHandler = mux

@@ -47,6 +47,7 @@ type config struct {
 	fenceAfter       time.Duration
 	pprofAddress     string
 	metricsAuth      bool
+	corsOrigins      []string
 	dialAllow        []string
 	dialDeny         []string
 	maxConnections   int
@@ -113,6 +114,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.backoffStable, "reconnect-stable-after", 10*time.Second, "uptime after which the reconnect backoff starts over")
 	fs.DurationVar(&c.watchdog, "watchdog-interval", 3*time.Second, "period of the failover watchdog (one reminder per directory shard): how soon a surviving instance re-establishes the connections of a dead one")
 	fs.DurationVar(&c.fenceAfter, "sidecar-fence-after", 5*time.Second, "close every socket when the Dapr sidecar has been unreachable this long (another instance may own them by then)")
+	fs.Var(listFlag{&c.corsOrigins}, "cors-allowed-origins", "origins whose pages may call the HTTP port (REST, Connect, gRPC-Web), comma-separated, e.g. https://app.example; * for any; empty = no cross-origin access")
 	fs.BoolVar(&c.metricsAuth, "metrics-auth", false, "require an API bearer token on /metrics too (when --api-tokens are set)")
 	fs.StringVar(&c.pprofAddress, "pprof-address", "", "address for Go's /debug/pprof profiles (e.g. 127.0.0.1:6060); empty = off. Never expose it beyond loopback")
 	fs.Var(listFlag{&c.dialAllow}, "dial-allow", "SSRF guard allow-list: host names, *.patterns, IP addresses and CIDRs the service may connect to even if they are loopback, private, link-local or otherwise special (comma-separated); e.g. 127.0.0.0/8,::1 for local servers")

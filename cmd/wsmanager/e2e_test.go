@@ -205,6 +205,7 @@ func startService(ctx context.Context, st *daprstack.Stack, bin string, rt *dapr
 		[]string{"WSM_API_TOKENS=" + env.apiToken, "APP_API_TOKEN=" + env.appToken, "DAPR_API_TOKEN=" + env.daprToken}, svcBin,
 		"--dial-allow", "127.0.0.0/8,::1", // the tests' servers are on loopback, denied by default
 		"--dial-deny", deniedLoopback, // …except this one (TestSSRFGuard)
+		"--cors-allowed-origins", allowedOrigin, // TestBrowserProtocols
 		"--max-pending-sends", "32", "--max-outbound-message-bytes", strconv.Itoa(maxMessage), // TestLimitsThroughTheAPI
 		"--grpc-port", strconv.Itoa(ports[0]), "--http-port", strconv.Itoa(ports[1]), "--actor-port", strconv.Itoa(ports[2]),
 		"--dapr-grpc-address", d.GRPCAddr(), "--log-level", "debug", "--lifecycle-topic", env.lifecycle,
