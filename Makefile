@@ -37,17 +37,28 @@ $(STAMPS)/grpcurl-$(GRPCURL_VERSION):
 	GOBIN=$(BIN) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 	@mkdir -p $(STAMPS) && touch $@
 
+# The TypeScript client's toolchain (connect-es), pinned by its package-lock.json.
+TS_DIR := clients/typescript
+$(TS_DIR)/node_modules/.stamp: $(TS_DIR)/package-lock.json
+	cd $(TS_DIR) && npm ci --no-audit --no-fund
+	@touch $@
+
 PROTO_TOOLS := $(STAMPS)/protoc-gen-go-$(PROTOC_GEN_GO_VERSION) \
 	$(STAMPS)/protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION) \
 	$(STAMPS)/grpc-gateway-$(GRPC_GATEWAY_VERSION) \
-	$(STAMPS)/buf-$(BUF_VERSION)
+	$(STAMPS)/buf-$(BUF_VERSION) \
+	$(TS_DIR)/node_modules/.stamp
+
+PY_DESCRIPTORS := clients/python/websocketmanager/websocketmanager.binpb
 
 .PHONY: grpcurl
 grpcurl: $(STAMPS)/grpcurl-$(GRPCURL_VERSION) ## install grpcurl into .tools/bin (for the README's examples)
 
 .PHONY: proto
-proto: $(PROTO_TOOLS) ## regenerate the Go code from proto/websocketmanager.proto
+proto: $(PROTO_TOOLS) ## regenerate the Go, TypeScript and Python code from proto/websocketmanager.proto
 	cd proto && $(BUF) generate
+	cd $(TS_DIR) && $(BUF) generate --template buf.gen.yaml
+	$(BUF) build proto --exclude-source-info -o $(PY_DESCRIPTORS)
 
 .PHONY: proto-check
 proto-check: $(PROTO_TOOLS) ## fail when the committed generated code differs from a fresh generation
@@ -55,6 +66,13 @@ proto-check: $(PROTO_TOOLS) ## fail when the committed generated code differs fr
 	(cd $$tmp/proto && $(BUF) generate) && \
 	if ! diff -r proto/websocketmanagerv1 $$tmp/proto/websocketmanagerv1; then \
 		echo "generated code is stale: run 'make proto' and commit the result" >&2; exit 1; fi
+	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && mkdir -p $$tmp/clients && cp -r $(TS_DIR) $$tmp/clients/ && cp -r proto $$tmp/ && \
+	(cd $$tmp/$(TS_DIR) && $(BUF) generate --template buf.gen.yaml) && \
+	if ! diff -r $(TS_DIR)/src/generated $$tmp/$(TS_DIR)/src/generated; then \
+		echo "the TypeScript client's generated code is stale: run 'make proto' and commit the result" >&2; exit 1; fi
+	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && $(BUF) build proto --exclude-source-info -o $$tmp/d.binpb && \
+	if ! cmp -s $$tmp/d.binpb $(PY_DESCRIPTORS); then \
+		echo "the Python client's descriptors are stale: run 'make proto' and commit the result" >&2; exit 1; fi
 
 .PHONY: build
 build: ## build the service, the demo server, the consumer and the dev runner into .tools/bin
