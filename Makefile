@@ -76,7 +76,7 @@ proto-check: $(PROTO_TOOLS) ## fail when the committed generated code differs fr
 
 .PHONY: build
 build: ## build the service, the demo server, the consumer and the dev runner into .tools/bin
-	go build -o $(BIN)/ ./cmd/wsmanager ./cmd/wsdemo ./cmd/wsconsumer ./cmd/devstack
+	go build -o $(BIN)/ ./cmd/wsmanager ./cmd/wsmctl ./cmd/wsdemo ./cmd/wsconsumer ./cmd/devstack
 
 .PHONY: run
 run: dapr build ## run the service with its sidecar, placement, scheduler and a demo WebSocket server

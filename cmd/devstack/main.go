@@ -177,5 +177,15 @@ Try it (gRPC):
   grpcurl -plaintext -d '{"url":"ws://127.0.0.1:9001/echo"}' 127.0.0.1:5002 websocketmanager.v1.WebSocketManager/Connect
   grpcurl -plaintext -d '{"id":"<id>","message":"Hello WebSocket!","timeout_ms":5000}' 127.0.0.1:5002 websocketmanager.v1.WebSocketManager/Send
   grpcurl -plaintext 127.0.0.1:5002 websocketmanager.v1.WebSocketManager/List
+
+Try it (CLI, in another terminal; .tools/bin/wsmctl):
+  .tools/bin/wsmctl events                                  # follows lifecycle events live
+  .tools/bin/wsmctl connect ws://127.0.0.1:9001/echo --id demo
+  .tools/bin/wsmctl send demo "Hello WebSocket!"
+  .tools/bin/wsmctl list
+  .tools/bin/wsmctl disconnect demo
+
+Watch it: http://127.0.0.1:5001/metrics (Prometheus), /readyz, /healthz;
+  Grafana dashboard: deploy/grafana/wsmanager-dashboard.json (docs/operations.md)
 ================================================================================
 `

@@ -85,6 +85,16 @@ func (l listFlag) Set(s string) error {
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
 	var c config
+	fs := flagSet(&c, getenv, stderr)
+	err := ff.Parse(fs, args, ff.WithEnvVarPrefix("WSM"))
+	if err != nil {
+		return c, err
+	}
+	return c, c.finish(getenv)
+}
+
+// flagSet defines every flag, writing into c.
+func flagSet(c *config, getenv func(string) string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("wsmanager", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.host, "host", "127.0.0.1", "address the gRPC and HTTP APIs listen on (0.0.0.0 for all interfaces)")
@@ -128,16 +138,17 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.tlsKey, "tls-key-file", "", "PEM private key of --tls-cert-file")
 	fs.StringVar(&c.tlsClientCA, "tls-client-ca-file", "", "PEM CA bundle: API calls (except health checks) must present a client certificate it signed (mTLS); instances also trust it for each other")
 	fs.StringVar(&c.peerServerName, "peer-tls-server-name", "", "name to verify in other instances' certificates when forwarding to them over TLS (default: the host of their advertise address)")
-	err := ff.Parse(fs, args, ff.WithEnvVarPrefix("WSM"))
-	if err != nil {
-		return c, err
-	}
+	return fs
+}
+
+// finish reads what does not come from flags and checks the result.
+func (c *config) finish(getenv func(string) string) error {
 	c.appAPIToken = getenv("APP_API_TOKEN")
 	c.daprAPIToken = getenv("DAPR_API_TOKEN")
 	if c.apiTokensFile != "" {
 		b, err := os.ReadFile(c.apiTokensFile)
 		if err != nil {
-			return c, fmt.Errorf("--api-tokens-file: %w", err)
+			return fmt.Errorf("--api-tokens-file: %w", err)
 		}
 		for _, line := range strings.Split(string(b), "\n") {
 			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
@@ -148,7 +159,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if c.advertise == "" {
 		c.advertise = fmt.Sprintf("127.0.0.1:%d", c.grpcPort)
 	}
-	return c, c.validate()
+	return c.validate()
 }
 
 func (c config) validate() error {

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"flag"
 	"io"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,4 +63,18 @@ func TestConfigInvalid(t *testing.T) {
 			assert.Error(t, err)
 		})
 	}
+}
+
+// Ensure docs/configuration.md lists every flag (and so its WSM_ variable) with its default.
+func TestEveryFlagIsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/configuration.md")
+	require.NoError(t, err)
+	var c config
+	fs := flagSet(&c, noEnv, io.Discard)
+	n := 0
+	fs.VisitAll(func(f *flag.Flag) {
+		n++
+		assert.True(t, strings.Contains(string(doc), "`--"+f.Name+"`"), "docs/configuration.md does not describe --%s", f.Name)
+	})
+	assert.Greater(t, n, 30)
 }

@@ -3,9 +3,13 @@ package main_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -87,6 +91,32 @@ func TestMetricsAndReadiness(t *testing.T) {
 		_, ok := after[name]
 		assert.True(t, ok, "%s is exported", name)
 	}
+
+	// Every metric the Grafana dashboard queries is one the service exports.
+	dash, err := os.ReadFile(filepath.Join(env.root, "deploy", "grafana", "wsmanager-dashboard.json"))
+	require.NoError(t, err)
+	var d struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	require.NoError(t, json.Unmarshal(dash, &d))
+	exported := map[string]bool{}
+	for name := range after {
+		exported[strings.SplitN(name, "{", 2)[0]] = true
+	}
+	metricName := regexp.MustCompile(`\b(wsmanager|process|go)_[a-z_]+`)
+	queried := 0
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			for _, m := range metricName.FindAllString(tg.Expr, -1) {
+				queried++
+				assert.True(t, exported[m], "panel %q queries %s, which the service does not export", p.Title, m)
+			}
+		}
+	}
+	assert.Greater(t, queried, 10)
 }
 
 // Ensure the caller's W3C trace context is continued: in the service's logs of the call, on
