@@ -61,10 +61,19 @@ const (
 	// DirectoryMethodSetHolders records which instance holds members' sockets (ids that are
 	// not members are ignored). HoldersArgs → Reply. Used by the failover watchdog.
 	DirectoryMethodSetHolders = "SetHolders"
+	// DirectoryMethodAnnounce records that an instance is up (on shard "0"), so that event
+	// watches follow it before it holds a connection. AnnounceArgs → Reply.
+	DirectoryMethodAnnounce = "Announce"
 )
 
 // DirectoryMethods lists the directory actor's methods.
-var DirectoryMethods = []string{DirectoryMethodAdd, DirectoryMethodRemove, DirectoryMethodMembers, DirectoryMethodPing, DirectoryMethodSetHolders}
+var DirectoryMethods = []string{DirectoryMethodAdd, DirectoryMethodRemove, DirectoryMethodMembers, DirectoryMethodPing,
+	DirectoryMethodSetHolders, DirectoryMethodAnnounce}
+
+// AnnounceArgs names an instance by its gRPC address.
+type AnnounceArgs struct {
+	Addr string `json:"addr"`
+}
 
 // Status names as they appear in [ConnectionInfo.Status].
 const (

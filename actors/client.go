@@ -153,8 +153,14 @@ func (c *Client) Members(ctx context.Context) ([]string, error) {
 	return all, first
 }
 
+// Announce records that the instance at addr is up. See [DirectoryMethodAnnounce].
+func (c *Client) Announce(ctx context.Context, addr string) error {
+	return c.call(ctx, DirectoryType, "0", DirectoryMethodAnnounce, AnnounceArgs{Addr: addr}, &Reply{})
+}
+
 // Holders returns the distinct gRPC addresses of the instances the directory records as
-// holding connections (the instances that may have something to say). See [DirectoryMethodMembers].
+// holding connections or announced recently (the instances that may have something to say).
+// See [DirectoryMethodMembers].
 func (c *Client) Holders(ctx context.Context) ([]string, error) {
 	var (
 		mu    sync.Mutex

@@ -19,6 +19,14 @@ const (
 	// watchdogKey records the period of the shard's watchdog reminder once registered, so
 	// that Add registers it once (and again when --watchdog-interval changes).
 	watchdogKey = "watchdog"
+	// instancesKey (shard "0" only): instance gRPC address → when it last announced itself.
+	instancesKey = "instances"
+)
+
+// instanceTTL is how long an announcement counts; instances announce every AnnounceEvery.
+const (
+	instanceTTL   = 2 * time.Minute
+	AnnounceEvery = 30 * time.Second
 )
 
 // Directory is the actor that keeps a shard of the set of connection ids, which instance
@@ -133,12 +141,40 @@ func (d *Directory) Members(ctx context.Context, _ *Empty) (*MembersReply, error
 		}
 	}
 	sort.Strings(ids)
+	if inst, err := loadMap[int64](ctx, d, instancesKey); err == nil {
+		for a, seen := range inst {
+			if time.Since(time.Unix(seen, 0)) < instanceTTL {
+				holders[a] = true
+			}
+		}
+	}
 	hs := make([]string, 0, len(holders))
 	for a := range holders {
 		hs = append(hs, a)
 	}
 	sort.Strings(hs)
 	return &MembersReply{IDs: ids, Holders: hs}, nil
+}
+
+// Announce records that an instance is up. See [DirectoryMethodAnnounce].
+func (d *Directory) Announce(ctx context.Context, in *AnnounceArgs) (*Reply, error) {
+	if in.Addr == "" {
+		return &Reply{Error: errorf(CodeInvalidArgument, "addr is required")}, nil
+	}
+	inst, err := loadMap[int64](ctx, d, instancesKey)
+	if err != nil {
+		return &Reply{Error: errorf(CodeUnavailable, "read directory: %v", err)}, nil
+	}
+	for a, seen := range inst { // forget instances gone for long
+		if time.Since(time.Unix(seen, 0)) >= instanceTTL {
+			delete(inst, a)
+		}
+	}
+	inst[in.Addr] = time.Now().Unix()
+	if err := d.GetStateManager().Set(ctx, instancesKey, inst); err != nil {
+		return &Reply{Error: errorf(CodeInternal, "update directory: %v", err)}, nil
+	}
+	return &Reply{}, nil
 }
 
 // Ping does nothing. See [DirectoryMethodPing].

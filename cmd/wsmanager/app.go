@@ -62,6 +62,7 @@ type app struct {
 	tokens     *service.Tokens
 	ready      *readiness
 	hub        *service.EventHub
+	actors     *actors.Client
 }
 
 func newLogger(level, format string) (*zap.Logger, error) {
@@ -202,7 +203,7 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 	reflection.Register(gs)
 
 	return &app{cfg: cfg, log: log, daprConn: daprConn, registry: registry, lifecycle: lifecycle, host: host,
-		metrics: m, tokens: tokens, ready: newReadiness(hs), hub: hub,
+		metrics: m, tokens: tokens, ready: newReadiness(hs), hub: hub, actors: client,
 		grpc: gs, health: hs, svc: svc, tls: tlsCfg, gwGRPC: gw, gwListener: bufconn.Listen(1 << 20)}, nil
 }
 
@@ -360,6 +361,7 @@ func (a *app) shutdown() {
 func (a *app) fence(ctx context.Context) {
 	md := runtimev1pb.NewDaprClient(a.daprConn)
 	var lastOK = time.Now()
+	var lastAnnounce time.Time
 	fenced := false
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -375,6 +377,16 @@ func (a *app) fence(ctx context.Context) {
 		meta, err := md.GetMetadata(cctx, &runtimev1pb.GetMetadataRequest{})
 		cancel()
 		a.ready.observe(meta, err)
+		if ok, _ := a.ready.state(); ok && time.Since(lastAnnounce) >= actors.AnnounceEvery {
+			// Event watches on other instances follow this one from now on.
+			actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			if err := a.actors.Announce(actx, a.cfg.advertise); err == nil {
+				lastAnnounce = time.Now()
+			} else if ctx.Err() == nil {
+				a.log.Debug("announce this instance", zap.Error(err))
+			}
+			cancel()
+		}
 		switch {
 		case err == nil:
 			lastOK, fenced = time.Now(), false
