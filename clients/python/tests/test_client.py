@@ -34,15 +34,28 @@ class ClientTest(unittest.IsolatedAsyncioTestCase):
     async def test_every_call_and_events(self):
         async with WebSocketManagerClient(host=HOST, port=PORT) as client:
             seen = []
+            probed = asyncio.Event()
 
             async def watch():
-                async for ev in client.watch_events("py-1"):
-                    seen.append(status_name(ev.status))
-                    if seen[-1] == "DISCONNECTED":
-                        return
+                async for ev in client.watch_events():
+                    if ev.connection_id == "py-probe":
+                        probed.set()
+                    if ev.connection_id == "py-1":
+                        seen.append(status_name(ev.status))
+                        if seen[-1] == "DISCONNECTED":
+                            return
 
             watcher = asyncio.create_task(watch())
-            await asyncio.sleep(0.5)  # let the watch subscribe
+            # The watch is live once it reports a probe connection's events.
+            for _ in range(100):
+                await client.connect(WS_URL, connection_id="py-probe")
+                await client.disconnect("py-probe")
+                try:
+                    await asyncio.wait_for(probed.wait(), 0.2)
+                    break
+                except asyncio.TimeoutError:
+                    pass
+            self.assertTrue(probed.is_set(), "the watch reports events")
             conn = await client.connect(WS_URL, connection_id="py-1", tags={"lang": "python"}, auto_reconnect=True)
             self.assertEqual(conn.connection_id, "py-1")
             self.assertEqual(status_name(conn.status), "CONNECTED")

@@ -24,16 +24,24 @@ test("gRPC from Node: connect, send, list, events, errors", async () => {
   const client = createWebSocketManagerClient(grpcTransport(grpcURL, token));
   const abort = new AbortController();
   const events: string[] = [];
+  let probed = false;
   const watching = (async () => {
     try {
-      for await (const ev of client.watchEvents({ connectionId: "ts-grpc" }, { signal: abort.signal })) {
-        events.push(ConnectionStatus[ev.status]);
+      for await (const ev of client.watchEvents({}, { signal: abort.signal })) {
+        if (ev.connectionId === "ts-probe") probed = true;
+        if (ev.connectionId === "ts-grpc") events.push(ConnectionStatus[ev.status]);
       }
     } catch (e) {
       if (!abort.signal.aborted) throw e;
     }
   })();
-  await new Promise((r) => setTimeout(r, 500)); // let the watch subscribe
+  // The watch is live once it reports a probe connection's events.
+  for (let i = 0; i < 100 && !probed; i++) {
+    await client.connect({ url: wsURL, connectionId: "ts-probe" });
+    await client.disconnect({ id: "ts-probe" });
+    for (let j = 0; j < 10 && !probed; j++) await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.ok(probed, "the watch reports events");
   const conn = await client.connect({ url: wsURL, connectionId: "ts-grpc" });
   const reply = await client.send({ id: conn.connectionId, message: "from TypeScript", timeoutMs: 5000 });
   assert.equal(reply.response, "from TypeScript");
