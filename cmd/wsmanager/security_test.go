@@ -282,9 +282,24 @@ func TestGracefulShutdown(t *testing.T) {
 	ws := sessiontest.NewServer(t, time.Hour)
 	topic := "shutdown-" + uuid.NewString()[:8]
 	c := newCluster(t, topic)
-	// --max-connections 2: the instance also shows its connection limit (below).
-	c.extraArgs = []string{"--publish-buffer", "5000", "--max-connections", "2"}
+	// --max-connections 2 and --metrics-auth: the instance also shows its connection limit
+	// and protected metrics (below).
+	c.extraArgs = []string{"--publish-buffer", "5000", "--max-connections", "2", "--metrics-auth"}
 	a := c.start("a")
+	metrics := func(token string) int {
+		req, err := http.NewRequest(http.MethodGet, "http://"+a.httpAddr+"/metrics", nil)
+		require.NoError(t, err)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	assert.Equal(t, http.StatusUnauthorized, metrics(""), "--metrics-auth: /metrics needs the token")
+	assert.Equal(t, http.StatusUnauthorized, metrics("wrong"))
+	assert.Equal(t, http.StatusOK, metrics(clusterToken))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	connectVia(t, a, &pb.ConnectRequest{Url: ws.URL("/jsonrpc?cid=gs-send"), ConnectionId: "gs-send"})
