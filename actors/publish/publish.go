@@ -3,6 +3,7 @@
 package publish
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -137,7 +138,15 @@ func FrameEnvelope(m Message) ([]byte, error) {
 		}
 		ce.Data = s
 	}
-	return json.Marshal(ce)
+	// No HTML escaping: a JSON frame travels as the server sent it (compacted), not with
+	// "&", "<" and ">" rewritten as \u0026, \u003c and \u003e.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(ce); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // Publish publishes the frame's CloudEvent to its topic.

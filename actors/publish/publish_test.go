@@ -48,6 +48,13 @@ func TestFrameEnvelope(t *testing.T) {
 	}
 }
 
+// Ensure a JSON frame is published byte for byte (compacted), without Go's HTML escaping.
+func TestFrameEnvelopeKeepsJSONAsSent(t *testing.T) {
+	b, err := FrameEnvelope(Message{ConnectionID: "c", Data: []byte(`{"q": "<b>&</b>"}`)})
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"data":{"q":"<b>&</b>"}`)
+}
+
 func TestEventType(t *testing.T) {
 	assert.Equal(t, "websocketmanager.connection.connected", EventType("CONNECTED"))
 	assert.Equal(t, "websocketmanager.connection.error", EventType("ERROR"))
@@ -56,7 +63,7 @@ func TestEventType(t *testing.T) {
 // FuzzFrameEnvelope: any inbound frame becomes a valid CloudEvent whose data gives the frame
 // back exactly (JSON up to insignificant whitespace).
 func FuzzFrameEnvelope(f *testing.F) {
-	for _, s := range []string{`{"a":1}`, `plain`, "\xff\xfe", `[1,`, ``, `"str"`} {
+	for _, s := range []string{`{"a":1}`, `plain`, "\xff\xfe", `[1,`, ``, `"str"`, `"&"`, `{"q":"<a href='x'>&amp;</a>"}`} {
 		f.Add([]byte(s), false)
 		f.Add([]byte(s), true)
 	}
