@@ -118,6 +118,11 @@ func startRunFile(ctx context.Context, t *testing.T, root, orig, run, topic stri
 			return nil, nil, fmt.Errorf("%w; CLI output:\n%s", err, cli.Log())
 		}
 	}
+	// The consumer app too: its sidecar has loaded the app's subscription.
+	if err := daprstack.WaitSubscriptions(wctx, cli, ports["3520"], 1); err != nil {
+		st.Stop()
+		return nil, nil, fmt.Errorf("consumer: %w; CLI output:\n%s", err, cli.Log())
+	}
 	return ports, cli, nil
 }
 

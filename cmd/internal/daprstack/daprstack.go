@@ -510,9 +510,19 @@ func waitActorsReady(ctx context.Context, p *Proc, httpPort int, token string) e
 
 // WaitSubscriptions waits until the sidecar has loaded at least n topic subscriptions of its app.
 func (d *Daprd) WaitSubscriptions(ctx context.Context, n int) error {
-	url := fmt.Sprintf("http://127.0.0.1:%d/v1.0/metadata", d.HTTPPort)
-	return poll(ctx, d.Proc, func() bool {
-		resp, err := getWithToken(url, d.APIToken)
+	return waitSubscriptions(ctx, d.Proc, d.HTTPPort, d.APIToken, n)
+}
+
+// WaitSubscriptions waits until the sidecar with that HTTP port has loaded at least n topic
+// subscriptions of its app; p (may be nil) is the process whose exit ends the wait.
+func WaitSubscriptions(ctx context.Context, p *Proc, httpPort, n int) error {
+	return waitSubscriptions(ctx, p, httpPort, "", n)
+}
+
+func waitSubscriptions(ctx context.Context, p *Proc, httpPort int, token string, n int) error {
+	url := fmt.Sprintf("http://127.0.0.1:%d/v1.0/metadata", httpPort)
+	return poll(ctx, p, func() bool {
+		resp, err := getWithToken(url, token)
 		if err != nil {
 			return false
 		}
