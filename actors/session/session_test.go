@@ -581,7 +581,7 @@ func TestHostileServers(t *testing.T) {
 		got, err := good.Send(context.Background(), text("ping"), time.Second)
 		require.NoError(t, err)
 		assert.Equal(t, "ping", string(got.Data))
-		assert.Less(t, time.Since(start), 500*time.Millisecond, "a hostile server slowed a healthy connection")
+		assert.Less(t, time.Since(start), time.Second, "a hostile server slowed a healthy connection")
 	}
 
 	t.Run("garbage instead of frames", func(t *testing.T) {
