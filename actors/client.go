@@ -129,11 +129,11 @@ func (c *Client) Ping(ctx context.Context) error {
 	return c.call(ctx, DirectoryType, "0", DirectoryMethodPing, Empty{}, &Reply{})
 }
 
-// Members lists the connection ids of every directory shard. See [DirectoryMethodMembers].
-func (c *Client) Members(ctx context.Context) ([]string, error) {
+// everyShard calls Members on every directory shard at once and hands each reply to add (one
+// at a time); it returns the first failure, after all calls ended.
+func (c *Client) everyShard(ctx context.Context, add func(MembersReply)) error {
 	var (
 		mu    sync.Mutex
-		all   []string
 		first error
 		wg    sync.WaitGroup
 	)
@@ -146,11 +146,18 @@ func (c *Client) Members(ctx context.Context) ([]string, error) {
 			if err != nil && first == nil {
 				first = err
 			}
-			all = append(all, r.IDs...)
+			add(r)
 		})
 	}
 	wg.Wait()
-	return all, first
+	return first
+}
+
+// Members lists the connection ids of every directory shard. See [DirectoryMethodMembers].
+func (c *Client) Members(ctx context.Context) ([]string, error) {
+	var all []string
+	err := c.everyShard(ctx, func(r MembersReply) { all = append(all, r.IDs...) })
+	return all, err
 }
 
 // Announce records that the instance at addr is up. See [DirectoryMethodAnnounce].
@@ -162,30 +169,15 @@ func (c *Client) Announce(ctx context.Context, addr string) error {
 // holding connections or announced recently (the instances that may have something to say).
 // See [DirectoryMethodMembers].
 func (c *Client) Holders(ctx context.Context) ([]string, error) {
-	var (
-		mu    sync.Mutex
-		all   = map[string]bool{}
-		first error
-		wg    sync.WaitGroup
-	)
-	for shard := range DirectoryShards {
-		wg.Go(func() {
-			var r MembersReply
-			err := c.call(ctx, DirectoryType, strconv.Itoa(shard), DirectoryMethodMembers, Empty{}, &r)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil && first == nil {
-				first = err
-			}
-			for _, h := range r.Holders {
-				all[h] = true
-			}
-		})
-	}
-	wg.Wait()
+	all := map[string]bool{}
+	err := c.everyShard(ctx, func(r MembersReply) {
+		for _, h := range r.Holders {
+			all[h] = true
+		}
+	})
 	out := make([]string, 0, len(all))
 	for h := range all {
 		out = append(out, h)
 	}
-	return out, first
+	return out, err
 }
