@@ -59,14 +59,20 @@ func (t *Tokens) authorize(ctx context.Context, fullMethod string) error {
 	if len(vals) == 0 {
 		return status.Error(codes.Unauthenticated, "this service requires a bearer token: send the header 'authorization: Bearer <token>'")
 	}
-	tok, found := strings.CutPrefix(vals[0], "Bearer ")
-	if !found {
-		tok, found = strings.CutPrefix(vals[0], "bearer ")
-	}
-	if !found || !t.Valid(strings.TrimSpace(tok)) {
+	if !t.ValidAuthorization(vals[0]) {
 		return status.Error(codes.Unauthenticated, "the bearer token is not valid for this service")
 	}
 	return nil
+}
+
+// ValidAuthorization reports whether an Authorization header value is "Bearer <token>" with an
+// accepted token.
+func (t *Tokens) ValidAuthorization(v string) bool {
+	tok, found := strings.CutPrefix(v, "Bearer ")
+	if !found {
+		tok, found = strings.CutPrefix(v, "bearer ")
+	}
+	return found && t.Valid(strings.TrimSpace(tok))
 }
 
 // AuthUnary rejects calls without a valid bearer token with UNAUTHENTICATED.

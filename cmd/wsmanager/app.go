@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -153,9 +152,7 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	if svcCfg.PeerCreds, err = peerCreds(cfg, certs); err != nil {
-		return nil, err
-	}
+	svcCfg.PeerCreds = peerCreds(cfg, tlsCfg, certs)
 	svc := service.New(svcCfg, router, log.Named("service"))
 	hostCfg := actors.DefaultHostConfig()
 	hostCfg.AppAPIToken = cfg.appAPIToken
@@ -450,8 +447,7 @@ func (a *app) metricsHandler() http.Handler {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || !a.tokens.Valid(strings.TrimSpace(tok)) {
+		if !a.tokens.ValidAuthorization(r.Header.Get("Authorization")) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="wsmanager"`)
 			http.Error(w, "/metrics requires a bearer token (--metrics-auth)", http.StatusUnauthorized)
 			return

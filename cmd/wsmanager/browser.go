@@ -32,10 +32,10 @@ func cors(allowed []string, next http.Handler) http.Handler {
 	if len(allowed) == 0 {
 		return next
 	}
-	any := slices.Contains(allowed, "*")
+	anyOrigin := slices.Contains(allowed, "*")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
-		if origin == "" || !(any || slices.Contains(allowed, origin)) {
+		if origin == "" || !(anyOrigin || slices.Contains(allowed, origin)) {
 			next.ServeHTTP(w, r)
 			return
 		}

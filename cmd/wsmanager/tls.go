@@ -18,10 +18,10 @@ import (
 type certFiles struct {
 	cert, key string
 
-	mu      sync.Mutex
-	current *tls.Certificate
-	mod     time.Time
-	checked time.Time
+	mu              sync.Mutex
+	current         *tls.Certificate
+	certMod, keyMod time.Time // of the files current was read from
+	checked         time.Time
 }
 
 func newCertFiles(cert, key string) (*certFiles, error) {
@@ -39,8 +39,8 @@ func (c *certFiles) get() (*tls.Certificate, error) {
 		return c.current, nil
 	}
 	c.checked = time.Now()
-	mod := modTime(c.cert).Add(time.Duration(modTime(c.key).UnixNano()))
-	if c.current != nil && mod.Equal(c.mod) {
+	certMod, keyMod := modTime(c.cert), modTime(c.key)
+	if c.current != nil && certMod.Equal(c.certMod) && keyMod.Equal(c.keyMod) {
 		return c.current, nil
 	}
 	kp, err := tls.LoadX509KeyPair(c.cert, c.key)
@@ -50,7 +50,7 @@ func (c *certFiles) get() (*tls.Certificate, error) {
 		}
 		return nil, fmt.Errorf("load TLS certificate: %w", err)
 	}
-	c.current, c.mod = &kp, mod
+	c.current, c.certMod, c.keyMod = &kp, certMod, keyMod
 	return c.current, nil
 }
 
@@ -102,23 +102,17 @@ func serverTLS(cfg config) (*tls.Config, *certFiles, error) {
 }
 
 // peerCreds is how this instance calls other instances (forwarded Sends, the watchdog's
-// Held): plaintext without TLS; with TLS, verifying their certificate against the client CA
-// (instances share it) or the system roots, and presenting this instance's certificate.
-func peerCreds(cfg config, cf *certFiles) (credentials.TransportCredentials, error) {
-	if cf == nil {
-		return nil, nil
+// Held): plaintext without TLS (server nil); with TLS, verifying their certificate against
+// the client CA of server (instances share it) or the system roots, and presenting this
+// instance's certificate.
+func peerCreds(cfg config, server *tls.Config, cf *certFiles) credentials.TransportCredentials {
+	if server == nil {
+		return nil
 	}
-	t := &tls.Config{
+	return credentials.NewTLS(&tls.Config{
 		MinVersion:           tls.VersionTLS12,
-		ServerName:           cfg.peerServerName,
+		ServerName:           cfg.peerServerName, // empty: each peer's own host is verified
+		RootCAs:              server.ClientCAs,   // nil: the system roots
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cf.get() },
-	}
-	if cfg.tlsClientCA != "" {
-		pool, err := loadPool(cfg.tlsClientCA)
-		if err != nil {
-			return nil, err
-		}
-		t.RootCAs = pool
-	}
-	return credentials.NewTLS(t), nil // no ServerName: each peer's own host is verified
+	})
 }

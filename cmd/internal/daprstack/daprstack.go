@@ -98,6 +98,7 @@ func FreePorts(n int) ([]int, error) {
 // Proc is one child process.
 type Proc struct {
 	Name    string
+	base    string // the name of the first start, for restarts
 	cmd     *exec.Cmd
 	logPath string
 	done    chan struct{}
@@ -173,7 +174,7 @@ func NewStack(dir string) (*Stack, error) {
 
 // Start starts a process; env is added to this process's environment.
 func (s *Stack) Start(name string, env []string, bin string, args ...string) (*Proc, error) {
-	return s.start(name, append(os.Environ(), env...), bin, args)
+	return s.start(name, name, append(os.Environ(), env...), bin, args)
 }
 
 // Restart stops p (SIGTERM, SIGKILL after grace) and starts the same command line with the
@@ -189,11 +190,11 @@ func (s *Stack) Relaunch(p *Proc) (*Proc, error) {
 	s.restarts++
 	n := s.restarts
 	s.mu.Unlock()
-	base, _, _ := strings.Cut(p.Name, "-r")
-	return s.start(fmt.Sprintf("%s-r%d", base, n), p.cmd.Env, p.cmd.Path, p.cmd.Args[1:])
+	return s.start(p.base, fmt.Sprintf("%s-r%d", p.base, n), p.cmd.Env, p.cmd.Path, p.cmd.Args[1:])
 }
 
-func (s *Stack) start(name string, env []string, bin string, args []string) (*Proc, error) {
+// start starts a process logging to <name>.log; base is the name it was first started under.
+func (s *Stack) start(base, name string, env []string, bin string, args []string) (*Proc, error) {
 	logPath := filepath.Join(s.Dir, name+".log")
 	f, err := os.Create(logPath)
 	if err != nil {
@@ -213,7 +214,7 @@ func (s *Stack) start(name string, env []string, bin string, args []string) (*Pr
 		f.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &Proc{Name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	p := &Proc{Name: name, base: base, cmd: cmd, logPath: logPath, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		f.Close()
