@@ -64,11 +64,15 @@ const (
 	// DirectoryMethodAnnounce records that an instance is up (on shard "0"), so that event
 	// watches follow it before it holds a connection. AnnounceArgs → Reply.
 	DirectoryMethodAnnounce = "Announce"
+	// DirectoryMethodHas says whether an id is a member, without activating its connection
+	// actor: the service asks it before calling the actor of an id it does not hold, so that
+	// calls for unknown ids leave no actor behind. MemberArgs → HasReply.
+	DirectoryMethodHas = "Has"
 )
 
 // DirectoryMethods lists the directory actor's methods.
 var DirectoryMethods = []string{DirectoryMethodAdd, DirectoryMethodRemove, DirectoryMethodMembers, DirectoryMethodPing,
-	DirectoryMethodSetHolders, DirectoryMethodAnnounce}
+	DirectoryMethodSetHolders, DirectoryMethodAnnounce, DirectoryMethodHas}
 
 // AnnounceArgs names an instance by its gRPC address.
 type AnnounceArgs struct {
@@ -139,6 +143,9 @@ type ConnectionInfo struct {
 	Subprotocol    string            `json:"subprotocol,omitempty"`
 	Correlation    CorrelationArgs   `json:"correlation"`
 	DroppedFrames  uint64            `json:"droppedFrames,omitempty"`
+	// DroppedFramesByReason splits DroppedFrames by reason: buffer_full, instance_budget,
+	// too_large, closed.
+	DroppedFramesByReason map[string]uint64 `json:"droppedFramesByReason,omitempty"`
 }
 
 // InfoReply carries a [ConnectionInfo].
@@ -173,6 +180,12 @@ type SendReply struct {
 type MemberArgs struct {
 	ID     string `json:"id"`
 	Holder string `json:"holder,omitempty"`
+}
+
+// HasReply says whether an id is a member of the directory.
+type HasReply struct {
+	Reply
+	Member bool `json:"member"`
 }
 
 // HoldersArgs maps connection ids to the gRPC address of the instance holding their socket.

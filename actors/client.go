@@ -114,6 +114,13 @@ func (c *Client) AddMember(ctx context.Context, id, holder string) error {
 	return c.call(ctx, DirectoryType, DirectoryShard(id), DirectoryMethodAdd, MemberArgs{ID: id, Holder: holder}, &Reply{})
 }
 
+// IsMember says whether connection id is in the directory. See [DirectoryMethodHas].
+func (c *Client) IsMember(ctx context.Context, id string) (bool, error) {
+	var r HasReply
+	err := c.call(ctx, DirectoryType, DirectoryShard(id), DirectoryMethodHas, MemberArgs{ID: id}, &r)
+	return r.Member, err
+}
+
 // SetHolders records the holders of members of one directory shard. See [DirectoryMethodSetHolders].
 func (c *Client) SetHolders(ctx context.Context, shard string, holders map[string]string) error {
 	return c.call(ctx, DirectoryType, shard, DirectoryMethodSetHolders, HoldersArgs{Holders: holders}, &Reply{})

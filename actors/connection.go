@@ -242,6 +242,7 @@ func (c *Connection) info(s *spec, sess *session.Session, openErr error) Connect
 	in.ReconnectCount = snap.Reconnects
 	in.Subprotocol = snap.Subprotocol
 	in.DroppedFrames = snap.Dropped
+	in.DroppedFramesByReason = snap.DroppedByReason
 	if !snap.ConnectedSince.IsZero() {
 		t := snap.ConnectedSince
 		in.ConnectedSince = &t

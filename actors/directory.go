@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"hash/fnv"
+	"net"
 	"sort"
 	"strconv"
 	"time"
@@ -28,6 +29,37 @@ const (
 	instanceTTL   = 2 * time.Minute
 	AnnounceEvery = 30 * time.Second
 )
+
+// maxInstances bounds the announced instances shard "0" keeps: anything that can call the
+// directory (any Dapr app of the namespace, unless Dapr's access control says otherwise) could
+// otherwise grow it without end. Past it the oldest announcement is forgotten; live instances
+// announce again within AnnounceEvery.
+const maxInstances = 1024
+
+// maxAddrLength bounds an instance address (host:port) recorded in the directory.
+const maxAddrLength = 262
+
+// validInstanceAddr reports whether a is a host:port the directory may record. Whether an
+// instance may be dialed at it is the peer policy's decision, when it is dialed.
+func validInstanceAddr(a string) bool {
+	if a == "" || len(a) > maxAddrLength {
+		return false
+	}
+	host, port, err := net.SplitHostPort(a)
+	if err != nil || host == "" {
+		return false
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65535 || strconv.Itoa(p) != port {
+		return false
+	}
+	for _, c := range []byte(host) {
+		if c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
 
 // Directory is the actor that keeps a shard of the set of connection ids, which instance
 // holds each socket, and the shard's failover watchdog reminder. Its methods run one at a
@@ -77,6 +109,9 @@ func (d *Directory) Add(ctx context.Context, in *MemberArgs) (*Reply, error) {
 	if err != nil {
 		return &Reply{Error: errorf(CodeUnavailable, "read directory: %v", err)}, nil
 	}
+	if in.Holder != "" && !validInstanceAddr(in.Holder) {
+		return &Reply{Error: errorf(CodeInvalidArgument, "holder must be an instance's host:port")}, nil
+	}
 	if e := d.ensureWatchdog(ctx); e != nil {
 		return &Reply{Error: e}, nil
 	}
@@ -108,7 +143,7 @@ func (d *Directory) SetHolders(ctx context.Context, in *HoldersArgs) (*Reply, er
 		return &Reply{Error: errorf(CodeUnavailable, "read directory: %v", err)}, nil
 	}
 	for id, addr := range in.Holders {
-		if m[id] && addr != "" {
+		if m[id] && validInstanceAddr(addr) {
 			h[id] = addr
 		}
 	}
@@ -158,23 +193,47 @@ func (d *Directory) Members(ctx context.Context, _ *Empty) (*MembersReply, error
 
 // Announce records that an instance is up. See [DirectoryMethodAnnounce].
 func (d *Directory) Announce(ctx context.Context, in *AnnounceArgs) (*Reply, error) {
-	if in.Addr == "" {
-		return &Reply{Error: errorf(CodeInvalidArgument, "addr is required")}, nil
+	if !validInstanceAddr(in.Addr) {
+		return &Reply{Error: errorf(CodeInvalidArgument, "addr must be the instance's gRPC host:port")}, nil
 	}
 	inst, err := loadMap[int64](ctx, d, instancesKey)
 	if err != nil {
 		return &Reply{Error: errorf(CodeUnavailable, "read directory: %v", err)}, nil
 	}
-	for a, seen := range inst { // forget instances gone for long
-		if time.Since(time.Unix(seen, 0)) >= instanceTTL {
-			delete(inst, a)
-		}
-	}
-	inst[in.Addr] = time.Now().Unix()
+	remember(inst, in.Addr, time.Now())
 	if err := d.GetStateManager().Set(ctx, instancesKey, inst); err != nil {
 		return &Reply{Error: errorf(CodeInternal, "update directory: %v", err)}, nil
 	}
 	return &Reply{}, nil
+}
+
+// Has says whether id is a member. See [DirectoryMethodHas].
+func (d *Directory) Has(ctx context.Context, in *MemberArgs) (*HasReply, error) {
+	m, err := loadMap[bool](ctx, d, membersKey)
+	if err != nil {
+		return &HasReply{Reply: Reply{Error: errorf(CodeUnavailable, "read directory: %v", err)}}, nil
+	}
+	return &HasReply{Member: m[in.ID]}, nil
+}
+
+// remember records that the instance at addr announced itself at now: it forgets
+// instances gone for longer than instanceTTL and, past maxInstances, the oldest one.
+func remember(inst map[string]int64, addr string, now time.Time) {
+	for a, seen := range inst {
+		if now.Sub(time.Unix(seen, 0)) >= instanceTTL {
+			delete(inst, a)
+		}
+	}
+	if _, ok := inst[addr]; !ok && len(inst) >= maxInstances {
+		oldest, first := "", int64(0)
+		for a, seen := range inst {
+			if oldest == "" || seen < first || seen == first && a < oldest {
+				oldest, first = a, seen
+			}
+		}
+		delete(inst, oldest)
+	}
+	inst[addr] = now.Unix()
 }
 
 // Ping does nothing. See [DirectoryMethodPing].

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -34,11 +35,19 @@ type HostConfig struct {
 	// health check: daprd sends it when started with the same APP_API_TOKEN, so nothing else
 	// that reaches the port can drive the actors.
 	AppAPIToken string
+	// MaxRequestBytes bounds the body of one call from the sidecar (an actor method's
+	// arguments, a reminder's data); a larger one is answered 413 without being read whole.
+	// Default 4 MiB; the service sets it from --max-outbound-message-bytes.
+	MaxRequestBytes int64
+	// Guard, when set, wraps every callback (outermost): the service checks Host and Origin
+	// there, so that a DNS-rebinding web page cannot drive the actors through a browser on
+	// this host when no AppAPIToken is set.
+	Guard func(http.Handler) http.Handler
 }
 
 // DefaultHostConfig returns the defaults documented on [HostConfig].
 func DefaultHostConfig() HostConfig {
-	return HostConfig{IdleTimeout: 720 * time.Hour, DrainTimeout: 2 * time.Second}
+	return HostConfig{IdleTimeout: 720 * time.Hour, DrainTimeout: 2 * time.Second, MaxRequestBytes: 4 << 20}
 }
 
 // Host serves the actor callbacks daprd makes to this process (the "app port"). It is not
@@ -70,8 +79,14 @@ func NewHost(cfg HostConfig, deps *Deps) *Host {
 	mux.HandleFunc("PUT /actors/{type}/{id}/method/timer/{name}", h.timer)
 	mux.HandleFunc("DELETE /actors/{type}/{id}", h.deactivate)
 	var handler http.Handler = mux
+	if cfg.MaxRequestBytes > 0 {
+		handler = http.MaxBytesHandler(handler, cfg.MaxRequestBytes)
+	}
 	if cfg.AppAPIToken != "" {
-		handler = requireAppToken(cfg.AppAPIToken, mux)
+		handler = requireAppToken(cfg.AppAPIToken, handler)
+	}
+	if cfg.Guard != nil {
+		handler = cfg.Guard(handler)
 	}
 	h.srv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	return h
@@ -127,9 +142,8 @@ func traced(r *http.Request) context.Context {
 }
 
 func (h *Host) invoke(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		w.WriteHeader(http.StatusBadRequest)
+	body, ok := readBody(w, r)
+	if !ok {
 		return
 	}
 	ctx := traced(r)
@@ -146,13 +160,34 @@ func (h *Host) invoke(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Host) reminder(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
 	h.ok(w, r, h.rt.InvokeReminder(r.Context(), r.PathValue("type"), r.PathValue("id"), r.PathValue("name"), body))
 }
 
 func (h *Host) timer(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
 	h.ok(w, r, h.rt.InvokeTimer(r.Context(), r.PathValue("type"), r.PathValue("id"), r.PathValue("name"), body))
+}
+
+// readBody reads a callback's body; one above the size limit is answered 413.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			http.Error(w, fmt.Sprintf("request body larger than %d bytes", tooLarge.Limit), http.StatusRequestEntityTooLarge)
+		} else {
+			w.WriteHeader(http.StatusBadRequest)
+		}
+		return nil, false
+	}
+	return body, true
 }
 
 // methodNames maps lower-cased method names to the Go method names the SDK dispatches on, so

@@ -2,10 +2,12 @@ package actors
 
 import (
 	"context"
+	"net/url"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/websocketmanager/websocketmanager/actors/netguard"
 	"github.com/websocketmanager/websocketmanager/actors/session"
 )
 
@@ -25,6 +27,16 @@ type Router struct {
 	client     *Client
 	registry   *session.Registry
 	instanceID string
+	dial       *netguard.Policy // nil: no check before the actor's
+}
+
+// WithDialPolicy makes Connect refuse a URL whose host the SSRF guard denies by itself (an
+// address in any spelling, a name on the deny-list) before calling the actor: the actor would
+// refuse it too, but calling it activates it, and an activated actor stays in memory for the
+// idle timeout. The actor's own check, on the address actually dialed, stays the guard.
+func (r *Router) WithDialPolicy(p netguard.Policy) *Router {
+	r.dial = &p
+	return r
 }
 
 // NewRouter returns a router for this process.
@@ -34,22 +46,56 @@ func NewRouter(client *Client, registry *session.Registry, instanceID string) *R
 
 // Connect dials for connection id. See [ConnectionMethodConnect].
 func (r *Router) Connect(ctx context.Context, id string, in ConnectArgs) (ConnectionInfo, error) {
+	if r.dial != nil {
+		if u, err := url.Parse(in.URL); err == nil {
+			if _, err := r.dial.CheckHost(u.Hostname()); err != nil {
+				return ConnectionInfo{}, errorf(CodePermissionDenied, "%v", err).Err()
+			}
+		}
+	}
 	return r.client.Connect(ctx, id, in)
 }
 
 // Disconnect closes and forgets connection id.
 func (r *Router) Disconnect(ctx context.Context, id string) error {
+	if err := r.known(ctx, id); err != nil {
+		return err
+	}
 	return r.client.Disconnect(ctx, id)
 }
 
 // StartPublish publishes connection id's inbound frames to topic.
 func (r *Router) StartPublish(ctx context.Context, id, topic string) error {
+	if err := r.known(ctx, id); err != nil {
+		return err
+	}
 	return r.client.StartPublish(ctx, id, topic)
 }
 
 // StopPublish stops publishing connection id's frames.
 func (r *Router) StopPublish(ctx context.Context, id string) error {
+	if err := r.known(ctx, id); err != nil {
+		return err
+	}
 	return r.client.StopPublish(ctx, id)
+}
+
+// known answers NOT_FOUND for an id that is neither held here nor in the directory, before
+// any call to its actor: calling the actor of an unknown id would activate it, and an active
+// actor stays in memory (here and in the sidecar) for the whole idle timeout. The directory
+// shards are few and always active, so asking them costs no activation.
+func (r *Router) known(ctx context.Context, id string) error {
+	if r.registry.Get(id) != nil {
+		return nil
+	}
+	ok, err := r.client.IsMember(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errorf(CodeNotFound, "connection %q not found; List shows the existing connections", id).Err()
+	}
+	return nil
 }
 
 // HeldElsewhere says that another instance holds the connection's socket: the caller may send
@@ -122,6 +168,9 @@ func (r *Router) local(ctx context.Context, id string, route Route) (*session.Se
 	}
 	if route == RouteLocal {
 		return nil, errorf(CodeAborted, "connection %q is not held by this instance", id).Err()
+	}
+	if err := r.known(ctx, id); err != nil {
+		return nil, err
 	}
 	info, err := r.client.Locate(ctx, id)
 	if err != nil {

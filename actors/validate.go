@@ -5,6 +5,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/websocketmanager/websocketmanager/actors/correlation"
@@ -22,6 +23,11 @@ const (
 	MaxSubprotocols      = 16
 	MaxOnConnectMessages = 32
 	MaxTopicLength       = 256
+	// Sizes bounded by bytes, not only by count: each is stored with the connection and sent
+	// again on every reconnect.
+	MaxURLBytes          = 8 << 10
+	MaxSubprotocolLength = 128
+	MaxOnConnectBytes    = 64 << 10
 )
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]*$`)
@@ -60,6 +66,9 @@ func ValidateURL(raw string) *ErrorInfo {
 	if raw == "" {
 		return errorf(CodeInvalidArgument, "url is required, e.g. ws://host:port/path")
 	}
+	if len(raw) > MaxURLBytes {
+		return errorf(CodeInvalidArgument, "url is longer than %d bytes", MaxURLBytes)
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return errorf(CodeInvalidArgument, "url is not a valid URL: %v", strings.ReplaceAll(err.Error(), raw, RedactURL(raw)))
@@ -70,8 +79,39 @@ func ValidateURL(raw string) *ErrorInfo {
 	if u.Hostname() == "" {
 		return errorf(CodeInvalidArgument, "url must name a host, e.g. ws://host:port/path")
 	}
+	return validateHostPort(u.Host)
+}
+
+// validateHostPort checks the host[:port] of a URL beyond what url.Parse checks: url.Parse
+// accepts "h:" (no port), "h:080", "h:0", "h:99999" and "h:80:80" (host "h:80"), which
+// dialers read in their own ways (a missing port as 80 or 0, 99999 refused late or wrapped).
+func validateHostPort(hostport string) *ErrorInfo {
+	host, port, hasPort := hostport, "", false
+	if i := strings.LastIndexByte(hostport, ':'); i > strings.LastIndexByte(hostport, ']') {
+		host, port, hasPort = hostport[:i], hostport[i+1:], true
+	}
+	if strings.HasPrefix(host, "[") {
+		// url.Parse checked the IPv6 literal; a zone must name an interface (eth0) or its index.
+		if _, zone, ok := strings.Cut(host, "%"); ok && !zonePattern.MatchString(strings.TrimSuffix(zone, "]")) {
+			return errorf(CodeInvalidArgument, "url: the zone of an IPv6 address must be an interface name or number, e.g. ws://[fe80::1%%25eth0]:8080/")
+		}
+	} else if strings.Contains(host, ":") {
+		return errorf(CodeInvalidArgument, "url: the host must not contain ':'; write IPv6 addresses in brackets, e.g. ws://[2001:db8::1]:8080/")
+	}
+	if !hasPort {
+		return nil
+	}
+	if port == "" {
+		return errorf(CodeInvalidArgument, "url: ':' after the host must be followed by a port from 1 to 65535 (or leave out the ':' for the scheme's default port)")
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 || port[0] == '0' || strings.Trim(port, "0123456789") != "" {
+		return errorf(CodeInvalidArgument, "url: port %q must be a decimal number from 1 to 65535 without leading zeros", port)
+	}
 	return nil
 }
+
+var zonePattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // RedactURL returns raw without user-info (for errors and List); "" if it does not parse.
 func RedactURL(raw string) string { return session.RedactURL(raw) }
@@ -99,8 +139,8 @@ func (a *ConnectArgs) Validate() *ErrorInfo {
 		if handshakeHeaders[textproto.CanonicalMIMEHeaderKey(k)] {
 			return errorf(CodeInvalidArgument, "header %q is set by the WebSocket handshake; use subprotocols for Sec-WebSocket-Protocol", k)
 		}
-		if strings.ContainsAny(v, "\r\n\x00") {
-			return errorf(CodeInvalidArgument, "the value of header %q contains a line break or NUL", k)
+		if c, bad := controlChar(v); bad {
+			return errorf(CodeInvalidArgument, "the value of header %q contains the control character 0x%02X; only tab is allowed (values are not shown)", k, c)
 		}
 	}
 	if size > MaxHeaderBytes {
@@ -110,12 +150,22 @@ func (a *ConnectArgs) Validate() *ErrorInfo {
 		return errorf(CodeInvalidArgument, "at most %d subprotocols are allowed", MaxSubprotocols)
 	}
 	for _, p := range a.Subprotocols {
+		if len(p) > MaxSubprotocolLength {
+			return errorf(CodeInvalidArgument, "subprotocols may have at most %d characters", MaxSubprotocolLength)
+		}
 		if !validHeaderName(p) {
 			return errorf(CodeInvalidArgument, "subprotocol %q is not a valid token", p)
 		}
 	}
 	if len(a.OnConnectMessages) > MaxOnConnectMessages {
 		return errorf(CodeInvalidArgument, "at most %d on-connect messages are allowed", MaxOnConnectMessages)
+	}
+	onConnect := 0
+	for _, m := range a.OnConnectMessages {
+		onConnect += len(m)
+	}
+	if onConnect > MaxOnConnectBytes {
+		return errorf(CodeInvalidArgument, "on-connect messages are larger than %d bytes together", MaxOnConnectBytes)
 	}
 	if _, err := a.Correlation.config(); err != nil {
 		return errorf(CodeInvalidArgument, "correlation: %v", err)
@@ -144,6 +194,20 @@ func (a *ConnectArgs) Validate() *ErrorInfo {
 	return nil
 }
 
+// controlChar returns the first control character of a header value other than horizontal
+// tab (0x00-0x08, 0x0A-0x1F, 0x7F): RFC 9110 field values allow none of them, and line breaks
+// or NULs would split or cut the handshake request.
+func controlChar(v string) (byte, bool) {
+	for _, c := range []byte(v) {
+		if c < 0x20 && c != '\t' || c == 0x7f {
+			return c, true
+		}
+	}
+	return 0, false
+}
+
+// validHeaderName reports whether s is an RFC 9110 token (header names and subprotocols):
+// visible ASCII without delimiters, so no control character, space or DEL.
 func validHeaderName(s string) bool {
 	if s == "" {
 		return false

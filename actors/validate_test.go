@@ -24,6 +24,35 @@ func TestValidateURL(t *testing.T) {
 		{"localhost:8080", false},
 		{"ws://exa mple.com", false},
 		{"://x", false},
+		// Ports: decimal 1-65535 only, or none at all.
+		{"ws://h:1/", true},
+		{"ws://h:65535/", true},
+		{"ws://[::1]:65535/", true},
+		{"ws://h:0/", false},
+		{"ws://h:00/", false},
+		{"ws://h:65536/", false},
+		{"ws://h:99999/", false},
+		{"ws://h:4294967377/", false},
+		{"ws://h:99999999999999999999/", false},
+		{"ws://h:/", false},
+		{"ws://h:", false},
+		{"ws://[::1]:/", false},
+		{"ws://h:080/", false},
+		{"ws://[::1]:0080/", false},
+		{"ws://h:0x50/", false},
+		{"ws://h:+80/", false},
+		{"ws://h:-1/", false},
+		{"ws://h:8%30/", false},
+		{"ws://h:80:80/", false},
+		{"ws://1:2:3/", false},
+		// Zones: an interface name or number.
+		{"ws://[fe80::1%25eth0]:80/", true},
+		{"ws://[::1%251]/", true},
+		{"ws://[fe80::1%25eth0%2F1]/", false},
+		{"ws://[fe80::1%25%0a]/", false},
+		// Hosts url.Parse refuses.
+		{"ws://%31%32%37.0.0.1/", false},
+		{"ws://h%0a/", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.give, func(t *testing.T) {
@@ -60,7 +89,27 @@ func TestValidateConnectArgs(t *testing.T) {
 		{"bad header name", func(a *ConnectArgs) { a.Headers = map[string]string{"Bad Name": "x"} }, false},
 		{"handshake header", func(a *ConnectArgs) { a.Headers = map[string]string{"sec-websocket-key": "x"} }, false},
 		{"header line break", func(a *ConnectArgs) { a.Headers = map[string]string{"X": "a\r\nb"} }, false},
+		{"header tab", func(a *ConnectArgs) { a.Headers = map[string]string{"X": "a\tb"} }, true},
+		{"header obs-text", func(a *ConnectArgs) { a.Headers = map[string]string{"X": "caf\xc3\xa9 \x80"} }, true},
+		{"header vertical tab", func(a *ConnectArgs) { a.Headers = map[string]string{"X": "a\vb"} }, false},
+		{"header escape", func(a *ConnectArgs) { a.Headers = map[string]string{"X": "\x1b[31m"} }, false},
+		{"header DEL", func(a *ConnectArgs) { a.Headers = map[string]string{"X": "a\x7f"} }, false},
+		{"header name with a control character", func(a *ConnectArgs) { a.Headers = map[string]string{"X\x01": "v"} }, false},
+		{"header name with DEL", func(a *ConnectArgs) { a.Headers = map[string]string{"X\x7f": "v"} }, false},
+		{"subprotocol with a control character", func(a *ConnectArgs) { a.Subprotocols = []string{"chat\x00"} }, false},
+		{"subprotocol with a tab", func(a *ConnectArgs) { a.Subprotocols = []string{"chat\t"} }, false},
+		{"subprotocol token", func(a *ConnectArgs) { a.Subprotocols = []string{"v2.chat+json"} }, true},
 		{"bad subprotocol", func(a *ConnectArgs) { a.Subprotocols = []string{"a b"} }, false},
+		{"subprotocol at its length limit", func(a *ConnectArgs) { a.Subprotocols = []string{strings.Repeat("p", MaxSubprotocolLength)} }, true},
+		{"subprotocol above its length limit", func(a *ConnectArgs) { a.Subprotocols = []string{strings.Repeat("p", MaxSubprotocolLength+1)} }, false},
+		{"on-connect messages at their byte limit", func(a *ConnectArgs) {
+			a.OnConnectMessages = []string{strings.Repeat("m", MaxOnConnectBytes/2), strings.Repeat("m", MaxOnConnectBytes/2)}
+		}, true},
+		{"on-connect messages above their byte limit", func(a *ConnectArgs) {
+			a.OnConnectMessages = []string{strings.Repeat("m", MaxOnConnectBytes/2), strings.Repeat("m", MaxOnConnectBytes/2+1)}
+		}, false},
+		{"url at its byte limit", func(a *ConnectArgs) { a.URL = "ws://h/" + strings.Repeat("p", MaxURLBytes-len("ws://h/")) }, true},
+		{"url above its byte limit", func(a *ConnectArgs) { a.URL = "ws://h/" + strings.Repeat("p", MaxURLBytes-len("ws://h/")+1) }, false},
 		{"unknown mode", func(a *ConnectArgs) { a.Correlation.Mode = "magic" }, false},
 		{"bad field", func(a *ConnectArgs) { a.Correlation = CorrelationArgs{Mode: "json_field", Field: "a..b"} }, false},
 		{"too many tags", func(a *ConnectArgs) {

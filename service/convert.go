@@ -64,6 +64,12 @@ func connectionOf(in actors.ConnectionInfo) *pb.WebSocketConnection {
 	if in.ConnectedSince != nil {
 		c.ConnectedSince = timestamppb.New(*in.ConnectedSince)
 	}
+	for reason, n := range in.DroppedFramesByReason {
+		if c.DroppedFramesByReason == nil {
+			c.DroppedFramesByReason = make(map[string]int64, len(in.DroppedFramesByReason))
+		}
+		c.DroppedFramesByReason[reason] = int64(n)
+	}
 	return c
 }
 

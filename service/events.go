@@ -2,11 +2,16 @@ package service
 
 import (
 	"context"
+	"net"
+	"strings"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -104,6 +109,13 @@ func (s *Server) WatchEvents(req *pb.WatchEventsRequest, stream pb.WebSocketMana
 	if s.hub == nil {
 		return status.Error(codes.Unimplemented, "this instance does not serve events")
 	}
+	if !fromPeer(stream.Context()) { // a peer following this instance is bounded by its own limits
+		release, err := s.watch.acquire(callerOf(stream.Context()))
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
 	local := s.hub.subscribe(req.GetConnectionId())
@@ -151,9 +163,19 @@ func (s *Server) followPeers(ctx context.Context, id string, out chan<- *pb.Life
 			s.log.Debug("watch events: find instances", zap.Error(err))
 		}
 		for _, addr := range addrs {
+			if addr == s.cfg.SelfAddr {
+				continue
+			}
+			if err := s.peers.check(addr); err != nil {
+				s.peers.refuse(addr, err) // logged once; the next refresh looks again
+				continue
+			}
 			mu.Lock()
-			skip := following[addr] || addr == s.cfg.SelfAddr
-			following[addr] = true
+			// Bounded: the directory may name any number of addresses.
+			skip := following[addr] || len(following) >= maxPeerConns
+			if !skip {
+				following[addr] = true
+			}
 			mu.Unlock()
 			if skip {
 				continue
@@ -176,7 +198,7 @@ func (s *Server) followPeer(ctx context.Context, addr, id string, out chan<- *pb
 	if err != nil {
 		return
 	}
-	st, err := c.WatchEvents(s.peers.forwardCtx(ctx), &pb.WatchEventsRequest{ConnectionId: id, ThisInstanceOnly: true})
+	st, err := c.WatchEvents(s.peers.peerCtx(ctx, addr), &pb.WatchEventsRequest{ConnectionId: id, ThisInstanceOnly: true})
 	if err != nil {
 		return
 	}
@@ -191,4 +213,75 @@ func (s *Server) followPeer(ctx context.Context, addr, id string, out chan<- *pb
 			return
 		}
 	}
+}
+
+// streamLimiter bounds concurrent streams in all and per caller.
+type streamLimiter struct {
+	max, perCaller int // 0: no limit
+
+	mu    sync.Mutex
+	total int
+	by    map[string]int // caller → open streams; bounded by total
+}
+
+func newStreamLimiter(max, perCaller int) *streamLimiter {
+	return &streamLimiter{max: max, perCaller: perCaller, by: map[string]int{}}
+}
+
+// acquire takes a stream for caller, or answers RESOURCE_EXHAUSTED; release gives it back.
+func (l *streamLimiter) acquire(caller string) (release func(), err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.max > 0 && l.total >= l.max {
+		return nil, status.Errorf(codes.ResourceExhausted, "this instance serves %d WatchEvents streams already (--max-watch-streams); watch again later or through another instance", l.max)
+	}
+	if l.perCaller > 0 && l.by[caller] >= l.perCaller {
+		return nil, status.Errorf(codes.ResourceExhausted, "this caller has %d WatchEvents streams open on this instance already (--max-watch-streams-per-caller); close one first", l.perCaller)
+	}
+	l.total++
+	l.by[caller]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			l.total--
+			if l.by[caller]--; l.by[caller] <= 0 {
+				delete(l.by, caller)
+			}
+		})
+	}, nil
+}
+
+// callerOf names the caller of a stream for the per-caller limit: the accepted API token it
+// authenticated with (as authentication named it: every spelling of the header is one
+// caller; without tokens configured, a header anyone can vary names nobody), else its
+// verified client certificate, else its network address (for REST through the in-process
+// gateway, the client address the gateway appended last to x-forwarded-for).
+func callerOf(ctx context.Context) string {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if ci, ok := ctx.Value(callInfoKey{}).(*callInfo); ok && ci.token != "" {
+		return "token:" + ci.token
+	}
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return "unknown"
+	}
+	if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 {
+		return "cert:" + ti.State.VerifiedChains[0][0].Subject.String()
+	}
+	if p.Addr != nil && p.Addr.Network() == "bufconn" {
+		if xff := md.Get("x-forwarded-for"); len(xff) > 0 {
+			parts := strings.Split(xff[len(xff)-1], ",")
+			return "addr:" + strings.TrimSpace(parts[len(parts)-1])
+		}
+	}
+	if p.Addr == nil {
+		return "unknown"
+	}
+	host, _, err := net.SplitHostPort(p.Addr.String())
+	if err != nil {
+		host = p.Addr.String()
+	}
+	return "addr:" + host
 }

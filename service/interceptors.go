@@ -22,6 +22,7 @@ import (
 func UnaryInterceptor(log *zap.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
 		start := time.Now()
+		ctx, ci := withCallInfo(ctx) // authentication (inside) fills it
 		defer func() {
 			if p := recover(); p != nil {
 				log.Error("handler panic", zap.String(logkey.GRPCMethod, info.FullMethod), zap.Any("panic", p), zap.Stack("stack"))
@@ -30,6 +31,9 @@ func UnaryInterceptor(log *zap.Logger) grpc.UnaryServerInterceptor {
 			code := status.Code(err)
 			fields := []zap.Field{zap.String(logkey.GRPCMethod, info.FullMethod), zap.String(logkey.GRPCCode, code.String()),
 				zap.Duration("duration", time.Since(start)), tracing.Field(ctx)}
+			if ci.peer {
+				fields = append(fields, zap.Bool("from_peer", true))
+			}
 			switch code {
 			case codes.OK:
 				if ce := log.Check(zap.DebugLevel, "rpc"); ce != nil {
@@ -58,15 +62,16 @@ func DefaultDeadline(d time.Duration) grpc.UnaryServerInterceptor {
 	}
 }
 
-// MetricsUnary records every API call (gRPC and REST) by method and code, and Sends as their
-// callers see them (a Send forwarded from another instance is counted there, not again here).
-// Health checks are not counted.
+// MetricsUnary records every API call (gRPC and REST) by method and code — calls from other
+// instances too — and Sends as their callers see them (a Send another instance forwarded,
+// proved by its peer proof, is counted there, not again here). Health checks are not counted.
 func MetricsUnary(m *metrics.Metrics) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if openMethod(info.FullMethod) {
 			return handler(ctx, req)
 		}
 		start := time.Now()
+		ctx, _ = withCallInfo(ctx) // authentication (inside) says whether a peer forwarded the call
 		resp, err := handler(ctx, req)
 		d := time.Since(start)
 		code := status.Code(err).String()

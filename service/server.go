@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/websocketmanager/websocketmanager/actors"
+	"github.com/websocketmanager/websocketmanager/actors/netguard"
 	pb "github.com/websocketmanager/websocketmanager/proto/websocketmanagerv1"
 )
 
@@ -34,10 +35,19 @@ type Config struct {
 	DefaultSendTimeout time.Duration
 	// MaxSendTimeout is the largest timeout_ms accepted. Default 5m.
 	MaxSendTimeout time.Duration
-	// PeerToken is the bearer token sent on calls to other instances (forwarded Sends, the
-	// failover watchdog's Held); PeerCreds their transport security (nil: plaintext).
-	PeerToken string
+	// PeerKeys prove this instance to other instances (forwarded Sends, the failover
+	// watchdog's Held, event following); nil or empty: no calls to other instances.
+	// PeerCreds is their transport security (nil: plaintext).
+	PeerKeys  *PeerKeys
 	PeerCreds credentials.TransportCredentials
+	// PeerPolicy decides which instance addresses from the directory may be dialed; nil:
+	// PeerPolicy(nil, nil). PeerRefused, if set, counts the addresses it refused.
+	PeerPolicy  *netguard.Policy
+	PeerRefused func()
+	// MaxWatchStreams and MaxWatchStreamsPerCaller bound the WatchEvents streams this
+	// instance serves (streams other instances open to follow it are not counted); 0: no limit.
+	MaxWatchStreams          int
+	MaxWatchStreamsPerCaller int
 	// SelfAddr is this instance's advertise address (a watch does not follow itself).
 	SelfAddr string
 	// Events feeds WatchEvents; nil answers it with UNIMPLEMENTED.
@@ -46,7 +56,8 @@ type Config struct {
 
 // DefaultConfig returns the defaults documented on [Config].
 func DefaultConfig() Config {
-	return Config{DefaultSendTimeout: 10 * time.Second, MaxSendTimeout: 5 * time.Minute}
+	return Config{DefaultSendTimeout: 10 * time.Second, MaxSendTimeout: 5 * time.Minute,
+		MaxWatchStreams: 1024, MaxWatchStreamsPerCaller: 64}
 }
 
 // Server implements the WebSocketManager gRPC service.
@@ -58,6 +69,7 @@ type Server struct {
 	newID func() string
 	peers peers
 	hub   *EventHub
+	watch *streamLimiter
 }
 
 // HeldChecker returns the client of other instances' peer API (for the failover watchdog);
@@ -67,8 +79,8 @@ func (s *Server) HeldChecker() actors.HeldChecker { return &s.peers }
 // Close releases the connections to other instances.
 func (s *Server) Close() { s.peers.close() }
 
-// route is where this call may send: anywhere, or — when another instance forwarded it here —
-// only through this instance's socket.
+// route is where this call may send: anywhere, or — when another instance forwarded it here
+// (proved by its peer proof, see isForwarded) — only through this instance's socket.
 func route(ctx context.Context) actors.Route {
 	if isForwarded(ctx) {
 		return actors.RouteLocal
@@ -80,16 +92,28 @@ var _ pb.WebSocketManagerServer = (*Server)(nil)
 
 // New returns the facade over conns.
 func New(cfg Config, conns Connections, log *zap.Logger) *Server {
-	return &Server{cfg: cfg, conns: conns, log: log, newID: uuid.NewString, peers: peers{token: cfg.PeerToken, creds: cfg.PeerCreds}, hub: cfg.Events}
+	policy := cfg.PeerPolicy
+	if policy == nil {
+		p, _ := PeerPolicy(nil, nil) // the default entries parse
+		policy = &p
+	}
+	return &Server{cfg: cfg, conns: conns, log: log, newID: uuid.NewString, hub: cfg.Events,
+		peers: peers{keys: cfg.PeerKeys, creds: cfg.PeerCreds, policy: *policy, log: log, refusedHook: cfg.PeerRefused},
+		watch: newStreamLimiter(cfg.MaxWatchStreams, cfg.MaxWatchStreamsPerCaller)}
 }
 
 func invalid(format string, args ...any) error {
 	return status.Errorf(codes.InvalidArgument, format, args...)
 }
 
+// requireID checks the id of every call on an existing connection by the rule Connect
+// applies, so that no malformed id reaches an actor.
 func requireID(id string) error {
 	if id == "" {
 		return invalid("id is required: the connection_id returned by Connect")
+	}
+	if e := actors.ValidateID(id); e != nil {
+		return status.Error(codes.InvalidArgument, e.Message)
 	}
 	return nil
 }
@@ -191,6 +215,7 @@ func (s *Server) Send(ctx context.Context, req *pb.SendRequest) (*pb.SendRespons
 		if ferr == nil || !retryViaActor(ferr) {
 			return resp, ferr
 		}
+		s.forwardFailed(held.Addr, ferr)
 		r, err = s.conns.Send(ctx, req.GetId(), args, timeout, actors.RouteActor)
 	}
 	if err != nil {
@@ -226,6 +251,7 @@ func (s *Server) SendRaw(ctx context.Context, req *pb.SendRawRequest) (*pb.SendR
 		if ferr == nil || !retryViaActor(ferr) {
 			return resp, ferr
 		}
+		s.forwardFailed(held.Addr, ferr)
 		err = s.conns.SendRaw(ctx, req.GetId(), args, actors.RouteActor)
 	}
 	if err != nil {
@@ -235,12 +261,14 @@ func (s *Server) SendRaw(ctx context.Context, req *pb.SendRawRequest) (*pb.SendR
 }
 
 // forwardSend sends req to the instance at addr; its answer (a gRPC status) is returned as is.
+// An address this instance may not call (no peer key, refused by the peer policy) answers
+// UNAVAILABLE without any call: the actor's own Send decides then.
 func (s *Server) forwardSend(ctx context.Context, addr string, req *pb.SendRequest) (*pb.SendResponse, error) {
 	c, err := s.peers.client(addr)
 	if err != nil {
 		return nil, status.Error(codes.Unavailable, err.Error())
 	}
-	return c.Send(s.peers.forwardCtx(ctx), req)
+	return c.Send(s.peers.forwardCtx(ctx, addr), req)
 }
 
 func (s *Server) forwardSendRaw(ctx context.Context, addr string, req *pb.SendRawRequest) (*pb.SendRawResponse, error) {
@@ -248,5 +276,16 @@ func (s *Server) forwardSendRaw(ctx context.Context, addr string, req *pb.SendRa
 	if err != nil {
 		return nil, status.Error(codes.Unavailable, err.Error())
 	}
-	return c.SendRaw(s.peers.forwardCtx(ctx), req)
+	return c.SendRaw(s.peers.forwardCtx(ctx, addr), req)
+}
+
+// forwardFailed logs a forwarded call that did not reach the socket (the actor path follows);
+// a peer that refuses this instance's proof is a misconfiguration worth a warning.
+func (s *Server) forwardFailed(addr string, err error) {
+	if peerRefusal(err) {
+		s.log.Warn("another instance refused this instance's peer proof; sending through the actor instead (instances must share a peer key)",
+			zap.String("address", addr), zap.Error(err))
+		return
+	}
+	s.log.Debug("forwarded call did not reach the socket; sending through the actor", zap.String("address", addr), zap.Error(err))
 }

@@ -5,6 +5,7 @@ package metrics
 
 import (
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,7 +23,7 @@ type Metrics struct {
 	framesIn, framesOut *prometheus.CounterVec // type: text|binary
 	bytesIn, bytesOut   prometheus.Counter
 	reconnects          prometheus.Counter
-	dropped             prometheus.Counter
+	dropped             *prometheus.CounterVec // reason: one of DropReasons
 	publishDuration     prometheus.Histogram
 	publishFailures     prometheus.Counter
 	sendDuration        prometheus.Histogram
@@ -31,6 +32,7 @@ type Metrics struct {
 	apiRequests         *prometheus.CounterVec // method, code
 	actorCalls          *prometheus.CounterVec // actor_type, method, outcome
 	actorDuration       *prometheus.HistogramVec
+	peerRefused         prometheus.Counter
 }
 
 // latencyBuckets span 100 µs to 10 s: a Send answered from a local socket up to a slow server.
@@ -52,12 +54,15 @@ func New(connections func() map[string]int) *Metrics {
 		Help: "Payload bytes of the data frames sent to servers."})
 	m.reconnects = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "reconnects_total",
 		Help: "Sockets re-established after a drop."})
-	m.dropped = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "publish_dropped_frames_total",
-		Help: "Inbound frames dropped because a connection's publish buffer was full."})
+	m.dropped = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "publish_dropped_frames_total",
+		Help: "Inbound frames that were to be published and were not, by reason (" + strings.Join(DropReasons, ", ") + ")."}, []string{"reason"})
+	for _, r := range DropReasons {
+		m.dropped.WithLabelValues(r) // exported at 0 from the start: alerts and dashboards see every reason
+	}
 	m.publishDuration = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "publish_duration_seconds",
 		Help: "Time of one Dapr publish call, successful or not.", Buckets: latencyBuckets})
 	m.publishFailures = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "publish_failures_total",
-		Help: "Dapr publish calls that failed (each is retried)."})
+		Help: "Dapr publish calls that failed (each is retried, unless the event is too large for the pub/sub)."})
 	m.sendDuration = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "send_duration_seconds",
 		Help: "Send round trips as the API caller sees them, until the reply (or the failure).", Buckets: latencyBuckets})
 	m.sends = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "sends_total",
@@ -71,8 +76,11 @@ func New(connections func() map[string]int) *Metrics {
 		[]string{"actor_type", "method", "outcome"})
 	m.actorDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: "actor_call_duration_seconds",
 		Help: "Dapr actor calls this instance made, by actor type and method.", Buckets: latencyBuckets}, []string{"actor_type", "method"})
+	m.peerRefused = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "peer_addresses_refused_total",
+		Help: "Instance addresses read from the directory that the peer policy refused to dial (forwarding, Held, event following)."})
 	for _, c := range []prometheus.Collector{m.framesIn, m.framesOut, m.bytesIn, m.bytesOut, m.reconnects, m.dropped,
-		m.publishDuration, m.publishFailures, m.sendDuration, m.sends, m.apiDuration, m.apiRequests, m.actorCalls, m.actorDuration} {
+		m.publishDuration, m.publishFailures, m.sendDuration, m.sends, m.apiDuration, m.apiRequests, m.actorCalls, m.actorDuration,
+		m.peerRefused} {
 		f(c)
 	}
 	f(&connCollector{
@@ -115,6 +123,13 @@ func (m *Metrics) FrameOut(binary bool, n int) {
 	m.bytesOut.Add(float64(n))
 }
 
+// PeerRefused counts an instance address the peer policy refused to dial.
+func (m *Metrics) PeerRefused() {
+	if m != nil {
+		m.peerRefused.Inc()
+	}
+}
+
 // Reconnect counts a socket re-established after a drop.
 func (m *Metrics) Reconnect() {
 	if m != nil {
@@ -122,11 +137,44 @@ func (m *Metrics) Reconnect() {
 	}
 }
 
-// Dropped counts an inbound frame dropped from a full publish buffer.
-func (m *Metrics) Dropped() {
-	if m != nil {
-		m.dropped.Inc()
+// Reasons an inbound frame that was to be published was dropped: the label values of
+// wsmanager_publish_dropped_frames_total and the keys of a connection's dropped-frame counts.
+const (
+	// DropBufferFull: the connection's publish buffer was full (frames or bytes); the oldest
+	// waiting frame went.
+	DropBufferFull = "buffer_full"
+	// DropInstanceBudget: the publish buffers of all connections of the instance together held
+	// as many bytes as they may.
+	DropInstanceBudget = "instance_budget"
+	// DropTooLarge: the frame's event is larger than the pub/sub accepts (never retried).
+	DropTooLarge = "too_large"
+	// DropClosed: the frame was still waiting when its connection closed and the time to
+	// publish what was left ran out.
+	DropClosed = "closed"
+	// DropPublishFailed: every publish of the frame failed for the publish retry timeout (e.g.
+	// a broker that refuses it for good with an error not recognised as "too large").
+	DropPublishFailed = "publish_failed"
+)
+
+// DropReasons lists every drop reason.
+var DropReasons = []string{DropBufferFull, DropInstanceBudget, DropTooLarge, DropClosed, DropPublishFailed}
+
+// Dropped counts n inbound frames dropped for reason (one of DropReasons).
+func (m *Metrics) Dropped(reason string, n int) {
+	if m != nil && n > 0 {
+		m.dropped.WithLabelValues(reason).Add(float64(n))
 	}
+}
+
+// ObserveBufferedBytes exports fn, the bytes all publish buffers of the instance hold, as the
+// gauge wsmanager_publish_buffered_bytes. Call it once.
+func (m *Metrics) ObserveBufferedBytes(fn func() int64) {
+	if m == nil {
+		return
+	}
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Name: "publish_buffered_bytes",
+		Help: "Bytes of inbound frames waiting to be published (or being published), all connections of the instance together."},
+		func() float64 { return float64(fn()) }))
 }
 
 // Published records one publish call.

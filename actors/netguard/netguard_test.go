@@ -125,11 +125,16 @@ func TestDialChecksTheAddressActuallyDialed(t *testing.T) {
 func itoa(i int) string { return strconv.Itoa(i) }
 
 // FuzzPolicy feeds arbitrary list entries, host names and addresses: parsing never panics,
-// and a policy never allows a special-range address unless an allow entry names it.
+// a policy never allows a special-range address unless an allow entry names it, every
+// spelling of the address that denotes it (zoned, IPv4-mapped) is decided alike, and every
+// IPv6 address embedding a denied IPv4 address is denied.
 func FuzzPolicy(f *testing.F) {
 	f.Add("127.0.0.0/8", "10.0.0.0/8", "localhost", "127.0.0.1")
 	f.Add("*.example.com", "", "a.example.com", "169.254.169.254")
 	f.Add("", "0.0.0.0/0", "x", "::ffff:10.0.0.1")
+	f.Add("127.0.0.0/8,::1", "127.0.0.2", "x", "::1%lo")
+	f.Add("64:ff9b::/96,2002::/16", "", "x", "64:ff9b::a9fe:a9fe")
+	f.Add("::/0,0.0.0.0/0", "10.0.0.0/8", "x", "2001:0:101:101::f5ff:fffe")
 	f.Fuzz(func(t *testing.T, allow, deny, host, addr string) {
 		p, err := NewPolicy(strings.Split(allow, ","), strings.Split(deny, ","))
 		if err != nil {
@@ -143,11 +148,29 @@ func FuzzPolicy(f *testing.F) {
 		if herr != nil || byName {
 			return
 		}
-		if p.CheckAddr(host, a) == nil && len(p.Allow.prefixes) == 0 {
+		verdict := p.CheckAddr(host, a) == nil
+		if verdict && len(p.Allow.prefixes) == 0 {
 			for _, s := range special {
-				if s.p.Contains(a.Unmap()) {
+				if s.p.Contains(Canonical(a)) {
 					t.Fatalf("special address %s allowed with no allow entry", a)
 				}
+			}
+		}
+		c := Canonical(a)
+		spellings := []netip.Addr{c}
+		if c.Is6() {
+			spellings = append(spellings, c.WithZone("eth0"))
+		} else {
+			spellings = append(spellings, netip.AddrFrom16(c.As16()), netip.AddrFrom16(c.As16()).WithZone("lo"))
+		}
+		for _, s := range spellings {
+			if got := p.CheckAddr(host, s) == nil; got != verdict {
+				t.Fatalf("%s decided %v, its spelling %s decided %v", a, verdict, s, got)
+			}
+		}
+		for _, e := range Embedded(c) {
+			if verdict && p.CheckAddr(host, e.Addr) != nil {
+				t.Fatalf("%s allowed although it embeds the denied %s (%s)", a, e.Addr, e.Form)
 			}
 		}
 	})

@@ -7,13 +7,19 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
+	runtimev1 "github.com/dapr/dapr/pkg/proto/runtime/v1"
 	dapr "github.com/dapr/go-sdk/client"
 	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // Source is the CloudEvent source of everything the service publishes.
@@ -40,7 +46,30 @@ type Message struct {
 	ReceivedAt time.Time
 }
 
-// Event is a status change of a connection.
+// FramesDroppedEventType is the CloudEvent type of the lifecycle event that reports inbound
+// frames a connection could not publish (its status did not change).
+const FramesDroppedEventType = "websocketmanager.connection.frames_dropped"
+
+// DefaultMaxRequestBytes is the largest publish request the Dapr publisher sends unless told
+// otherwise: daprd's default --max-body-size (4 MiB), which bounds its gRPC messages too.
+const DefaultMaxRequestBytes = 4 << 20
+
+// EnvelopeReserve is what a frame's event may need beyond the frame's own (encoded) bytes for
+// the publish request to fit in the default maximum: the CloudEvent's attributes (id, times,
+// sequence, connection id and URL) and the request's component, topic and content type. The
+// default inbound frame limit leaves it free: (DefaultMaxRequestBytes - EnvelopeReserve) * 3/4
+// bytes of binary are exactly DefaultMaxRequestBytes - EnvelopeReserve bytes of base64.
+const EnvelopeReserve = 64 << 10
+
+// ErrTooLarge means an event is larger than the pub/sub accepts. Publishing it again cannot
+// succeed: it is a permanent failure.
+var ErrTooLarge = errors.New("the event is larger than the pub/sub accepts")
+
+// Permanent reports whether a publish failed for good (retrying cannot help).
+func Permanent(err error) bool { return errors.Is(err, ErrTooLarge) }
+
+// Event is a status change of a connection, or (DroppedFrames set) a report of inbound
+// frames it could not publish.
 type Event struct {
 	ConnectionID   string    `json:"connection_id"`
 	URL            string    `json:"url"`
@@ -51,6 +80,17 @@ type Event struct {
 	Error          string    `json:"error,omitempty"`
 	Reason         string    `json:"reason,omitempty"`
 	Time           time.Time `json:"time"`
+	// DroppedFrames counts, by reason, the frames the connection dropped since it was
+	// established on this instance; set only on a frames-dropped event.
+	DroppedFrames map[string]uint64 `json:"dropped_frames,omitempty"`
+}
+
+// CloudEventType is the event's CloudEvent type.
+func (e Event) CloudEventType() string {
+	if len(e.DroppedFrames) > 0 {
+		return FramesDroppedEventType
+	}
+	return EventType(e.Status)
 }
 
 // EventType is the CloudEvent type of a lifecycle event for status s ("CONNECTED" →
@@ -81,13 +121,23 @@ type daprPublisher interface {
 type Dapr struct {
 	client    daprPublisher
 	component string
+	maxBytes  int
 }
 
 var _ Publisher = (*Dapr)(nil)
 
-// NewDapr returns a publisher that uses the pub/sub component named component.
+// NewDapr returns a publisher that uses the pub/sub component named component and sends no
+// request larger than DefaultMaxRequestBytes.
 func NewDapr(client daprPublisher, component string) *Dapr {
-	return &Dapr{client: client, component: component}
+	return &Dapr{client: client, component: component, maxBytes: DefaultMaxRequestBytes}
+}
+
+// WithMaxRequestBytes sets the largest publish request (the gRPC message daprd receives: the
+// event and its component, topic and content type); a larger one fails with ErrTooLarge
+// without reaching daprd. Match it to daprd's --max-body-size.
+func (d *Dapr) WithMaxRequestBytes(n int) *Dapr {
+	d.maxBytes = n
+	return d
 }
 
 // cloudEvent is the envelope the service writes itself, so that it controls the extension
@@ -168,7 +218,7 @@ func (d *Dapr) PublishEvent(ctx context.Context, topic string, e Event) error {
 		SpecVersion:     "1.0",
 		ID:              uuid.NewString(),
 		Source:          Source,
-		Type:            EventType(e.Status),
+		Type:            e.CloudEventType(),
 		Time:            e.Time.UTC().Format(time.RFC3339Nano),
 		DataContentType: "application/json",
 		Data:            data,
@@ -181,10 +231,31 @@ func (d *Dapr) PublishEvent(ctx context.Context, topic string, e Event) error {
 	return d.publish(ctx, topic, body)
 }
 
+const cloudEventContentType = "application/cloudevents+json"
+
 func (d *Dapr) publish(ctx context.Context, topic string, body []byte) error {
-	err := d.client.PublishEvent(ctx, d.component, topic, body, dapr.PublishEventWithContentType("application/cloudevents+json"))
+	// The request as the SDK sends it (dapr.Client.PublishEvent with a []byte and a content
+	// type): daprd measures this message against its limit, so measuring it here refuses
+	// exactly what daprd would refuse, before it crosses the wire.
+	size := proto.Size(&runtimev1.PublishEventRequest{PubsubName: d.component, Topic: topic, Data: body, DataContentType: cloudEventContentType})
+	if d.maxBytes > 0 && size > d.maxBytes {
+		return fmt.Errorf("publish to %s/%s: %w: %d bytes, the limit is %d", d.component, topic, ErrTooLarge, size, d.maxBytes)
+	}
+	err := d.client.PublishEvent(ctx, d.component, topic, body, dapr.PublishEventWithContentType(cloudEventContentType))
 	if err != nil {
+		if tooLarge(err) {
+			return fmt.Errorf("publish to %s/%s: %w: %d bytes: %w", d.component, topic, ErrTooLarge, size, err)
+		}
 		return fmt.Errorf("publish to %s/%s: %w", d.component, topic, err)
 	}
 	return nil
+}
+
+// tooLarge recognises gRPC's refusal of a message above the receiver's (daprd: --max-body-size)
+// or the sender's maximum: RESOURCE_EXHAUSTED "grpc: received message larger than max (N vs.
+// M)", or "trying to send message larger than max". Other RESOURCE_EXHAUSTED answers (quotas,
+// rate limits) pass and stay retryable.
+func tooLarge(err error) bool {
+	st, ok := status.FromError(err)
+	return ok && st.Code() == codes.ResourceExhausted && strings.Contains(st.Message(), "message larger than max")
 }

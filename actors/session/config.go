@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/websocketmanager/websocketmanager/actors/metrics"
+	"github.com/websocketmanager/websocketmanager/actors/publish"
 )
 
 // Config holds the limits and timings of every session of a registry.
@@ -20,11 +21,26 @@ type Config struct {
 	// PongTimeout is how long after a ping the connection may stay silent before it is
 	// considered dead. Default 10s.
 	PongTimeout time.Duration
-	// ReadLimit is the largest inbound frame in bytes. Default 16 MiB.
+	// ReadLimit is the largest inbound frame in bytes. Default DefaultReadLimit: a binary frame
+	// of that size is still publishable under the default publish limit.
 	ReadLimit int64
-	// PublishBuffer is the number of inbound frames that may wait for the publisher; when it is
-	// full the oldest are dropped. Default 1024.
+	// PublishBuffer is the number of inbound frames of one connection that may wait for the
+	// publisher; when it is full the oldest are dropped. Default 1024.
 	PublishBuffer int
+	// PublishBufferBytes bounds the bytes of one connection's waiting frames (and the one being
+	// published); when a frame does not fit the oldest are dropped. Default 8 MiB.
+	PublishBufferBytes int64
+	// PublishBufferInstanceBytes bounds the bytes of the waiting frames of all sessions of the
+	// registry together; when a frame does not fit, its own connection's oldest are dropped.
+	// Default 256 MiB.
+	PublishBufferInstanceBytes int64
+	// PublishRetryFor bounds how long one frame's publish is retried; then the frame is dropped
+	// (counted publish_failed) so that one frame a broker never takes cannot stop every later
+	// one. Default 1m.
+	PublishRetryFor time.Duration
+	// ShutdownFlush bounds how long Shutdown publishes the frames left when its ctx has no
+	// deadline. Default 15s (the service sets --shutdown-timeout).
+	ShutdownFlush time.Duration
 	// ReadBufferSize and WriteBufferSize are gorilla's I/O buffer sizes. Default 4096 each.
 	ReadBufferSize  int
 	WriteBufferSize int
@@ -44,20 +60,29 @@ type Config struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
+// DefaultReadLimit is the default largest inbound frame: the largest binary frame whose
+// event (base64, 4/3 of the frame, plus publish.EnvelopeReserve for its attributes) fits in
+// publish.DefaultMaxRequestBytes, daprd's default limit. 3,096,576 bytes.
+const DefaultReadLimit = (publish.DefaultMaxRequestBytes - publish.EnvelopeReserve) / 4 * 3
+
 // DefaultConfig returns the defaults documented on [Config].
 func DefaultConfig() Config {
 	return Config{
-		HandshakeTimeout: 10 * time.Second,
-		WriteTimeout:     10 * time.Second,
-		PingInterval:     15 * time.Second,
-		PongTimeout:      10 * time.Second,
-		ReadLimit:        16 << 20,
-		PublishBuffer:    1024,
-		ReadBufferSize:   4096,
-		WriteBufferSize:  4096,
-		CloseTimeout:     2 * time.Second,
-		MaxPendingSends:  1024,
-		MaxMessageBytes:  1 << 20,
+		HandshakeTimeout:           10 * time.Second,
+		WriteTimeout:               10 * time.Second,
+		PingInterval:               15 * time.Second,
+		PongTimeout:                10 * time.Second,
+		ReadLimit:                  DefaultReadLimit,
+		PublishBuffer:              1024,
+		PublishBufferBytes:         8 << 20,
+		PublishBufferInstanceBytes: 256 << 20,
+		ShutdownFlush:              15 * time.Second,
+		PublishRetryFor:            time.Minute,
+		ReadBufferSize:             4096,
+		WriteBufferSize:            4096,
+		CloseTimeout:               2 * time.Second,
+		MaxPendingSends:            1024,
+		MaxMessageBytes:            1 << 20,
 	}
 }
 
@@ -76,6 +101,12 @@ func (c Config) Validate() error {
 		return errors.New("read limit must be positive")
 	case c.PublishBuffer <= 0:
 		return errors.New("publish buffer must be positive")
+	case c.PublishBufferBytes <= 0 || c.PublishBufferInstanceBytes <= 0:
+		return errors.New("publish buffer byte limits must be positive")
+	case c.PublishRetryFor <= 0:
+		return errors.New("publish retry timeout must be positive")
+	case c.ShutdownFlush <= 0:
+		return errors.New("shutdown flush must be positive")
 	case c.CloseTimeout <= 0:
 		return errors.New("close timeout must be positive")
 	case c.MaxConnections < 0:

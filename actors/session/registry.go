@@ -21,6 +21,7 @@ type Registry struct {
 	events     Lifecycle
 	instanceID string
 	log        *zap.Logger
+	budget     *budget // the bytes all publish buffers may hold together
 
 	mu       sync.Mutex
 	sessions map[string]*Session
@@ -53,8 +54,12 @@ var ErrTooManyConnections = errors.New("this instance holds as many connections 
 // changes through events (nil: none).
 func NewRegistry(cfg Config, pub publish.Publisher, events Lifecycle, instanceID string, log *zap.Logger) *Registry {
 	return &Registry{cfg: cfg, pub: pub, events: events, instanceID: instanceID, log: log,
+		budget:   &budget{limit: cfg.PublishBufferInstanceBytes},
 		sessions: make(map[string]*Session), opening: make(map[*pendingOpen]string), writePool: &sync.Pool{}}
 }
+
+// BufferedBytes returns the bytes the publish buffers of every session hold together.
+func (r *Registry) BufferedBytes() int64 { return r.budget.used.Load() }
 
 // Start starts the keepalive pinger: one goroutine pings every connected socket each ping
 // interval (instead of one timer goroutine per connection). Shutdown stops it.
@@ -108,7 +113,7 @@ func (r *Registry) Open(ctx context.Context, spec Spec, resume bool) (*Session, 
 	r.opening[pending] = spec.ID
 	r.mu.Unlock()
 	log := r.log.With(zap.String(logkey.ConnectionID, spec.ID))
-	s := newSession(spec, r.cfg, r.pub, r.events, r.instanceID, log)
+	s := newSession(spec, r.cfg, r.budget, r.pub, r.events, r.instanceID, log)
 	s.writePool = r.writePool
 	sock, sub, err := s.dial(ctx)
 	r.mu.Lock()
@@ -164,7 +169,7 @@ func (r *Registry) Lost(spec Spec, reason string) (*Session, error) {
 	if s := r.sessions[spec.ID]; s != nil {
 		return s, nil
 	}
-	s := newSession(spec, r.cfg, r.pub, r.events, r.instanceID, r.log.With(zap.String(logkey.ConnectionID, spec.ID)))
+	s := newSession(spec, r.cfg, r.budget, r.pub, r.events, r.instanceID, r.log.With(zap.String(logkey.ConnectionID, spec.ID)))
 	s.mu.Lock()
 	s.setStatus(StatusError, reason, spec.Reason, 0)
 	s.mu.Unlock()
@@ -225,9 +230,14 @@ func (r *Registry) Shutdown(ctx context.Context) {
 	r.mu.Lock()
 	r.draining = true
 	r.mu.Unlock()
-	// Publish what was received for as long as ctx allows: nothing accepted is dropped at a
-	// planned stop.
-	r.closeAll(ctx, 1001, "instance shutting down", time.Hour)
+	// Publish what was received for as long as ctx allows (ShutdownFlush if ctx has no
+	// deadline: a pub/sub that refuses everything must not hold the process): nothing accepted
+	// is dropped at a planned stop that the pub/sub lets through.
+	flushFor := r.cfg.ShutdownFlush
+	if d, ok := ctx.Deadline(); ok {
+		flushFor = max(time.Until(d), 0)
+	}
+	r.closeAll(ctx, 1001, "instance shutting down", flushFor)
 	r.stopOnce.Do(func() {
 		if r.pingStop != nil {
 			close(r.pingStop)

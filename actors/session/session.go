@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -100,7 +101,10 @@ type Snapshot struct {
 	Reconnects     int
 	ConnectedSince time.Time
 	Subprotocol    string
-	Dropped        uint64
+	// Dropped is the number of inbound frames that were to be published and were not;
+	// DroppedByReason splits it by reason (metrics.DropReasons; nil when none).
+	Dropped         uint64
+	DroppedByReason map[string]uint64
 }
 
 // Lifecycle receives the status changes of sessions, in order per session.
@@ -156,7 +160,7 @@ type Session struct {
 	seq            uint64
 }
 
-func newSession(spec Spec, cfg Config, pub publish.Publisher, events Lifecycle, instanceID string, log *zap.Logger) *Session {
+func newSession(spec Spec, cfg Config, b *budget, pub publish.Publisher, events Lifecycle, instanceID string, log *zap.Logger) *Session {
 	spec.Correlation = spec.Correlation.Normalize()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Session{
@@ -173,7 +177,7 @@ func newSession(spec Spec, cfg Config, pub publish.Publisher, events Lifecycle, 
 		keyed:      map[correlation.Key]*waiter{},
 		seq:        spec.SeqBase,
 	}
-	s.outbox = newOutbox(cfg.PublishBuffer, pub, log, s.reportDrops, ctx, &s.wg, cfg.Metrics)
+	s.outbox = newOutbox(cfg, b, pub, log, s.reportDrops, ctx, &s.wg)
 	return s
 }
 
@@ -182,16 +186,18 @@ func (s *Session) ID() string { return s.spec.ID }
 
 // Snapshot returns the current state.
 func (s *Session) Snapshot() Snapshot {
+	byReason, total := s.outbox.droppedCounts()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return Snapshot{
-		Status:         s.status,
-		Topic:          s.topic,
-		LastError:      s.lastErr,
-		Reconnects:     s.reconnects,
-		ConnectedSince: s.connectedSince,
-		Subprotocol:    s.subprotocol,
-		Dropped:        s.outbox.droppedTotal(),
+		Status:          s.status,
+		Topic:           s.topic,
+		LastError:       s.lastErr,
+		Reconnects:      s.reconnects,
+		ConnectedSince:  s.connectedSince,
+		Subprotocol:     s.subprotocol,
+		Dropped:         total,
+		DroppedByReason: byReason,
 	}
 }
 
@@ -206,6 +212,7 @@ func (s *Session) SetTopic(topic string) {
 func (s *Session) setStatus(st Status, errText, reason string, attempt int) {
 	prev := s.status
 	s.status = st
+	errText = clip(errText) // error texts may quote what a server sent; events queue by the thousand
 	if errText != "" {
 		s.lastErr = errText
 	}
@@ -222,16 +229,28 @@ func (s *Session) setStatus(st Status, errText, reason string, attempt int) {
 	s.log.Info("status", zap.Stringer("status", st), zap.Stringer("previous", prev), zap.Int("attempt", attempt), zap.String("error", errText))
 }
 
-func (s *Session) reportDrops(n uint64) {
+// maxEventText bounds the error text a session keeps and puts in events.
+const maxEventText = 1024
+
+func clip(s string) string {
+	if len(s) <= maxEventText {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxEventText], "") + "…"
+}
+
+// reportDrops records drops in last_error and emits a frames-dropped lifecycle event (the
+// outbox rate-limits the calls). The status does not change: the connection is still up.
+func (s *Session) reportDrops(counts map[string]uint64, latest string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	text := fmt.Sprintf("publish buffer full: %d inbound frames dropped so far", n)
+	text := dropText(counts, latest)
 	s.lastErr = text
 	if s.events != nil {
 		s.events.Emit(publish.Event{
 			ConnectionID: s.spec.ID, URL: s.redacted, InstanceID: s.instanceID,
-			Status: StatusError.String(), PreviousStatus: s.status.String(),
-			Error: text, Reason: "frames dropped", Time: time.Now().UTC(),
+			Status: s.status.String(), PreviousStatus: s.status.String(),
+			Error: text, Reason: "frames dropped: " + latest, Time: time.Now().UTC(), DroppedFrames: counts,
 		})
 	}
 }
@@ -447,6 +466,13 @@ func (s *Session) close(ctx context.Context, code int, reason string, flushFor t
 		}
 		_ = sock.conn.Close()
 	}
+	// From here the frames left get flushFor, bounded by ctx: a publish attempt in progress
+	// (the publisher's) included.
+	deadline := time.Now().Add(flushFor)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	s.outbox.abandonAt(deadline)
 	s.wg.Wait()
-	s.outbox.flush(ctx, flushFor)
+	s.outbox.flush(ctx, deadline)
 }

@@ -265,7 +265,19 @@ func TestPublishRetryAndDrop(t *testing.T) {
 		assert.Greater(t, frames[i].Seq, frames[i-1].Seq, "order must be kept")
 	}
 	assert.Equal(t, uint64(100), frames[len(frames)-1].Seq, "the newest frames are kept")
-	assert.Contains(t, rec.statuses(), "ERROR", "drops are reported as an error event")
+	// Drops are reported as a frames-dropped event with counts; the status does not change.
+	assert.NotContains(t, rec.statuses(), "ERROR", "a publish problem is not a connection error")
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	var reported bool
+	for _, e := range rec.events {
+		if e.CloudEventType() == publish.FramesDroppedEventType {
+			reported = true
+			assert.Positive(t, e.DroppedFrames["buffer_full"])
+			assert.Equal(t, "CONNECTED", e.Status)
+		}
+	}
+	assert.True(t, reported, "drops are reported as a frames-dropped event")
 }
 
 // Ensure a drop fails waiting Sends at once, and auto-reconnect re-dials, re-sends the

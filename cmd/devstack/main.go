@@ -137,8 +137,8 @@ Multi-app run is up (Ctrl-C stops everything): two instances of the service and 
   consumer:   prints every frame published to the topic "frames" (lines "== APP - wsconsumer ==")
   demo WebSocket server: ws://127.0.0.1:9001/stream
 
-  curl -s -XPOST localhost:5001/v1/connect -d '{"url":"ws://127.0.0.1:9001/stream","autoReconnect":true,"connectionId":"demo"}'
-  curl -s -XPOST localhost:5011/v1/connections/demo/publish -d '{"topic":"frames"}'
+  curl -s -XPOST localhost:5001/v1/connect -H 'Content-Type: application/json' -d '{"url":"ws://127.0.0.1:9001/stream","autoReconnect":true,"connectionId":"demo"}'
+  curl -s -XPOST localhost:5011/v1/connections/demo/publish -H 'Content-Type: application/json' -d '{"topic":"frames"}'
   curl -s localhost:5011/v1/connections
 ================================================================================
 `
@@ -168,8 +168,8 @@ WebSocket Manager is running (Ctrl-C stops everything).
   Dapr sidecar: HTTP 127.0.0.1:3500, gRPC 127.0.0.1:50001
 
 Try it (REST):
-  curl -s -XPOST localhost:5001/v1/connect -d '{"url":"ws://127.0.0.1:9001/echo"}'
-  curl -s -XPOST localhost:5001/v1/connections/<id>/send -d '{"message":"Hello WebSocket!","timeoutMs":5000}'
+  curl -s -XPOST localhost:5001/v1/connect -H 'Content-Type: application/json' -d '{"url":"ws://127.0.0.1:9001/echo"}'
+  curl -s -XPOST localhost:5001/v1/connections/<id>/send -H 'Content-Type: application/json' -d '{"message":"Hello WebSocket!","timeoutMs":5000}'
   curl -s localhost:5001/v1/connections
   curl -s -XDELETE localhost:5001/v1/connections/<id>
 

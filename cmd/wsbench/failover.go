@@ -66,7 +66,8 @@ func (b *bench) failoverOnce(ctx context.Context, n int) error {
 		if err != nil {
 			return nil, err
 		}
-		svc, err := st.Start("wsmanager-"+name, nil, filepath.Join(b.bins, "wsmanager"),
+		// A peer key shared by both instances: the watchdog asks the other instance what it holds.
+		svc, err := st.Start("wsmanager-"+name, []string{"WSM_PEER_TOKENS=failover-" + run}, filepath.Join(b.bins, "wsmanager"),
 			"--dial-allow", "127.0.0.0/8,::1", // the tests' servers are on loopback, denied by default
 			"--grpc-port", strconv.Itoa(ports[0]), "--http-port", strconv.Itoa(ports[1]), "--actor-port", strconv.Itoa(ports[2]),
 			"--dapr-grpc-address", d.GRPCAddr(), "--instance-id", name, "--log-level", "warn", "--lifecycle-topic", "")

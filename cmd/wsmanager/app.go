@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -111,6 +112,10 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 	scfg.PingInterval = cfg.pingInterval
 	scfg.PongTimeout = cfg.pongTimeout
 	scfg.PublishBuffer = cfg.publishBuffer
+	scfg.PublishBufferBytes = cfg.publishBufferBytes
+	scfg.PublishBufferInstanceBytes = cfg.publishBufferInstanceBytes
+	scfg.PublishRetryFor = cfg.publishRetryFor
+	scfg.ShutdownFlush = cfg.shutdownTimeout // a shutdown flush never outlasts it, deadline or not
 	scfg.ReadLimit = cfg.readLimit
 	scfg.MaxConnections = cfg.maxConnections
 	if scfg.MaxConnections == 0 {
@@ -133,21 +138,42 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 	if err := bcfg.Validate(); err != nil {
 		return nil, err
 	}
-	pub := publish.NewDapr(dc, cfg.pubsub)
+	if cfg.maxPublishBytes <= 0 {
+		return nil, errors.New("--max-publish-bytes must be positive")
+	}
+	pub := publish.NewDapr(dc, cfg.pubsub).WithMaxRequestBytes(cfg.maxPublishBytes)
 	lifecycle := publish.NewLifecycle(pub, cfg.lifecycleTopic, 4, 4096, log.Named("lifecycle"))
 	hub := service.NewEventHub()
 	registry = session.NewRegistry(scfg, pub, tee{lifecycle, hub}, cfg.instanceID, log.Named("session"))
+	m.ObserveBufferedBytes(registry.BufferedBytes)
+	if n := cfg.readLimit/3*4 + publish.EnvelopeReserve; n > int64(cfg.maxPublishBytes) {
+		// Legitimate (large Send replies are not published), but published frames that large are dropped.
+		log.Warn("binary frames near --max-inbound-frame-bytes cannot be published within --max-publish-bytes; they will be dropped as too_large",
+			zap.Int64("max_inbound_frame_bytes", cfg.readLimit), zap.Int("max_publish_bytes", cfg.maxPublishBytes))
+	}
 	client := actors.NewClient(dc).WithMetrics(m)
-	router := actors.NewRouter(client, registry, cfg.instanceID)
+	router := actors.NewRouter(client, registry, cfg.instanceID).WithDialPolicy(policy)
 	svcCfg := service.DefaultConfig()
 	svcCfg.DefaultSendTimeout = cfg.sendTimeout
 	svcCfg.MaxSendTimeout = cfg.maxSendTimeout
 	svcCfg.SelfAddr = cfg.advertise
 	svcCfg.Events = hub
 	tokens := service.NewTokens(cfg.apiTokens)
-	if len(cfg.apiTokens) > 0 {
-		svcCfg.PeerToken = cfg.apiTokens[0] // instances of one app share their tokens
+	peerKeys := service.NewPeerKeys(cfg.peerTokens)
+	if !peerKeys.Enabled() {
+		// Instances of one app share APP_API_TOKEN; API callers do not have it.
+		peerKeys = service.NewPeerKeys([]string{service.DerivePeerKey(cfg.appAPIToken)})
 	}
+	if !peerKeys.Enabled() {
+		log.Warn("no peer key: instances do not call each other (Sends to another instance's connections wait in the actor's turn, WatchEvents shows this instance's events only, failover checks are slower); set WSM_PEER_TOKENS (the same on every instance) or APP_API_TOKEN")
+	}
+	peerPolicy, err := service.PeerPolicy(cfg.peerAllow, cfg.peerDeny)
+	if err != nil {
+		return nil, err
+	}
+	svcCfg.PeerKeys, svcCfg.PeerPolicy = peerKeys, &peerPolicy
+	svcCfg.PeerRefused = m.PeerRefused
+	svcCfg.MaxWatchStreams, svcCfg.MaxWatchStreamsPerCaller = cfg.maxWatchStreams, cfg.maxWatchStreamsPerCaller
 	tlsCfg, certs, err := serverTLS(cfg)
 	if err != nil {
 		return nil, err
@@ -156,6 +182,12 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 	svc := service.New(svcCfg, router, log.Named("service"))
 	hostCfg := actors.DefaultHostConfig()
 	hostCfg.AppAPIToken = cfg.appAPIToken
+	hostCfg.MaxRequestBytes = int64(maxActorRequestBytes(cfg))
+	actorGuard, err := httpGuard(cfg, log, false)
+	if err != nil {
+		return nil, err
+	}
+	hostCfg.Guard = actorGuard.Handler
 	host := actors.NewHost(hostCfg, &actors.Deps{
 		InstanceID:         cfg.instanceID,
 		InstanceAddr:       cfg.advertise,
@@ -171,16 +203,17 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 	})
 
 	// Interceptors, outermost first: a deadline for every call, logging and panic recovery,
-	// then authentication.
+	// then authentication (API token, or for calls from other instances their peer proof).
+	auth := &service.Auth{Tokens: tokens, Peers: peerKeys, Self: cfg.advertise}
 	unary := []grpc.UnaryServerInterceptor{
 		// No call runs forever: one without a deadline gets the longest a Send may wait, plus margin.
 		service.DefaultDeadline(cfg.maxSendTimeout + 30*time.Second),
 		service.TraceUnary(),
 		service.UnaryInterceptor(log.Named("rpc")),
 		service.MetricsUnary(m),
-		service.AuthUnary(tokens),
+		auth.Unary(),
 	}
-	stream := []grpc.StreamServerInterceptor{service.AuthStream(tokens)}
+	stream := []grpc.StreamServerInterceptor{auth.Stream()}
 	gw := grpc.NewServer(grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...), grpc.MaxRecvMsgSize(maxRequestBytes(cfg)))
 	pb.RegisterWebSocketManagerServer(gw, svc)
 	var opts []grpc.ServerOption
@@ -243,7 +276,11 @@ func (a *app) run(ctx context.Context) error {
 	mux.Handle("/"+pb.WebSocketManager_ServiceDesc.ServiceName+"/", cors(a.cfg.corsOrigins, http.MaxBytesHandler(browser, int64(maxRequestBytes(a.cfg)))))
 	mux.Handle("GET /readyz", a.ready)
 	mux.Handle("GET /metrics", a.metricsHandler())
-	gwHandler = mux
+	guard, err := httpGuard(a.cfg, a.log, true)
+	if err != nil {
+		return err
+	}
+	gwHandler = guard.Handler(mux)
 	if a.tls != nil && a.tls.ClientCAs != nil {
 		gwHandler = requireClientCert(gwHandler)
 	}
@@ -275,7 +312,10 @@ func (a *app) run(ctx context.Context) error {
 		if err != nil {
 			a.log.Error("pprof listener; profiles are off", zap.Error(err))
 		} else {
-			ps := pprofServer()
+			ps := pprofServer(a.tokens)
+			if guard, err := httpGuard(a.cfg, a.log, false); err == nil {
+				ps.Handler = guard.Handler(ps.Handler) // a rebinding page must not read /debug/pprof/cmdline
+			}
 			pprofDone := make(chan struct{})
 			go func() { defer close(pprofDone); _ = ps.Serve(pl) }()
 			defer func() { _ = ps.Close(); <-pprofDone }()
@@ -427,14 +467,65 @@ func maxRequestBytes(cfg config) int {
 	return max(4<<20, 2*cfg.maxMessageBytes+64<<10)
 }
 
+// maxActorRequestBytes bounds one call from the sidecar to the actor host: an actor Send
+// carries the message JSON-encoded, where escaping can make a text message up to six times
+// its size (every control character becomes \u00XX) and base64 makes a binary one 4/3.
+func maxActorRequestBytes(cfg config) int {
+	return max(4<<20, 6*cfg.maxMessageBytes+64<<10)
+}
+
+// Bounds of the default --max-connections.
+const (
+	// bytesPerConnection is what one idle connection costs this process (measured ~28 KB,
+	// docs/performance.md) plus its sidecar's actor, rounded up generously.
+	bytesPerConnection = 64 << 10
+	// connectionsCeiling caps the default whatever the limits say.
+	connectionsCeiling = 1 << 20
+)
+
 // connectionsForOpenFiles is the default --max-connections: every socket is a file, and the
-// process needs some for everything else.
+// process needs some for everything else. A huge or unlimited open-file limit must not mean
+// "no limit": the default is also bounded by memory (the cgroup's limit, else the machine's)
+// and by a fixed ceiling.
 func connectionsForOpenFiles() int {
 	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<30 {
-		return 0 // unknown or unlimited
+	openFiles := uint64(0) // unknown
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil {
+		openFiles = rl.Cur
 	}
-	return max(int(rl.Cur)-1024, 64)
+	return defaultMaxConnections(openFiles, memoryLimit())
+}
+
+// defaultMaxConnections derives --max-connections from the open-file limit and the memory
+// available (0: unknown).
+func defaultMaxConnections(openFiles, memory uint64) int {
+	n := connectionsCeiling
+	if openFiles > 0 && openFiles < uint64(connectionsCeiling)+1024 {
+		n = max(int(openFiles)-1024, 64)
+	}
+	if memory > 0 {
+		n = min(n, int(max(memory/bytesPerConnection, 64)))
+	}
+	return n
+}
+
+// memoryLimit returns the memory this process may use: its cgroup's limit (v2, then v1),
+// else the machine's memory; 0 if unknown.
+func memoryLimit() uint64 {
+	for _, f := range []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		if v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err == nil && v > 0 && v < 1<<60 {
+			return v
+		}
+	}
+	var si syscall.Sysinfo_t
+	if err := syscall.Sysinfo(&si); err == nil {
+		return uint64(si.Totalram) * uint64(si.Unit)
+	}
+	return 0
 }
 
 // openPath reports the HTTP paths that need no client certificate: the probes.

@@ -2,12 +2,15 @@ package main
 
 import (
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 
 	"connectrpc.com/vanguard/vanguardgrpc"
+	"go.uber.org/zap"
 	"google.golang.org/grpc"
+
+	pb "github.com/websocketmanager/websocketmanager/proto/websocketmanagerv1"
+	"github.com/websocketmanager/websocketmanager/service/httpguard"
 )
 
 // browserHandler serves the Connect protocol and gRPC-Web (and gRPC over HTTP) for the
@@ -27,15 +30,15 @@ var (
 )
 
 // cors lets pages from the allowed origins call the API (default: none; "*" for any). A
-// request from any other origin gets no CORS headers, so the browser refuses its answer.
+// request from any other origin gets no CORS headers (and httpGuard refuses it before).
 func cors(allowed []string, next http.Handler) http.Handler {
-	if len(allowed) == 0 {
+	origins, err := httpguard.NewOrigins(allowed)
+	if len(allowed) == 0 || err != nil { // err: config validation refused the entries already
 		return next
 	}
-	anyOrigin := slices.Contains(allowed, "*")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
-		if origin == "" || !(anyOrigin || slices.Contains(allowed, origin)) {
+		if !origins.Allows(origin) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -52,4 +55,38 @@ func cors(allowed []string, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// apiBodies are the media types each path of the HTTP port takes. REST takes JSON only: the
+// media types a page may send without a CORS preflight (text/plain, forms, multipart) are
+// refused everywhere, although the gateway would decode any body as JSON. The browser
+// protocols take what vanguard serves; gRPC (HTTP/2, so only with TLS) stays available there.
+func apiBodies() []httpguard.Body {
+	return []httpguard.Body{
+		{Prefix: "/v1/", Types: []string{"application/json"}},
+		{Prefix: "/" + pb.WebSocketManager_ServiceDesc.ServiceName + "/", Types: []string{
+			"application/json", "application/proto", // Connect unary
+			"application/connect+json", "application/connect+proto", // Connect streaming
+			"application/grpc-web", "application/grpc-web+proto", "application/grpc-web+json",
+			"application/grpc-web-text", "application/grpc-web-text+proto",
+			"application/grpc", "application/grpc+proto", "application/grpc+json",
+		}},
+	}
+}
+
+// httpGuard refuses cross-site and DNS-rebinding requests (docs/security.md). With bodies,
+// it also checks request media types against apiBodies (the API port); the probes skip the
+// Host and Origin checks.
+func httpGuard(cfg config, log *zap.Logger, bodies bool) (*httpguard.Guard, error) {
+	gc := httpguard.Config{
+		AllowedOrigins: cfg.corsOrigins,
+		AllowedHosts:   cfg.allowedHosts,
+		ListenHosts:    []string{cfg.host, httpguard.HostOf(cfg.advertise)},
+		OpenPaths:      []string{"/healthz", "/readyz"},
+		Log:            log.Named("httpguard"),
+	}
+	if bodies {
+		gc.Bodies = apiBodies()
+	}
+	return httpguard.New(gc)
 }

@@ -108,8 +108,12 @@ func (c *cluster) start(name string) *instance {
 	return nil
 }
 
-// clusterToken is the API token of the instances of a test cluster.
-const clusterToken = "cluster-token"
+// clusterToken is the API token of the instances of a test cluster; clusterPeerKey their
+// peer key.
+const (
+	clusterToken   = "cluster-token"
+	clusterPeerKey = "cluster-peer-key"
+)
 
 func (c *cluster) tryStart(name string) (*instance, error) {
 	t := c.t
@@ -136,8 +140,9 @@ func (c *cluster) tryStart(name string) (*instance, error) {
 		"--dapr-grpc-address", in.daprd.GRPCAddr(), "--instance-id", in.id, "--lifecycle-topic", c.lifecycle,
 		"--ping-interval", "1s", "--pong-timeout", "2s", "--reconnect-initial-backoff", "100ms", "--reconnect-max-backoff", "1s"},
 		c.extraArgs...)
-	// The instances share an API token: forwarded Sends and the watchdog's Held calls carry it.
-	in.svc, err = c.st.Start(fmt.Sprintf("wsmanager-%s-%d", name, n), []string{"WSM_API_TOKENS=" + clusterToken}, env.svcBin, args...)
+	// The instances share an API token and a peer key (forwarded Sends, the watchdog's Held
+	// calls and event following prove themselves with the key).
+	in.svc, err = c.st.Start(fmt.Sprintf("wsmanager-%s-%d", name, n), []string{"WSM_API_TOKENS=" + clusterToken, "WSM_PEER_TOKENS=" + clusterPeerKey}, env.svcBin, args...)
 	if err != nil {
 		in.daprd.Kill()
 		return nil, err

@@ -13,6 +13,10 @@ import (
 	"github.com/peterbourgon/ff/v3"
 
 	"github.com/websocketmanager/websocketmanager/actors/netguard"
+	"github.com/websocketmanager/websocketmanager/actors/publish"
+	"github.com/websocketmanager/websocketmanager/actors/session"
+	"github.com/websocketmanager/websocketmanager/service"
+	"github.com/websocketmanager/websocketmanager/service/httpguard"
 )
 
 // config is everything the service reads from flags and the environment. Every flag also
@@ -39,25 +43,37 @@ type config struct {
 	lifecycleTopic   string
 	publishBuffer    int
 	readLimit        int64
-	backoffInitial   time.Duration
-	backoffMax       time.Duration
-	backoffAttempts  int
-	backoffStable    time.Duration
-	watchdog         time.Duration
-	fenceAfter       time.Duration
-	pprofAddress     string
-	metricsAuth      bool
-	corsOrigins      []string
-	dialAllow        []string
-	dialDeny         []string
-	maxConnections   int
-	maxPendingSends  int
-	maxMessageBytes  int
-	apiTokens        []string
-	apiTokensFile    string
-	tlsCert, tlsKey  string
-	tlsClientCA      string
-	peerServerName   string
+	// Publish memory and size bounds (docs/security.md, "Limits").
+	publishBufferBytes         int64
+	publishBufferInstanceBytes int64
+	publishRetryFor            time.Duration
+	maxPublishBytes            int
+	backoffInitial             time.Duration
+	backoffMax                 time.Duration
+	backoffAttempts            int
+	backoffStable              time.Duration
+	watchdog                   time.Duration
+	fenceAfter                 time.Duration
+	pprofAddress               string
+	metricsAuth                bool
+	corsOrigins                []string
+	allowedHosts               []string
+	dialAllow                  []string
+	dialDeny                   []string
+	maxConnections             int
+	maxPendingSends            int
+	maxMessageBytes            int
+	apiTokens                  []string
+	apiTokensFile              string
+	tlsCert, tlsKey            string
+	tlsClientCA                string
+	peerServerName             string
+	// Peer calls (docs/security.md, "Instances and peer calls").
+	peerTokens               []string
+	peerTokensFile           string
+	peerAllow, peerDeny      []string
+	maxWatchStreams          int
+	maxWatchStreamsPerCaller int
 	// From Dapr's own environment variables (not flags): the token daprd sends on calls to
 	// the actor host, and the token this service sends to daprd.
 	appAPIToken  string
@@ -117,7 +133,11 @@ func flagSet(c *config, getenv func(string) string, stderr io.Writer) *flag.Flag
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 5*time.Second, "on SIGTERM, how long calls in flight (Sends waiting for a reply) may finish before the sockets close; keep it below the sidecar's block-shutdown duration")
 	fs.StringVar(&c.lifecycleTopic, "lifecycle-topic", "websocketmanager.lifecycle", "topic for connection lifecycle events; empty turns them off")
 	fs.IntVar(&c.publishBuffer, "publish-buffer", 1024, "inbound frames per connection that may wait for the publisher (oldest dropped when full)")
-	fs.Int64Var(&c.readLimit, "max-inbound-frame-bytes", 16<<20, "largest inbound frame; a larger one ends the socket")
+	fs.Int64Var(&c.readLimit, "max-inbound-frame-bytes", session.DefaultReadLimit, "largest inbound frame; a larger one ends the socket (default: the largest binary frame whose event fits in --max-publish-bytes 4 MiB)")
+	fs.Int64Var(&c.publishBufferBytes, "publish-buffer-bytes", 8<<20, "bytes of inbound frames per connection that may wait for the publisher (oldest dropped when full)")
+	fs.DurationVar(&c.publishRetryFor, "publish-retry-timeout", time.Minute, "how long one frame's publish is retried before it is dropped (counted as publish_failed), so that one frame the broker never takes cannot hold up the rest")
+	fs.Int64Var(&c.publishBufferInstanceBytes, "publish-buffer-instance-bytes", 256<<20, "bytes of inbound frames all connections of this instance together may have waiting for the publisher (a connection that finds it full drops its own oldest)")
+	fs.IntVar(&c.maxPublishBytes, "max-publish-bytes", publish.DefaultMaxRequestBytes, "largest publish request sent to the sidecar (an inbound frame's event and its topic); a larger frame is dropped as too_large, not retried. Match daprd's --max-body-size (4Mi by default)")
 	fs.DurationVar(&c.backoffInitial, "reconnect-initial-backoff", 500*time.Millisecond, "cap of the first reconnect delay (exponential, full jitter)")
 	fs.DurationVar(&c.backoffMax, "reconnect-max-backoff", 30*time.Second, "cap of every reconnect delay")
 	fs.IntVar(&c.backoffAttempts, "reconnect-max-attempts", 0, "failed reconnect attempts in a row before ERROR; 0 = unlimited")
@@ -125,11 +145,12 @@ func flagSet(c *config, getenv func(string) string, stderr io.Writer) *flag.Flag
 	fs.DurationVar(&c.watchdog, "watchdog-interval", 3*time.Second, "period of the failover watchdog (one reminder per directory shard): how soon a surviving instance re-establishes the connections of a dead one")
 	fs.DurationVar(&c.fenceAfter, "sidecar-fence-after", 5*time.Second, "close every socket when the Dapr sidecar has been unreachable this long (another instance may own them by then)")
 	fs.Var(listFlag{&c.corsOrigins}, "cors-allowed-origins", "origins whose pages may call the HTTP port (REST, Connect, gRPC-Web), comma-separated, e.g. https://app.example; * for any; empty = no cross-origin access")
+	fs.Var(listFlag{&c.allowedHosts}, "allowed-hosts", "more Host names the HTTP port answers to besides IP addresses, localhost and the --host/--advertise-address names (comma-separated; *.example.com for subdomains; * for any): a DNS rebinding defence")
 	fs.BoolVar(&c.metricsAuth, "metrics-auth", false, "require an API bearer token on /metrics too (when --api-tokens are set)")
-	fs.StringVar(&c.pprofAddress, "pprof-address", "", "address for Go's /debug/pprof profiles (e.g. 127.0.0.1:6060); empty = off. Never expose it beyond loopback")
+	fs.StringVar(&c.pprofAddress, "pprof-address", "", "address for Go's /debug/pprof profiles, a loopback address (e.g. 127.0.0.1:6060); empty = off. Needs an API token when tokens are set")
 	fs.Var(listFlag{&c.dialAllow}, "dial-allow", "SSRF guard allow-list: host names, *.patterns, IP addresses and CIDRs the service may connect to even if they are loopback, private, link-local or otherwise special (comma-separated); e.g. 127.0.0.0/8,::1 for local servers")
 	fs.Var(listFlag{&c.dialDeny}, "dial-deny", "SSRF guard deny-list: host names, *.patterns, IP addresses and CIDRs the service must never connect to (comma-separated); 0.0.0.0/0,::/0 with an allow-list allows only the allow-list")
-	fs.IntVar(&c.maxConnections, "max-connections", 0, "most sockets this instance holds; Connect beyond it fails with RESOURCE_EXHAUSTED (0 = the open-file limit minus 1024)")
+	fs.IntVar(&c.maxConnections, "max-connections", 0, "most sockets this instance holds; Connect beyond it fails with RESOURCE_EXHAUSTED (0 = the open-file limit minus 1024, at most one per 64 KiB of memory and 1,048,576)")
 	fs.IntVar(&c.maxPendingSends, "max-pending-sends", 1024, "most Sends waiting for a reply on one connection; more fail with RESOURCE_EXHAUSTED")
 	fs.IntVar(&c.maxMessageBytes, "max-outbound-message-bytes", 1<<20, "largest message a Send or SendRaw may carry; larger ones fail with INVALID_ARGUMENT")
 	fs.Var(listFlag{&c.apiTokens}, "api-tokens", "bearer tokens the gRPC and REST APIs accept (comma-separated; prefer the environment variable WSM_API_TOKENS or --api-tokens-file, which do not show in the process list); empty = no authentication")
@@ -137,6 +158,12 @@ func flagSet(c *config, getenv func(string) string, stderr io.Writer) *flag.Flag
 	fs.StringVar(&c.tlsCert, "tls-cert-file", "", "PEM certificate (chain) for TLS on the gRPC and HTTP ports; re-read when the file changes")
 	fs.StringVar(&c.tlsKey, "tls-key-file", "", "PEM private key of --tls-cert-file")
 	fs.StringVar(&c.tlsClientCA, "tls-client-ca-file", "", "PEM CA bundle: API calls (except health checks) must present a client certificate it signed (mTLS); instances also trust it for each other")
+	fs.Var(listFlag{&c.peerTokens}, "peer-tokens", "secrets instances of this app prove themselves to each other with (comma-separated; the first signs, all are accepted; prefer WSM_PEER_TOKENS or --peer-tokens-file); empty = derived from APP_API_TOKEN; neither = no calls between instances")
+	fs.StringVar(&c.peerTokensFile, "peer-tokens-file", "", "file with one peer token per line (adds to --peer-tokens)")
+	fs.Var(listFlag{&c.peerAllow}, "peer-allow", "addresses of other instances this one may call, as read from the directory: host names, *.patterns, IP addresses, CIDRs (comma-separated); empty = loopback and private ranges (127.0.0.0/8, ::1, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, fc00::/7)")
+	fs.Var(listFlag{&c.peerDeny}, "peer-deny", "addresses of other instances this one must never call, even if --peer-allow covers them (comma-separated)")
+	fs.IntVar(&c.maxWatchStreams, "max-watch-streams", 1024, "most WatchEvents streams this instance serves at once; more fail with RESOURCE_EXHAUSTED (0 = no limit)")
+	fs.IntVar(&c.maxWatchStreamsPerCaller, "max-watch-streams-per-caller", 64, "most WatchEvents streams one caller (bearer token, else client certificate, else address) may have open on this instance; more fail with RESOURCE_EXHAUSTED (0 = no limit)")
 	fs.StringVar(&c.peerServerName, "peer-tls-server-name", "", "name to verify in other instances' certificates when forwarding to them over TLS (default: the host of their advertise address)")
 	return fs
 }
@@ -153,6 +180,17 @@ func (c *config) finish(getenv func(string) string) error {
 		for _, line := range strings.Split(string(b), "\n") {
 			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
 				c.apiTokens = append(c.apiTokens, line)
+			}
+		}
+	}
+	if c.peerTokensFile != "" {
+		b, err := os.ReadFile(c.peerTokensFile)
+		if err != nil {
+			return fmt.Errorf("--peer-tokens-file: %w", err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+				c.peerTokens = append(c.peerTokens, line)
 			}
 		}
 	}
@@ -183,8 +221,25 @@ func (c config) validate() error {
 	if c.watchdog < time.Second {
 		return fmt.Errorf("--watchdog-interval must be at least 1s, got %v", c.watchdog)
 	}
+	if c.pprofAddress != "" {
+		if err := checkLoopback(c.pprofAddress); err != nil {
+			return fmt.Errorf("--pprof-address: %w", err)
+		}
+	}
 	if _, err := netguard.NewPolicy(c.dialAllow, c.dialDeny); err != nil {
 		return fmt.Errorf("--dial-allow/--dial-deny: %w", err)
+	}
+	if _, err := service.PeerPolicy(c.peerAllow, c.peerDeny); err != nil {
+		return fmt.Errorf("--peer-allow/--peer-deny: %w", err)
+	}
+	if c.maxWatchStreams < 0 || c.maxWatchStreamsPerCaller < 0 {
+		return errors.New("--max-watch-streams and --max-watch-streams-per-caller must not be negative")
+	}
+	if err := httpguard.ValidateHosts(c.allowedHosts); err != nil {
+		return err
+	}
+	if _, err := httpguard.NewOrigins(c.corsOrigins); err != nil {
+		return err
 	}
 	if c.shutdownGrace < 0 || c.shutdownGrace >= c.shutdownTimeout {
 		return fmt.Errorf("--shutdown-grace (%v) must be at least 0 and below --shutdown-timeout (%v)", c.shutdownGrace, c.shutdownTimeout)

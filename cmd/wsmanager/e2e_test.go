@@ -57,6 +57,7 @@ var env struct {
 	// by daprd) and its sidecar's API (daprToken).
 	apiToken, appToken, daprToken string
 	actorPort, daprdHTTPPort      int
+	daprd                         *daprstack.Daprd // the service's sidecar
 	logs                          func() string
 }
 
@@ -200,7 +201,7 @@ func startService(ctx context.Context, st *daprstack.Stack, bin string, rt *dapr
 	if err != nil {
 		return err
 	}
-	env.daprdHTTPPort = d.HTTPPort
+	env.daprdHTTPPort, env.daprd = d.HTTPPort, d
 	env.service, err = st.Start(fmt.Sprintf("wsmanager-%d", attempt),
 		[]string{"WSM_API_TOKENS=" + env.apiToken, "APP_API_TOKEN=" + env.appToken, "DAPR_API_TOKEN=" + env.daprToken}, svcBin,
 		"--dial-allow", "127.0.0.0/8,::1", // the tests' servers are on loopback, denied by default
@@ -452,6 +453,9 @@ func rest(t *testing.T, method, path string, body any, wantStatus int, out any) 
 	req, err := http.NewRequestWithContext(callCtx(t), method, env.httpURL+path, r)
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+env.apiToken)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json") // the only body REST takes
+	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()

@@ -757,10 +757,17 @@ type WebSocketConnection struct {
 	Subprotocol string `protobuf:"bytes,12,opt,name=subprotocol,proto3" json:"subprotocol,omitempty"`
 	// The correlation setting in effect.
 	Correlation *Correlation `protobuf:"bytes,13,opt,name=correlation,proto3" json:"correlation,omitempty"`
-	// Inbound frames dropped because the publish buffer was full.
+	// Inbound frames that were to be published and were not (the total of
+	// dropped_frames_by_reason; gaps in the published events' sequence).
 	DroppedFrames int64 `protobuf:"varint,14,opt,name=dropped_frames,json=droppedFrames,proto3" json:"dropped_frames,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// dropped_frames split by reason: "buffer_full" (the connection's publish buffer was full,
+	// by frames or bytes), "instance_budget" (the publish buffers of the instance together were
+	// full), "too_large" (the event is larger than the pub/sub accepts; not retried), "closed"
+	// (still waiting when the connection closed), "publish_failed" (every publish failed for
+	// --publish-retry-timeout). Reasons with no drops are absent.
+	DroppedFramesByReason map[string]int64 `protobuf:"bytes,15,rep,name=dropped_frames_by_reason,json=droppedFramesByReason,proto3" json:"dropped_frames_by_reason,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *WebSocketConnection) Reset() {
@@ -889,6 +896,13 @@ func (x *WebSocketConnection) GetDroppedFrames() int64 {
 		return x.DroppedFrames
 	}
 	return 0
+}
+
+func (x *WebSocketConnection) GetDroppedFramesByReason() map[string]int64 {
+	if x != nil {
+		return x.DroppedFramesByReason
+	}
+	return nil
 }
 
 // DisconnectRequest names the connection to close.
@@ -1532,7 +1546,7 @@ const file_websocketmanager_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"Z\n" +
 	"\fListResponse\x12J\n" +
-	"\vconnections\x18\x01 \x03(\v2(.websocketmanager.v1.WebSocketConnectionR\vconnections\"\xaa\x05\n" +
+	"\vconnections\x18\x01 \x03(\v2(.websocketmanager.v1.WebSocketConnectionR\vconnections\"\xf2\x06\n" +
 	"\x13WebSocketConnection\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12=\n" +
@@ -1551,10 +1565,14 @@ const file_websocketmanager_proto_rawDesc = "" +
 	"\x0eauto_reconnect\x18\v \x01(\bR\rautoReconnect\x12 \n" +
 	"\vsubprotocol\x18\f \x01(\tR\vsubprotocol\x12B\n" +
 	"\vcorrelation\x18\r \x01(\v2 .websocketmanager.v1.CorrelationR\vcorrelation\x12%\n" +
-	"\x0edropped_frames\x18\x0e \x01(\x03R\rdroppedFrames\x1a7\n" +
+	"\x0edropped_frames\x18\x0e \x01(\x03R\rdroppedFrames\x12|\n" +
+	"\x18dropped_frames_by_reason\x18\x0f \x03(\v2C.websocketmanager.v1.WebSocketConnection.DroppedFramesByReasonEntryR\x15droppedFramesByReason\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"#\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aH\n" +
+	"\x1aDroppedFramesByReasonEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"#\n" +
 	"\x11DisconnectRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x14\n" +
 	"\x12DisconnectResponse\";\n" +
@@ -1624,7 +1642,7 @@ func file_websocketmanager_proto_rawDescGZIP() []byte {
 }
 
 var file_websocketmanager_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_websocketmanager_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_websocketmanager_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_websocketmanager_proto_goTypes = []any{
 	(ConnectionStatus)(0),         // 0: websocketmanager.v1.ConnectionStatus
 	(CorrelationMode)(0),          // 1: websocketmanager.v1.CorrelationMode
@@ -1653,12 +1671,13 @@ var file_websocketmanager_proto_goTypes = []any{
 	nil,                           // 24: websocketmanager.v1.ConnectRequest.TagsEntry
 	nil,                           // 25: websocketmanager.v1.ListRequest.TagsEntry
 	nil,                           // 26: websocketmanager.v1.WebSocketConnection.TagsEntry
-	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
+	nil,                           // 27: websocketmanager.v1.WebSocketConnection.DroppedFramesByReasonEntry
+	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
 }
 var file_websocketmanager_proto_depIdxs = []int32{
 	0,  // 0: websocketmanager.v1.LifecycleEvent.status:type_name -> websocketmanager.v1.ConnectionStatus
 	0,  // 1: websocketmanager.v1.LifecycleEvent.previous_status:type_name -> websocketmanager.v1.ConnectionStatus
-	27, // 2: websocketmanager.v1.LifecycleEvent.time:type_name -> google.protobuf.Timestamp
+	28, // 2: websocketmanager.v1.LifecycleEvent.time:type_name -> google.protobuf.Timestamp
 	23, // 3: websocketmanager.v1.ConnectRequest.headers:type_name -> websocketmanager.v1.ConnectRequest.HeadersEntry
 	5,  // 4: websocketmanager.v1.ConnectRequest.correlation:type_name -> websocketmanager.v1.Correlation
 	24, // 5: websocketmanager.v1.ConnectRequest.tags:type_name -> websocketmanager.v1.ConnectRequest.TagsEntry
@@ -1668,33 +1687,34 @@ var file_websocketmanager_proto_depIdxs = []int32{
 	25, // 9: websocketmanager.v1.ListRequest.tags:type_name -> websocketmanager.v1.ListRequest.TagsEntry
 	10, // 10: websocketmanager.v1.ListResponse.connections:type_name -> websocketmanager.v1.WebSocketConnection
 	0,  // 11: websocketmanager.v1.WebSocketConnection.status:type_name -> websocketmanager.v1.ConnectionStatus
-	27, // 12: websocketmanager.v1.WebSocketConnection.created_at:type_name -> google.protobuf.Timestamp
-	27, // 13: websocketmanager.v1.WebSocketConnection.connected_since:type_name -> google.protobuf.Timestamp
+	28, // 12: websocketmanager.v1.WebSocketConnection.created_at:type_name -> google.protobuf.Timestamp
+	28, // 13: websocketmanager.v1.WebSocketConnection.connected_since:type_name -> google.protobuf.Timestamp
 	26, // 14: websocketmanager.v1.WebSocketConnection.tags:type_name -> websocketmanager.v1.WebSocketConnection.TagsEntry
 	5,  // 15: websocketmanager.v1.WebSocketConnection.correlation:type_name -> websocketmanager.v1.Correlation
-	4,  // 16: websocketmanager.v1.WebSocketManager.Connect:input_type -> websocketmanager.v1.ConnectRequest
-	8,  // 17: websocketmanager.v1.WebSocketManager.List:input_type -> websocketmanager.v1.ListRequest
-	11, // 18: websocketmanager.v1.WebSocketManager.Disconnect:input_type -> websocketmanager.v1.DisconnectRequest
-	13, // 19: websocketmanager.v1.WebSocketManager.StartPublish:input_type -> websocketmanager.v1.StartPublishRequest
-	15, // 20: websocketmanager.v1.WebSocketManager.StopPublish:input_type -> websocketmanager.v1.StopPublishRequest
-	17, // 21: websocketmanager.v1.WebSocketManager.Send:input_type -> websocketmanager.v1.SendRequest
-	19, // 22: websocketmanager.v1.WebSocketManager.SendRaw:input_type -> websocketmanager.v1.SendRawRequest
-	2,  // 23: websocketmanager.v1.WebSocketManager.WatchEvents:input_type -> websocketmanager.v1.WatchEventsRequest
-	21, // 24: websocketmanager.v1.WebSocketManagerPeer.Held:input_type -> websocketmanager.v1.HeldRequest
-	7,  // 25: websocketmanager.v1.WebSocketManager.Connect:output_type -> websocketmanager.v1.ConnectResponse
-	9,  // 26: websocketmanager.v1.WebSocketManager.List:output_type -> websocketmanager.v1.ListResponse
-	12, // 27: websocketmanager.v1.WebSocketManager.Disconnect:output_type -> websocketmanager.v1.DisconnectResponse
-	14, // 28: websocketmanager.v1.WebSocketManager.StartPublish:output_type -> websocketmanager.v1.StartPublishResponse
-	16, // 29: websocketmanager.v1.WebSocketManager.StopPublish:output_type -> websocketmanager.v1.StopPublishResponse
-	18, // 30: websocketmanager.v1.WebSocketManager.Send:output_type -> websocketmanager.v1.SendResponse
-	20, // 31: websocketmanager.v1.WebSocketManager.SendRaw:output_type -> websocketmanager.v1.SendRawResponse
-	3,  // 32: websocketmanager.v1.WebSocketManager.WatchEvents:output_type -> websocketmanager.v1.LifecycleEvent
-	22, // 33: websocketmanager.v1.WebSocketManagerPeer.Held:output_type -> websocketmanager.v1.HeldResponse
-	25, // [25:34] is the sub-list for method output_type
-	16, // [16:25] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	27, // 16: websocketmanager.v1.WebSocketConnection.dropped_frames_by_reason:type_name -> websocketmanager.v1.WebSocketConnection.DroppedFramesByReasonEntry
+	4,  // 17: websocketmanager.v1.WebSocketManager.Connect:input_type -> websocketmanager.v1.ConnectRequest
+	8,  // 18: websocketmanager.v1.WebSocketManager.List:input_type -> websocketmanager.v1.ListRequest
+	11, // 19: websocketmanager.v1.WebSocketManager.Disconnect:input_type -> websocketmanager.v1.DisconnectRequest
+	13, // 20: websocketmanager.v1.WebSocketManager.StartPublish:input_type -> websocketmanager.v1.StartPublishRequest
+	15, // 21: websocketmanager.v1.WebSocketManager.StopPublish:input_type -> websocketmanager.v1.StopPublishRequest
+	17, // 22: websocketmanager.v1.WebSocketManager.Send:input_type -> websocketmanager.v1.SendRequest
+	19, // 23: websocketmanager.v1.WebSocketManager.SendRaw:input_type -> websocketmanager.v1.SendRawRequest
+	2,  // 24: websocketmanager.v1.WebSocketManager.WatchEvents:input_type -> websocketmanager.v1.WatchEventsRequest
+	21, // 25: websocketmanager.v1.WebSocketManagerPeer.Held:input_type -> websocketmanager.v1.HeldRequest
+	7,  // 26: websocketmanager.v1.WebSocketManager.Connect:output_type -> websocketmanager.v1.ConnectResponse
+	9,  // 27: websocketmanager.v1.WebSocketManager.List:output_type -> websocketmanager.v1.ListResponse
+	12, // 28: websocketmanager.v1.WebSocketManager.Disconnect:output_type -> websocketmanager.v1.DisconnectResponse
+	14, // 29: websocketmanager.v1.WebSocketManager.StartPublish:output_type -> websocketmanager.v1.StartPublishResponse
+	16, // 30: websocketmanager.v1.WebSocketManager.StopPublish:output_type -> websocketmanager.v1.StopPublishResponse
+	18, // 31: websocketmanager.v1.WebSocketManager.Send:output_type -> websocketmanager.v1.SendResponse
+	20, // 32: websocketmanager.v1.WebSocketManager.SendRaw:output_type -> websocketmanager.v1.SendRawResponse
+	3,  // 33: websocketmanager.v1.WebSocketManager.WatchEvents:output_type -> websocketmanager.v1.LifecycleEvent
+	22, // 34: websocketmanager.v1.WebSocketManagerPeer.Held:output_type -> websocketmanager.v1.HeldResponse
+	26, // [26:35] is the sub-list for method output_type
+	17, // [17:26] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_websocketmanager_proto_init() }
@@ -1708,7 +1728,7 @@ func file_websocketmanager_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_websocketmanager_proto_rawDesc), len(file_websocketmanager_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   25,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
