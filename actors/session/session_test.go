@@ -424,6 +424,9 @@ func TestOpenIdempotent(t *testing.T) {
 	a := open(t, r, session.Spec{URL: ws.URL("/echo")})
 	b := open(t, r, session.Spec{URL: ws.URL("/echo")})
 	assert.Same(t, a, b)
+	// The server counts a socket once its handler runs, which may be just after the client
+	// saw the handshake complete.
+	require.Eventually(t, func() bool { return ws.Open() >= 1 }, waitFor, 5*time.Millisecond)
 	assert.Equal(t, 1, ws.Open())
 }
 
@@ -584,6 +587,9 @@ func TestHostileServers(t *testing.T) {
 	ws := sessiontest.NewServer(t, time.Hour)
 	cfg := testConfig()
 	cfg.WriteTimeout = 300 * time.Millisecond
+	// The healthy neighbour must not lose its socket to the keepalive on a loaded machine
+	// (the race detector, parallel packages): a pong may take longer than testConfig allows.
+	cfg.PongTimeout = 2 * time.Second
 	r, rec := newRegistry(t, cfg)
 	// A healthy neighbour that must keep answering promptly throughout.
 	good := open(t, r, session.Spec{ID: "good", URL: ws.URL("/echo")})
