@@ -138,7 +138,12 @@ func TestTLSAndClientCertificates(t *testing.T) {
 	assert.Contains(t, status.Convert(err).Message(), "client certificate")
 	h, err := healthpb.NewHealthClient(noCert).Check(ctx, &healthpb.HealthCheckRequest{})
 	require.NoError(t, err, "health checks need no client certificate")
-	assert.Equal(t, healthpb.HealthCheckResponse_SERVING, h.GetStatus())
+	// Readiness follows the sidecar, which a loaded machine can make answer late for a moment:
+	// what matters here is that the check is answered without a certificate.
+	require.Eventually(t, func() bool {
+		h, err = healthpb.NewHealthClient(noCert).Check(ctx, &healthpb.HealthCheckRequest{})
+		return err == nil && h.GetStatus() == healthpb.HealthCheckResponse_SERVING
+	}, 20*time.Second, 100*time.Millisecond, "health answers SERVING without a client certificate")
 
 	_, err = pb.NewWebSocketManagerClient(dial(a, nil)).List(ctx, &pb.ListRequest{})
 	require.Equal(t, codes.Unavailable, status.Code(err), "plaintext is refused: %v", err)
