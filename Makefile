@@ -16,8 +16,19 @@ export PATH := $(BIN):$(PATH)
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
+# What the machine must provide, checked first by run, check and test: a missing thing stops the
+# target in its first second with the command that installs it (as root with apt, it installs
+# the Debian packages itself). The README's prerequisites list is deploy/toolchain/prereqs.sh's.
+.PHONY: prereqs prereqs-run prereqs-check
+prereqs: ## check (as root with apt: install) what make test needs: redis-server, npm, python3-grpcio, ...
+	@deploy/toolchain/prereqs.sh test
+prereqs-run:
+	@deploy/toolchain/prereqs.sh run
+prereqs-check:
+	@deploy/toolchain/prereqs.sh check
+
 .PHONY: dapr
-dapr: ## build the pinned Dapr runtime (daprd, placement, scheduler) and CLI into .tools/.dapr/bin
+dapr: prereqs-run ## the pinned Dapr runtime and CLI in .tools/.dapr/bin: reused from DAPR_RUNTIME_DIR or ~/.dapr/bin, else built
 	@deploy/toolchain/build-dapr.sh $(TOOLS)
 
 # Generators at pinned versions; a stamp per version makes a version bump reinstall.
@@ -27,11 +38,11 @@ $(STAMPS)/protoc-gen-go-$(PROTOC_GEN_GO_VERSION):
 $(STAMPS)/protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION):
 	GOBIN=$(BIN) go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 	@mkdir -p $(STAMPS) && touch $@
-$(STAMPS)/grpc-gateway-$(GRPC_GATEWAY_VERSION):
-	GOBIN=$(BIN) go install github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway@$(GRPC_GATEWAY_VERSION)
-	@mkdir -p $(STAMPS) && touch $@
 $(STAMPS)/buf-$(BUF_VERSION):
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/npm @bufbuild/buf@$(BUF_VERSION)
+	@mkdir -p $(STAMPS) && touch $@
+$(STAMPS)/golangci-lint-$(GOLANGCI_LINT_VERSION):
+	GOBIN=$(BIN) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 	@mkdir -p $(STAMPS) && touch $@
 $(STAMPS)/grpcurl-$(GRPCURL_VERSION):
 	GOBIN=$(BIN) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
@@ -45,7 +56,6 @@ $(TS_DIR)/node_modules/.stamp: $(TS_DIR)/package-lock.json
 
 PROTO_TOOLS := $(STAMPS)/protoc-gen-go-$(PROTOC_GEN_GO_VERSION) \
 	$(STAMPS)/protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION) \
-	$(STAMPS)/grpc-gateway-$(GRPC_GATEWAY_VERSION) \
 	$(STAMPS)/buf-$(BUF_VERSION) \
 	$(TS_DIR)/node_modules/.stamp
 
@@ -79,26 +89,49 @@ build: ## build the service, the demo server, the consumer and the dev runner in
 	go build -o $(BIN)/ ./cmd/wsmanager ./cmd/wsmctl ./cmd/wsdemo ./cmd/wsconsumer ./cmd/devstack
 
 .PHONY: run
-run: dapr build ## run the service with its sidecar, placement, scheduler and a demo WebSocket server
+run: prereqs-run dapr build ## run the service with its sidecar, placement, scheduler and a demo WebSocket server
 	@$(BIN)/devstack --bin $(BIN) --resources components/inmemory
 
 .PHONY: run-multi
-run-multi: dapr build ## two instances + a consumer with Redis: placement, scheduler, then dapr run -f dapr.yaml
+run-multi: prereqs-run dapr build ## two instances + a consumer with Redis: placement, scheduler, then dapr run -f dapr.yaml
 	@$(BIN)/devstack --bin $(BIN) --run-file dapr.yaml
 
 .PHONY: bench
-bench: dapr ## benchmarks: hot-path Go benchmarks, then the full-stack table (bench/results/<date>.md)
+bench: prereqs-run dapr ## benchmarks: hot-path Go benchmarks, then the full-stack table (bench/results/<date>.md)
 	go test -run '^$$' -bench . -benchmem ./actors/...
 	go run ./cmd/wsbench --profile $(BENCHFLAGS)
 
+# Integration tests are the test files with the build tag `integration` (they need the real Dapr
+# runtime, Redis, npm, Python); every other test is a unit test and needs none of that.
+INTEGRATION_PKGS = $(sort $(addprefix ./,$(dir $(shell git ls-files --cached --others --exclude-standard '*_test.go' | xargs grep -l '^//go:build integration'))))
+
 .PHONY: vet
-vet: ## go vet and gofmt
-	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted" >&2; exit 1; fi
+vet: ## go vet (also of the integration tests) and gofmt
+	@files=$$(git ls-files --cached --others --exclude-standard '*.go' | while read -r f; do [ ! -f "$$f" ] || echo "$$f"; done) && \
+	unformatted=$$(gofmt -l $$files) && if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted" >&2; exit 1; fi
 	go vet $(GO_PKGS)
+	go vet -tags integration $(INTEGRATION_PKGS)
+
+.PHONY: lint
+lint: $(STAMPS)/golangci-lint-$(GOLANGCI_LINT_VERSION) ## golangci-lint at the pinned version with .golangci.yml
+	golangci-lint run $(GO_PKGS)
+
+# Unit tests use Go's test cache (a package whose code and inputs did not change is not run
+# again); UNITFLAGS=-count=1 runs them all.
+.PHONY: unit
+unit: ## unit and fuzz-corpus tests with -race: no Dapr, Redis, npm, network or other process
+	go test -race $(UNITFLAGS) $(GO_PKGS)
+
+.PHONY: check
+check: prereqs-check vet lint proto-check unit ## the fast tier (< 1 min warm): gofmt, vet, golangci-lint, generated-code check, unit tests
+
+.PHONY: integration
+integration: prereqs dapr ## the integration tests (build tag integration) on the real Dapr runtime, with -race
+	@[ -n "$(INTEGRATION_PKGS)" ] || { echo "no test file has the build tag integration" >&2; exit 1; }
+	go test -race -count=1 -tags integration -timeout 30m $(INTEGRATION_PKGS)
 
 .PHONY: test
-test: dapr proto-check vet ## everything: generated-code check, vet, unit, fuzz-corpus and integration tests with -race
-	go test -race -count=1 -timeout 30m $(GO_PKGS)
+test: prereqs check integration ## everything: make check, then the integration tests on the real Dapr runtime
 
 .PHONY: clean
 clean: ## remove build outputs and run files (keeps the Dapr toolchain)

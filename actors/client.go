@@ -10,8 +10,11 @@ import (
 	"time"
 
 	dapr "github.com/dapr/go-sdk/client"
+	"go.opentelemetry.io/otel/attribute"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/websocketmanager/websocketmanager/actors/metrics"
+	"github.com/websocketmanager/websocketmanager/actors/tracing"
 )
 
 // Invoker is the slice of the Dapr client that calls actors.
@@ -38,11 +41,14 @@ func NewClient(inv Invoker) *Client { return &Client{dapr: inv} }
 
 type replier interface{ errorInfo() *ErrorInfo }
 
-func (c *Client) call(ctx context.Context, typ, id, method string, in any, out replier) error {
+func (c *Client) call(ctx context.Context, typ, id, method string, in any, out replier) (err error) {
 	data, err := json.Marshal(in)
 	if err != nil {
 		return fmt.Errorf("encode %s.%s: %w", typ, method, err)
 	}
+	ctx, span := tracing.StartClient(ctx, "actor "+typ+"/"+method,
+		attribute.String("dapr.actor.type", typ), attribute.String("dapr.actor.id", id), attribute.String("dapr.actor.method", method))
+	defer func() { tracing.End(span, err) }()
 	start := time.Now()
 	resp, err := c.dapr.InvokeActor(ctx, &dapr.InvokeActorRequest{ActorType: typ, ActorID: id, Method: method, Data: data})
 	if err != nil {
@@ -140,24 +146,20 @@ func (c *Client) Ping(ctx context.Context) error {
 // at a time); it returns the first failure, after all calls ended.
 func (c *Client) everyShard(ctx context.Context, add func(MembersReply)) error {
 	var (
-		mu    sync.Mutex
-		first error
-		wg    sync.WaitGroup
+		mu sync.Mutex
+		g  errgroup.Group // no shared cancel: one shard's failure does not cut the others short
 	)
 	for shard := range DirectoryShards {
-		wg.Go(func() {
+		g.Go(func() error {
 			var r MembersReply
 			err := c.call(ctx, DirectoryType, strconv.Itoa(shard), DirectoryMethodMembers, Empty{}, &r)
 			mu.Lock()
 			defer mu.Unlock()
-			if err != nil && first == nil {
-				first = err
-			}
 			add(r)
+			return err
 		})
 	}
-	wg.Wait()
-	return first
+	return g.Wait()
 }
 
 // Members lists the connection ids of every directory shard. See [DirectoryMethodMembers].

@@ -14,6 +14,7 @@ import (
 	"github.com/websocketmanager/websocketmanager/actors/correlation"
 	"github.com/websocketmanager/websocketmanager/actors/logkey"
 	"github.com/websocketmanager/websocketmanager/actors/netguard"
+	"github.com/websocketmanager/websocketmanager/actors/route"
 	"github.com/websocketmanager/websocketmanager/actors/session"
 )
 
@@ -148,9 +149,12 @@ func (c *Connection) sessionSpec(s *spec) session.Spec {
 
 // ensure returns this process's session of the connection, establishing it if this process
 // does not hold one yet: the actor was activated here after the instance that held the socket
-// went away (or moved the actor here). The caller persists s afterwards.
+// went away (or moved the actor here). [route.Activate] decides; the caller persists s
+// afterwards.
 func (c *Connection) ensure(ctx context.Context, s *spec) (*session.Session, error) {
-	if sess := c.deps.Registry.Get(c.ID()); sess != nil {
+	sess := c.deps.Registry.Get(c.ID())
+	act := route.Activate(sess != nil, s.AutoReconnect)
+	if act == route.UseHeld {
 		return sess, nil
 	}
 	prev := s.Instance
@@ -165,11 +169,9 @@ func (c *Connection) ensure(ctx context.Context, s *spec) (*session.Session, err
 		return nil, fmt.Errorf("record takeover: %w", err)
 	}
 	ss := c.sessionSpec(s)
-	if prev != "" && prev != c.deps.InstanceID {
-		ss.Reason = "taken over from instance " + prev
-	}
+	ss.Reason = route.TakeoverReason(prev, c.deps.InstanceID)
 	c.log().Info("establishing connection on this instance", zap.String("previous_instance", prev), zap.Uint64("epoch", s.Epoch))
-	if !s.AutoReconnect {
+	if act == route.MarkLost {
 		return c.deps.Registry.Lost(ss, fmt.Sprintf("the socket was lost with instance %s; auto_reconnect is off, so it was not re-established: Disconnect and Connect again", orUnknown(prev)))
 	}
 	return c.deps.Registry.Open(ctx, ss, true)
@@ -449,7 +451,7 @@ func SessionError(err error) *ErrorInfo {
 	case errors.Is(err, context.DeadlineExceeded):
 		return errorf(CodeDeadlineExceeded, "the call's deadline passed before the reply arrived")
 	case errors.Is(err, context.Canceled):
-		return errorf(CodeDeadlineExceeded, "the call was cancelled")
+		return errorf(CodeCanceled, "the call was cancelled")
 	}
 	return errorf(CodeInternal, "%v", err)
 }

@@ -26,11 +26,18 @@ const (
 	// CodeAborted: a Send forwarded to the instance that held the socket found it gone there
 	// (the connection moved); the sender retries through the actor.
 	CodeAborted Code = "ABORTED"
+	// CodeCanceled: the caller cancelled the call (not a deadline: nothing timed out).
+	CodeCanceled Code = "CANCELED"
+	// CodeUnauthenticated and CodeUnimplemented are the API's own refusals (no valid token or
+	// peer proof; a feature this instance does not serve); actors do not return them.
+	CodeUnauthenticated Code = "UNAUTHENTICATED"
+	CodeUnimplemented   Code = "UNIMPLEMENTED"
 )
 
 // Codes lists every code, for exhaustive tests of mappings.
 var Codes = []Code{CodeInvalidArgument, CodeNotFound, CodeAlreadyExists, CodeFailedPrecondition,
-	CodeUnavailable, CodeDeadlineExceeded, CodeInternal, CodeAborted, CodePermissionDenied, CodeResourceExhausted}
+	CodeUnavailable, CodeDeadlineExceeded, CodeInternal, CodeAborted, CodePermissionDenied, CodeResourceExhausted,
+	CodeCanceled, CodeUnauthenticated, CodeUnimplemented}
 
 // ErrorInfo is a failure as it travels in an actor reply.
 type ErrorInfo struct {
@@ -53,6 +60,13 @@ func CodeOf(err error) Code {
 		return e.Code
 	}
 	return ""
+}
+
+// Errorf returns an [*Error] with code and a message for the caller. Layers above the actors
+// (the API) use it too, so that every failure carries a code and only one place turns codes
+// into protocol statuses.
+func Errorf(code Code, format string, args ...any) error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
 func errorf(code Code, format string, args ...any) *ErrorInfo {

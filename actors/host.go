@@ -15,6 +15,7 @@ import (
 
 	actorerr "github.com/dapr/go-sdk/actor/error"
 	"github.com/dapr/go-sdk/actor/runtime"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/websocketmanager/websocketmanager/actors/logkey"
@@ -136,9 +137,10 @@ func (h *Host) config(w http.ResponseWriter, _ *http.Request) {
 }
 
 // traced continues the trace daprd passes on (traceparent), for the actor's own Dapr calls
-// and its logs.
-func traced(r *http.Request) context.Context {
-	return tracing.NewContext(r.Context(), tracing.FromHeaders(r.Header.Get(tracing.ParentHeader), r.Header.Get(tracing.StateHeader)))
+// and its logs; the call is a server span of it when spans are exported. The caller ends it.
+func traced(r *http.Request) (context.Context, trace.Span) {
+	return tracing.StartServer(r.Context(), nil, "actor "+r.PathValue("type")+"/"+r.PathValue("method"),
+		r.Header.Get(tracing.ParentHeader), r.Header.Get(tracing.StateHeader))
 }
 
 func (h *Host) invoke(w http.ResponseWriter, r *http.Request) {
@@ -146,7 +148,8 @@ func (h *Host) invoke(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ctx := traced(r)
+	ctx, span := traced(r)
+	defer span.End()
 	if ce := h.deps.Log.Check(zap.DebugLevel, "actor call"); ce != nil {
 		ce.Write(zap.String("actor_type", r.PathValue("type")), zap.String("actor_id", r.PathValue("id")),
 			zap.String("method", r.PathValue("method")), tracing.Field(ctx))

@@ -2,32 +2,81 @@ package actors
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"sort"
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/websocketmanager/websocketmanager/actors/netguard"
+	"github.com/websocketmanager/websocketmanager/actors/route"
 	"github.com/websocketmanager/websocketmanager/actors/session"
 )
 
 // Router carries API calls to the actor of each connection. Send and SendRaw are the
-// exception that keeps actor turns short and the hot path free of actor calls:
-//
-//   - when this process holds the connection's socket, they use it directly. A session exists
-//     here only while the connection's actor is active here (the actor opens it; deactivation
-//     closes it), so the local session is the actor's own socket — no call is needed to find it;
-//   - otherwise the router asks the actor (a short turn, which also activates the actor and
-//     opens the socket wherever placement puts it) and sends locally if that is here;
-//   - when another process holds the socket, the actor's own Send is used (it waits inside the
-//     actor's turn).
-//
-// Many Sends can therefore be in flight on one connection.
+// exception that keeps actor turns short and the hot path free of actor calls: where each one
+// goes is decided step by step by [route.Next] (this instance's session, the holder instance,
+// or the actor's own turn; see docs/architecture.md), and the router only carries each step
+// out. Many Sends can therefore be in flight on one connection.
 type Router struct {
-	client     *Client
-	registry   *session.Registry
+	actors     connectionActors
+	sessions   localSessions
 	instanceID string
 	dial       *netguard.Policy // nil: no check before the actor's
+	forward    Forwarder        // nil: Sends to another instance's socket go through the actor
+}
+
+// connectionActors is what the router calls on the actors: [*Client] in production.
+type connectionActors interface {
+	Connect(ctx context.Context, id string, in ConnectArgs) (ConnectionInfo, error)
+	Disconnect(ctx context.Context, id string) error
+	Get(ctx context.Context, id string) (ConnectionInfo, error)
+	Locate(ctx context.Context, id string) (ConnectionInfo, error)
+	StartPublish(ctx context.Context, id, topic string) error
+	StopPublish(ctx context.Context, id string) error
+	Send(ctx context.Context, id string, in SendArgs) (SendReply, error)
+	SendRaw(ctx context.Context, id string, in SendArgs) error
+	IsMember(ctx context.Context, id string) (bool, error)
+	Members(ctx context.Context) ([]string, error)
+	Holders(ctx context.Context) ([]string, error)
+}
+
+// localSession is a socket this instance holds ([*session.Session]).
+type localSession interface {
+	Send(ctx context.Context, f session.Frame, timeout time.Duration) (session.Frame, error)
+	SendRaw(ctx context.Context, f session.Frame) error
+}
+
+// localSessions finds this instance's session of a connection (nil: none).
+type localSessions interface {
+	session(id string) localSession
+}
+
+type registrySessions struct{ r *session.Registry }
+
+func (s registrySessions) session(id string) localSession {
+	if sess := s.r.Get(id); sess != nil {
+		return sess
+	}
+	return nil // not a typed nil
+}
+
+// Forwarder carries out the router's [route.Forward] step: it calls the instance at addr
+// (the service's peer client, which applies the peer policy and proves the call). It answers
+// [route.Missed] when the call did not reach the socket there (nothing was sent); otherwise
+// the holder's answer, reply or error, is final and returned as it is.
+type Forwarder interface {
+	ForwardSend(ctx context.Context, addr, id string, in SendArgs, timeout time.Duration) (SendReply, route.Forwarded, error)
+	ForwardSendRaw(ctx context.Context, addr, id string, in SendArgs) (route.Forwarded, error)
+}
+
+// WithForwarder lets Send and SendRaw forward to the instance holding the socket. Set it
+// before serving.
+func (r *Router) WithForwarder(f Forwarder) *Router {
+	r.forward = f
+	return r
 }
 
 // WithDialPolicy makes Connect refuse a URL whose host the SSRF guard denies by itself (an
@@ -41,7 +90,7 @@ func (r *Router) WithDialPolicy(p netguard.Policy) *Router {
 
 // NewRouter returns a router for this process.
 func NewRouter(client *Client, registry *session.Registry, instanceID string) *Router {
-	return &Router{client: client, registry: registry, instanceID: instanceID}
+	return &Router{actors: client, sessions: registrySessions{registry}, instanceID: instanceID}
 }
 
 // Connect dials for connection id. See [ConnectionMethodConnect].
@@ -53,7 +102,7 @@ func (r *Router) Connect(ctx context.Context, id string, in ConnectArgs) (Connec
 			}
 		}
 	}
-	return r.client.Connect(ctx, id, in)
+	return r.actors.Connect(ctx, id, in)
 }
 
 // Disconnect closes and forgets connection id.
@@ -61,7 +110,7 @@ func (r *Router) Disconnect(ctx context.Context, id string) error {
 	if err := r.known(ctx, id); err != nil {
 		return err
 	}
-	return r.client.Disconnect(ctx, id)
+	return r.actors.Disconnect(ctx, id)
 }
 
 // StartPublish publishes connection id's inbound frames to topic.
@@ -69,7 +118,7 @@ func (r *Router) StartPublish(ctx context.Context, id, topic string) error {
 	if err := r.known(ctx, id); err != nil {
 		return err
 	}
-	return r.client.StartPublish(ctx, id, topic)
+	return r.actors.StartPublish(ctx, id, topic)
 }
 
 // StopPublish stops publishing connection id's frames.
@@ -77,7 +126,7 @@ func (r *Router) StopPublish(ctx context.Context, id string) error {
 	if err := r.known(ctx, id); err != nil {
 		return err
 	}
-	return r.client.StopPublish(ctx, id)
+	return r.actors.StopPublish(ctx, id)
 }
 
 // known answers NOT_FOUND for an id that is neither held here nor in the directory, before
@@ -85,143 +134,152 @@ func (r *Router) StopPublish(ctx context.Context, id string) error {
 // actor stays in memory (here and in the sidecar) for the whole idle timeout. The directory
 // shards are few and always active, so asking them costs no activation.
 func (r *Router) known(ctx context.Context, id string) error {
-	if r.registry.Get(id) != nil {
+	if r.sessions.session(id) != nil {
 		return nil
 	}
-	ok, err := r.client.IsMember(ctx, id)
+	ok, err := r.actors.IsMember(ctx, id)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return errorf(CodeNotFound, "connection %q not found; List shows the existing connections", id).Err()
+		return notFound(id)
 	}
 	return nil
 }
 
-// HeldElsewhere says that another instance holds the connection's socket: the caller may send
-// there directly (see [Router.Send]).
-type HeldElsewhere struct {
-	InstanceID, Addr string
+func notFound(id string) error {
+	return errorf(CodeNotFound, "connection %q not found; List shows the existing connections", id).Err()
 }
 
-func (e *HeldElsewhere) Error() string { return "connection held by instance " + e.InstanceID }
-
-// Route says where a Send or SendRaw for connection id goes.
-type Route int
-
-// Routes.
-const (
-	// RouteAny sends locally when this instance holds the socket and returns [*HeldElsewhere]
-	// when another instance does and can be reached directly.
-	RouteAny Route = iota
-	// RouteLocal sends only through this instance's socket: the call was forwarded here; if the
-	// socket is not here (any more), the answer is ABORTED.
-	RouteLocal
-	// RouteActor sends through the actor's own Send when the socket is not here.
-	RouteActor
-)
-
 // SendRaw writes a message through connection id without waiting for a reply.
-func (r *Router) SendRaw(ctx context.Context, id string, in SendArgs, route Route) error {
-	sess, err := r.local(ctx, id, route)
-	if err != nil {
-		return err
-	}
-	if sess != nil {
-		if err := sess.SendRaw(ctx, in.frame()); err != nil {
-			return SessionError(err).Err()
-		}
-		return nil
-	}
-	return r.client.SendRaw(ctx, id, in)
+func (r *Router) SendRaw(ctx context.Context, id string, in SendArgs, scope route.Scope) error {
+	_, err := deliver(ctx, r, id, scope, carriers[struct{}]{
+		here: func(sess localSession) (struct{}, error) {
+			if err := sess.SendRaw(ctx, in.frame()); err != nil {
+				return struct{}{}, SessionError(err).Err()
+			}
+			return struct{}{}, nil
+		},
+		forward: func(addr string) (struct{}, route.Forwarded, error) {
+			f, err := r.forward.ForwardSendRaw(ctx, addr, id, in)
+			return struct{}{}, f, err
+		},
+		actor: func() (struct{}, error) { return struct{}{}, r.actors.SendRaw(ctx, id, in) },
+	})
+	return err
 }
 
 // Send writes a message through connection id and waits up to timeout for the reply.
-func (r *Router) Send(ctx context.Context, id string, in SendArgs, timeout time.Duration, route Route) (SendReply, error) {
-	sess, err := r.local(ctx, id, route)
-	if err != nil {
-		return SendReply{}, err
-	}
-	if sess != nil {
-		f, err := sess.Send(ctx, in.frame(), timeout)
-		if err != nil {
-			return SendReply{}, SessionError(err).Err()
+func (r *Router) Send(ctx context.Context, id string, in SendArgs, timeout time.Duration, scope route.Scope) (SendReply, error) {
+	return deliver(ctx, r, id, scope, carriers[SendReply]{
+		here: func(sess localSession) (SendReply, error) {
+			f, err := sess.Send(ctx, in.frame(), timeout)
+			if err != nil {
+				return SendReply{}, SessionError(err).Err()
+			}
+			return *replyOf(f), nil
+		},
+		forward: func(addr string) (SendReply, route.Forwarded, error) {
+			return r.forward.ForwardSend(ctx, addr, id, in, timeout)
+		},
+		actor: func() (SendReply, error) {
+			in.TimeoutMS = timeout.Milliseconds()
+			return r.actors.Send(ctx, id, in)
+		},
+	})
+}
+
+// carriers carry out the steps of [route.Next] that differ between Send and SendRaw.
+type carriers[T any] struct {
+	here    func(localSession) (T, error)
+	forward func(addr string) (T, route.Forwarded, error)
+	actor   func() (T, error)
+}
+
+// deliver gathers the facts [route.Next] asks for and carries out its decision. Each fact is
+// learnt once, so this makes at most one directory call, one Locate and one forward.
+func deliver[T any](ctx context.Context, r *Router, id string, scope route.Scope, c carriers[T]) (T, error) {
+	var zero T
+	f := route.Facts{Scope: scope, CanForward: r.forward != nil}
+	for range route.MaxSteps {
+		sess := r.sessions.session(id)
+		f.HeldHere = sess != nil
+		switch step := route.Next(f); step {
+		case route.SendHere:
+			return c.here(sess)
+		case route.NotHeldHere:
+			return zero, errorf(CodeAborted, "connection %q is not held by this instance", id).Err()
+		case route.AskDirectory:
+			ok, err := r.actors.IsMember(ctx, id)
+			if err != nil {
+				return zero, err
+			}
+			f.Member = route.MembershipOf(ok)
+		case route.NotFound:
+			return zero, notFound(id)
+		case route.Locate:
+			info, err := r.actors.Locate(ctx, id)
+			if err != nil {
+				return zero, err
+			}
+			f.Located = true
+			f.Holder = route.Holder{Here: info.InstanceID == r.instanceID, Addr: info.InstanceAddr}
+		case route.Forward:
+			v, outcome, err := c.forward(f.Holder.Addr)
+			if outcome == route.Answered {
+				return v, err
+			}
+			f.ForwardMissed = true
+		case route.ViaActor:
+			return c.actor()
+		default:
+			return zero, fmt.Errorf("route connection %q: unknown step %v", id, step)
 		}
-		return *replyOf(f), nil
 	}
-	in.TimeoutMS = timeout.Milliseconds()
-	return r.client.Send(ctx, id, in)
+	// Unreachable: route.TestEveryWalkEndsWithOneLocateAtMost.
+	return zero, fmt.Errorf("route connection %q: no decision after %d steps", id, route.MaxSteps)
 }
 
 // Instances returns the gRPC addresses of the instances that hold connections.
-func (r *Router) Instances(ctx context.Context) ([]string, error) { return r.client.Holders(ctx) }
+func (r *Router) Instances(ctx context.Context) ([]string, error) { return r.actors.Holders(ctx) }
 
 // Holds reports whether this process holds the connection's socket.
-func (r *Router) Holds(id string) bool { return r.registry.Get(id) != nil }
-
-// local returns the session if this process holds the connection's socket. When another
-// process holds it: [*HeldElsewhere] for RouteAny (if its address is known), ABORTED for
-// RouteLocal, and nil (use the actor) for RouteActor.
-func (r *Router) local(ctx context.Context, id string, route Route) (*session.Session, error) {
-	if sess := r.registry.Get(id); sess != nil {
-		return sess, nil
-	}
-	if route == RouteLocal {
-		return nil, errorf(CodeAborted, "connection %q is not held by this instance", id).Err()
-	}
-	if err := r.known(ctx, id); err != nil {
-		return nil, err
-	}
-	info, err := r.client.Locate(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if info.InstanceID == r.instanceID {
-		return r.registry.Get(id), nil
-	}
-	if route == RouteAny && info.InstanceAddr != "" {
-		return nil, &HeldElsewhere{InstanceID: info.InstanceID, Addr: info.InstanceAddr}
-	}
-	return nil, nil
-}
+func (r *Router) Holds(id string) bool { return r.sessions.session(id) != nil }
 
 // listConcurrency bounds the Get calls one List makes at once.
 const listConcurrency = 16
 
 // List describes every connection whose tags hold all pairs of filter, oldest first.
 func (r *Router) List(ctx context.Context, filter map[string]string) ([]ConnectionInfo, error) {
-	ids, err := r.client.Members(ctx)
+	ids, err := r.actors.Members(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var (
-		mu    sync.Mutex
-		out   = make([]ConnectionInfo, 0, len(ids))
-		first error
-		wg    sync.WaitGroup
-		sem   = make(chan struct{}, listConcurrency)
+		mu  sync.Mutex
+		out = make([]ConnectionInfo, 0, len(ids))
+		g   errgroup.Group // no shared cancel: the first failure is returned once all calls ended
 	)
+	g.SetLimit(listConcurrency)
 	for _, id := range ids {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			info, err := r.client.Get(ctx, id)
-			mu.Lock()
-			defer mu.Unlock()
+		g.Go(func() error {
+			info, err := r.actors.Get(ctx, id)
 			switch {
 			case err == nil:
 				if matches(info.Tags, filter) {
+					mu.Lock()
 					out = append(out, info)
+					mu.Unlock()
 				}
 			case CodeOf(err) == CodeNotFound: // removed since Members was read
-			case first == nil:
-				first = err
+			default:
+				return err
 			}
+			return nil
 		})
 	}
-	wg.Wait()
-	if first != nil {
-		return nil, first
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {

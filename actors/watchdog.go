@@ -2,12 +2,14 @@ package actors
 
 import (
 	"context"
+	"maps"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/websocketmanager/websocketmanager/actors/logkey"
+	"github.com/websocketmanager/websocketmanager/actors/route"
 )
 
 // HeldChecker asks the instance at a gRPC address which of ids it holds a socket for.
@@ -18,19 +20,27 @@ type HeldChecker interface {
 // Limits of one watchdog round.
 const (
 	heldTimeout       = 2 * time.Second // a holder that does not answer in time counts as gone
+	locateTimeout     = 30 * time.Second
 	reviveConcurrency = 32
 )
 
 // watchdog brings back connections whose recorded holder no longer holds their socket: that
 // instance died, was stopped, lost its sidecar, or placement moved the actor away. Each
-// directory shard's reminder hands it the shard's members with their recorded holders; it
-// asks each holder (one call per instance, not per connection), and calls Locate on every
-// connection nobody holds, which activates its actor wherever placement puts it and opens
-// the socket there. One reminder per shard replaces one per connection (docs/scaling.md).
+// directory shard's reminder hands it the shard's members with their recorded holders. What
+// it does with them is decided by package route ([route.PlanCheck], [route.Judge],
+// [route.Record]): it asks each holder (one call per instance, not per connection), calls
+// Locate on every connection nobody holds, which activates its actor wherever placement puts
+// it and opens the socket there, and records the new holders. One reminder per shard
+// replaces one per connection (docs/scaling.md).
 //
 // The Host owns it: start when serving, shutdown when stopping.
 type watchdog struct {
-	deps *Deps
+	self     string // this instance's address
+	interval time.Duration
+	holds    func(id string) bool // this instance holds the socket
+	dir      watchdogDirectory
+	peers    HeldChecker // nil: other instances cannot be asked
+	log      *zap.Logger
 
 	mu          sync.Mutex
 	pending     map[string]map[string]string // shard → member → recorded holder
@@ -41,9 +51,17 @@ type watchdog struct {
 	done        chan struct{}
 }
 
+// watchdogDirectory is what the watchdog calls on the actors ([*Client]).
+type watchdogDirectory interface {
+	Locate(ctx context.Context, id string) (ConnectionInfo, error)
+	SetHolders(ctx context.Context, shard string, holders map[string]string) error
+	RemoveMember(ctx context.Context, id string) error
+}
+
 func newWatchdog(deps *Deps) *watchdog {
-	return &watchdog{deps: deps, pending: map[string]map[string]string{}, unreachable: map[string]time.Time{},
-		wake: make(chan struct{}, 1)}
+	return &watchdog{self: deps.InstanceAddr, interval: deps.WatchdogInterval, dir: deps.Directory, peers: deps.Peers,
+		log: deps.Log, holds: func(id string) bool { return deps.Registry.Get(id) != nil },
+		pending: map[string]map[string]string{}, unreachable: map[string]time.Time{}, wake: make(chan struct{}, 1)}
 }
 
 func (w *watchdog) start() {
@@ -107,108 +125,124 @@ func (w *watchdog) run(ctx context.Context, done chan struct{}) {
 
 // round checks the members of every shard in batch and revives those nobody holds.
 func (w *watchdog) round(ctx context.Context, batch map[string]map[string]string) {
-	byHolder := map[string][]string{}
-	var revive []string
-	for _, members := range batch {
-		for id, holder := range members {
-			if holder == "" {
-				revive = append(revive, id)
-				continue
-			}
-			byHolder[holder] = append(byHolder[holder], id)
+	members := map[string]string{}
+	for _, m := range batch {
+		maps.Copy(members, m)
+	}
+	check := route.PlanCheck(members, w.self, w.peers != nil, w.gone)
+	var here route.Answer
+	for _, id := range check.Here {
+		if w.holds(id) {
+			here.Held = append(here.Held, id)
 		}
 	}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for holder, ids := range byHolder {
-		wg.Go(func() {
-			held := w.held(ctx, holder, ids)
-			mu.Lock()
-			defer mu.Unlock()
-			for _, id := range ids {
-				if !held[id] {
-					revive = append(revive, id)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if len(revive) == 0 || ctx.Err() != nil {
+	answers, failures := w.ask(ctx, check.Ask)
+	verdict := route.Judge(check, here, answers, ctx.Err() != nil)
+	w.markGone(verdict.Gone, failures)
+	if len(verdict.Locate) == 0 {
 		return
 	}
-	w.deps.Log.Info("watchdog: re-establishing connections no instance holds", zap.Int("connections", len(revive)))
-
-	holders := map[string]map[string]string{} // shard → id → new holder
-	var gone []string
-	sem := make(chan struct{}, reviveConcurrency)
-	for _, id := range revive {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			defer cancel()
-			info, err := w.deps.Directory.Locate(cctx, id)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case CodeOf(err) == CodeNotFound:
-				gone = append(gone, id)
-			case err != nil:
-				w.deps.Log.Warn("watchdog: re-establish connection; the next round retries", zap.String(logkey.ConnectionID, id), zap.Error(err))
-			case info.InstanceAddr != "":
-				shard := DirectoryShard(id)
-				if holders[shard] == nil {
-					holders[shard] = map[string]string{}
-				}
-				holders[shard][id] = info.InstanceAddr
-			}
-		})
+	w.log.Info("watchdog: re-establishing connections no instance holds", zap.Int("connections", len(verdict.Locate)))
+	records := route.Record(w.locate(ctx, verdict.Locate))
+	byShard := map[string]map[string]string{}
+	for id, holder := range records.Holders {
+		shard := DirectoryShard(id)
+		if byShard[shard] == nil {
+			byShard[shard] = map[string]string{}
+		}
+		byShard[shard][id] = holder
 	}
-	wg.Wait()
-	for shard, h := range holders {
-		if err := w.deps.Directory.SetHolders(ctx, shard, h); err != nil {
-			w.deps.Log.Warn("watchdog: record holders; the next round retries", zap.String("directory_shard", shard), zap.Error(err))
+	for shard, h := range byShard {
+		if err := w.dir.SetHolders(ctx, shard, h); err != nil {
+			w.log.Warn("watchdog: record holders; the next round retries", zap.String("directory_shard", shard), zap.Error(err))
 		}
 	}
-	for _, id := range gone { // in the directory, but the connection no longer exists
-		if err := w.deps.Directory.RemoveMember(ctx, id); err != nil {
-			w.deps.Log.Warn("watchdog: remove stale directory entry", zap.String(logkey.ConnectionID, id), zap.Error(err))
+	for _, id := range records.Remove { // in the directory, but the connection no longer exists
+		if err := w.dir.RemoveMember(ctx, id); err != nil {
+			w.log.Warn("watchdog: remove stale directory entry", zap.String(logkey.ConnectionID, id), zap.Error(err))
 		}
 	}
 }
 
-// held returns which of ids the instance at holder holds. An instance that cannot be asked
-// holds nothing; Locate then asks the actor, the authority, where the socket is.
-func (w *watchdog) held(ctx context.Context, holder string, ids []string) map[string]bool {
-	held := make(map[string]bool, len(ids))
-	if holder == w.deps.InstanceAddr {
-		for _, id := range ids {
-			if w.deps.Registry.Get(id) != nil {
-				held[id] = true
-			}
-		}
-		return held
-	}
+// gone reports whether the holder at addr did not answer in a recent round.
+func (w *watchdog) gone(addr string) bool {
 	w.mu.Lock()
-	down := time.Now().Before(w.unreachable[holder])
-	w.mu.Unlock()
-	if down || w.deps.Peers == nil {
-		return held
-	}
-	cctx, cancel := context.WithTimeout(ctx, heldTimeout)
-	defer cancel()
-	got, err := w.deps.Peers.Held(cctx, holder, ids)
-	if err != nil {
-		if ctx.Err() == nil {
-			w.deps.Log.Info("watchdog: holder instance does not answer; its connections go elsewhere", zap.String("holder", holder), zap.Error(err))
-			w.mu.Lock()
-			w.unreachable[holder] = time.Now().Add(w.deps.WatchdogInterval)
-			w.mu.Unlock()
+	defer w.mu.Unlock()
+	return time.Now().Before(w.unreachable[addr])
+}
+
+// markGone counts holders that did not answer as gone for one interval (their connections go
+// elsewhere meanwhile), and forgets those whose time has passed.
+func (w *watchdog) markGone(holders []string, failures map[string]error) {
+	now := time.Now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for addr, until := range w.unreachable {
+		if !now.Before(until) {
+			delete(w.unreachable, addr)
 		}
-		return held
 	}
-	for _, id := range got {
-		held[id] = true
+	for _, addr := range holders {
+		w.log.Info("watchdog: holder instance does not answer; its connections go elsewhere", zap.String("holder", addr), zap.Error(failures[addr]))
+		w.unreachable[addr] = now.Add(w.interval)
 	}
-	return held
+}
+
+// ask asks every holder at once which of its ids it holds. An instance that cannot be asked
+// in time has no answer (its error is in failures); Locate then asks the actor, the authority,
+// where the socket is.
+func (w *watchdog) ask(ctx context.Context, byHolder map[string][]string) (map[string]route.Answer, map[string]error) {
+	answers := make(map[string]route.Answer, len(byHolder))
+	failures := map[string]error{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for holder, ids := range byHolder {
+		wg.Go(func() {
+			cctx, cancel := context.WithTimeout(ctx, heldTimeout)
+			defer cancel()
+			held, err := w.peers.Held(cctx, holder, ids)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				answers[holder] = route.Answer{Failed: true}
+				failures[holder] = err
+				return
+			}
+			answers[holder] = route.Answer{Held: held}
+		})
+	}
+	wg.Wait()
+	return answers, failures
+}
+
+// locate calls Locate on each of ids (reviveConcurrency at a time).
+func (w *watchdog) locate(ctx context.Context, ids []string) map[string]route.Located {
+	results := make(map[string]route.Located, len(ids))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, reviveConcurrency)
+	for _, id := range ids {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			cctx, cancel := context.WithTimeout(ctx, locateTimeout)
+			defer cancel()
+			info, err := w.dir.Locate(cctx, id)
+			var l route.Located
+			switch {
+			case CodeOf(err) == CodeNotFound:
+				l.Result = route.Missing
+			case err != nil:
+				l.Result = route.LocateFailed
+				w.log.Warn("watchdog: re-establish connection; the next round retries", zap.String(logkey.ConnectionID, id), zap.Error(err))
+			default:
+				l.Addr = info.InstanceAddr
+			}
+			mu.Lock()
+			results[id] = l
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return results
 }

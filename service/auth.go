@@ -13,12 +13,11 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
-	"google.golang.org/grpc/status"
 
+	"github.com/websocketmanager/websocketmanager/actors"
 	pb "github.com/websocketmanager/websocketmanager/proto/websocketmanagerv1"
 )
 
@@ -65,10 +64,10 @@ func (t *Tokens) authorize(ctx context.Context, fullMethod string) error {
 	md, _ := metadata.FromIncomingContext(ctx)
 	vals := md.Get("authorization")
 	if len(vals) == 0 {
-		return status.Error(codes.Unauthenticated, "this service requires a bearer token: send the header 'authorization: Bearer <token>'")
+		return actors.Errorf(actors.CodeUnauthenticated, "this service requires a bearer token: send the header 'authorization: Bearer <token>'")
 	}
 	if !t.ValidAuthorization(vals[0]) {
-		return status.Error(codes.Unauthenticated, "the bearer token is not valid for this service")
+		return actors.Errorf(actors.CodeUnauthenticated, "the bearer token is not valid for this service")
 	}
 	return nil
 }
@@ -133,7 +132,7 @@ func clientCert(ctx context.Context, fullMethod string) error {
 			return nil
 		}
 	}
-	return status.Error(codes.Unauthenticated, "this service requires a client certificate signed by its client CA (mTLS)")
+	return actors.Errorf(actors.CodeUnauthenticated, "this service requires a client certificate signed by its client CA (mTLS)")
 }
 
 // peerProofKey carries a call's proof that it comes from another instance of this service.
@@ -274,10 +273,10 @@ func (a *Auth) authenticate(ctx context.Context, fullMethod string) (context.Con
 	md, _ := metadata.FromIncomingContext(ctx)
 	if proofs := md.Get(peerProofKey); len(proofs) > 0 {
 		if !a.Peers.Enabled() {
-			return ctx, status.Error(codes.Unauthenticated, "this instance accepts no calls from other instances: it has no peer key (--peer-tokens-file, WSM_PEER_TOKENS or APP_API_TOKEN)")
+			return ctx, actors.Errorf(actors.CodeUnauthenticated, "this instance accepts no calls from other instances: it has no peer key (--peer-tokens-file, WSM_PEER_TOKENS or APP_API_TOKEN)")
 		}
 		if !a.Peers.verify(proofs[0], a.Self) {
-			return ctx, status.Error(codes.Unauthenticated, "the peer proof is not valid for this instance: instances must share a peer key and --advertise-address must be the address they reach it at")
+			return ctx, actors.Errorf(actors.CodeUnauthenticated, "the peer proof is not valid for this instance: instances must share a peer key and --advertise-address must be the address they reach it at")
 		}
 		ctx, ci := withCallInfo(ctx)
 		ci.peer = true
@@ -287,7 +286,7 @@ func (a *Auth) authenticate(ctx context.Context, fullMethod string) (context.Con
 		return ctx, err
 	}
 	if peerService(fullMethod) {
-		return ctx, status.Error(codes.PermissionDenied, "WebSocketManagerPeer is for other instances of this service only; an API token is not enough")
+		return ctx, actors.Errorf(actors.CodePermissionDenied, "WebSocketManagerPeer is for other instances of this service only; an API token is not enough")
 	}
 	if a.Tokens.Enabled() {
 		if v := md.Get("authorization"); len(v) > 0 {

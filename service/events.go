@@ -3,18 +3,15 @@ package service
 import (
 	"context"
 	"net"
-	"strings"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/websocketmanager/websocketmanager/actors"
 	"github.com/websocketmanager/websocketmanager/actors/publish"
 	pb "github.com/websocketmanager/websocketmanager/proto/websocketmanagerv1"
 )
@@ -107,7 +104,7 @@ const peerRefresh = 5 * time.Second
 // through their own WatchEvents (found through the directory, again every few seconds).
 func (s *Server) WatchEvents(req *pb.WatchEventsRequest, stream pb.WebSocketManager_WatchEventsServer) error {
 	if s.hub == nil {
-		return status.Error(codes.Unimplemented, "this instance does not serve events")
+		return actors.Errorf(actors.CodeUnimplemented, "this instance does not serve events")
 	}
 	if !fromPeer(stream.Context()) { // a peer following this instance is bounded by its own limits
 		release, err := s.watch.acquire(callerOf(stream.Context()))
@@ -133,7 +130,7 @@ func (s *Server) WatchEvents(req *pb.WatchEventsRequest, stream pb.WebSocketMana
 		case <-ctx.Done():
 			return nil
 		case <-s.hub.done:
-			return status.Error(codes.Unavailable, "this instance is shutting down; watch again")
+			return actors.Errorf(actors.CodeUnavailable, "this instance is shutting down; watch again")
 		case ev := <-local.ch:
 			if n := s.hub.takeSkipped(local); n > 0 {
 				if err := stream.Send(&pb.LifecycleEvent{Skipped: n}); err != nil {
@@ -233,10 +230,10 @@ func (l *streamLimiter) acquire(caller string) (release func(), err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.max > 0 && l.total >= l.max {
-		return nil, status.Errorf(codes.ResourceExhausted, "this instance serves %d WatchEvents streams already (--max-watch-streams); watch again later or through another instance", l.max)
+		return nil, actors.Errorf(actors.CodeResourceExhausted, "this instance serves %d WatchEvents streams already (--max-watch-streams); watch again later or through another instance", l.max)
 	}
 	if l.perCaller > 0 && l.by[caller] >= l.perCaller {
-		return nil, status.Errorf(codes.ResourceExhausted, "this caller has %d WatchEvents streams open on this instance already (--max-watch-streams-per-caller); close one first", l.perCaller)
+		return nil, actors.Errorf(actors.CodeResourceExhausted, "this caller has %d WatchEvents streams open on this instance already (--max-watch-streams-per-caller); close one first", l.perCaller)
 	}
 	l.total++
 	l.by[caller]++
@@ -256,10 +253,9 @@ func (l *streamLimiter) acquire(caller string) (release func(), err error) {
 // callerOf names the caller of a stream for the per-caller limit: the accepted API token it
 // authenticated with (as authentication named it: every spelling of the header is one
 // caller; without tokens configured, a header anyone can vary names nobody), else its
-// verified client certificate, else its network address (for REST through the in-process
-// gateway, the client address the gateway appended last to x-forwarded-for).
+// verified client certificate, else its network address (REST calls reach the gRPC server
+// in-process with the HTTP client's address).
 func callerOf(ctx context.Context) string {
-	md, _ := metadata.FromIncomingContext(ctx)
 	if ci, ok := ctx.Value(callInfoKey{}).(*callInfo); ok && ci.token != "" {
 		return "token:" + ci.token
 	}
@@ -269,12 +265,6 @@ func callerOf(ctx context.Context) string {
 	}
 	if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 {
 		return "cert:" + ti.State.VerifiedChains[0][0].Subject.String()
-	}
-	if p.Addr != nil && p.Addr.Network() == "bufconn" {
-		if xff := md.Get("x-forwarded-for"); len(xff) > 0 {
-			parts := strings.Split(xff[len(xff)-1], ",")
-			return "addr:" + strings.TrimSpace(parts[len(parts)-1])
-		}
 	}
 	if p.Addr == nil {
 		return "unknown"

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/websocketmanager/websocketmanager/actors"
 	"github.com/websocketmanager/websocketmanager/actors/netguard"
 	pb "github.com/websocketmanager/websocketmanager/proto/websocketmanagerv1"
 )
@@ -284,10 +285,10 @@ func NewPeer(h Holder) *Peer { return &Peer{holder: h} }
 // Held returns the requested ids whose socket this instance holds.
 func (p *Peer) Held(ctx context.Context, in *pb.HeldRequest) (*pb.HeldResponse, error) {
 	if !fromPeer(ctx) { // also when registered on a server without Auth
-		return nil, status.Error(codes.PermissionDenied, "WebSocketManagerPeer is for other instances of this service only")
+		return nil, actors.Errorf(actors.CodePermissionDenied, "WebSocketManagerPeer is for other instances of this service only")
 	}
 	if len(in.GetIds()) > maxHeldIDs {
-		return nil, status.Errorf(codes.InvalidArgument, "at most %d ids per call", maxHeldIDs)
+		return nil, actors.Errorf(actors.CodeInvalidArgument, "at most %d ids per call", maxHeldIDs)
 	}
 	out := &pb.HeldResponse{}
 	for _, id := range in.GetIds() {
@@ -315,7 +316,7 @@ func (p *peers) forwardCtx(ctx context.Context, addr string) context.Context {
 // socket was not there (any more), the instance could not be reached or refused to be
 // dialed, or it did not accept this instance as a peer. Then the actor decides.
 func retryViaActor(err error) bool {
-	switch status.Code(err) {
+	switch codeFor(err) {
 	case codes.Aborted, codes.Unavailable, codes.Unauthenticated, codes.PermissionDenied:
 		return true
 	}

@@ -131,7 +131,7 @@ func TestAuthPeerCalls(t *testing.T) {
 				gotPeer, gotFwd = fromPeer(ctx), isForwarded(ctx)
 				return nil, nil
 			})
-			assert.Equal(t, tt.want, status.Code(err), "%v", err)
+			assert.Equal(t, tt.want, codeFor(err), "%v", err)
 			assert.Equal(t, tt.peer, gotPeer, "from a peer")
 			assert.Equal(t, tt.fwd, gotFwd, "forwarded")
 			// Streams decide the same.
@@ -139,12 +139,12 @@ func TestAuthPeerCalls(t *testing.T) {
 				assert.Equal(t, tt.peer, fromPeer(ss.Context()))
 				return nil
 			})
-			assert.Equal(t, tt.want, status.Code(err), "stream: %v", err)
+			assert.Equal(t, tt.want, codeFor(err), "stream: %v", err)
 		})
 	}
 	// The Peer service refuses a call without proof even on a server without Auth.
 	_, err := NewPeer(nil).Held(context.Background(), &pb.HeldRequest{Ids: []string{"x"}})
-	assert.Equal(t, codes.PermissionDenied, status.Code(err))
+	assert.Equal(t, codes.PermissionDenied, codeFor(err))
 }
 
 // Ensure the default peer policy allows loopback and private ranges only, --peer-allow
@@ -305,12 +305,12 @@ func TestStreamLimiter(t *testing.T) {
 	_, err = l.acquire("a")
 	require.NoError(t, err)
 	_, err = l.acquire("a")
-	assert.Equal(t, codes.ResourceExhausted, status.Code(err), "per caller")
+	assert.Equal(t, codes.ResourceExhausted, codeFor(err), "per caller")
 	assert.Contains(t, status.Convert(err).Message(), "--max-watch-streams-per-caller")
 	_, err = l.acquire("b")
 	require.NoError(t, err)
 	_, err = l.acquire("c")
-	assert.Equal(t, codes.ResourceExhausted, status.Code(err), "per instance")
+	assert.Equal(t, codes.ResourceExhausted, codeFor(err), "per instance")
 	r1()
 	r1() // idempotent
 	_, err = l.acquire("c")

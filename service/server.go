@@ -2,17 +2,15 @@ package service
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/google/uuid"
 	"go.uber.org/zap"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/status"
 
 	"github.com/websocketmanager/websocketmanager/actors"
 	"github.com/websocketmanager/websocketmanager/actors/netguard"
+	"github.com/websocketmanager/websocketmanager/actors/route"
 	pb "github.com/websocketmanager/websocketmanager/proto/websocketmanagerv1"
 )
 
@@ -23,8 +21,10 @@ type Connections interface {
 	List(ctx context.Context, tags map[string]string) ([]actors.ConnectionInfo, error)
 	StartPublish(ctx context.Context, id, topic string) error
 	StopPublish(ctx context.Context, id string) error
-	Send(ctx context.Context, id string, in actors.SendArgs, timeout time.Duration, route actors.Route) (actors.SendReply, error)
-	SendRaw(ctx context.Context, id string, in actors.SendArgs, route actors.Route) error
+	// Send and SendRaw route the call themselves ([actors.Router] asks [route.Next]); a call
+	// forwarded to another instance returns that instance's status as is.
+	Send(ctx context.Context, id string, in actors.SendArgs, timeout time.Duration, scope route.Scope) (actors.SendReply, error)
+	SendRaw(ctx context.Context, id string, in actors.SendArgs, scope route.Scope) error
 	// Instances returns the gRPC addresses of the instances holding connections.
 	Instances(ctx context.Context) ([]string, error)
 }
@@ -79,13 +79,13 @@ func (s *Server) HeldChecker() actors.HeldChecker { return &s.peers }
 // Close releases the connections to other instances.
 func (s *Server) Close() { s.peers.close() }
 
-// route is where this call may send: anywhere, or — when another instance forwarded it here
-// (proved by its peer proof, see isForwarded) — only through this instance's socket.
-func route(ctx context.Context) actors.Route {
+// scopeOf is where this call may be answered: anywhere, or — when another instance forwarded
+// it here (proved by its peer proof, see isForwarded) — only through this instance's socket.
+func scopeOf(ctx context.Context) route.Scope {
 	if isForwarded(ctx) {
-		return actors.RouteLocal
+		return route.HereOnly
 	}
-	return actors.RouteAny
+	return route.Anywhere
 }
 
 var _ pb.WebSocketManagerServer = (*Server)(nil)
@@ -102,8 +102,10 @@ func New(cfg Config, conns Connections, log *zap.Logger) *Server {
 		watch: newStreamLimiter(cfg.MaxWatchStreams, cfg.MaxWatchStreamsPerCaller)}
 }
 
+// invalid refuses a request; like every error of the handlers, it becomes a gRPC status at
+// the boundary (StatusUnary).
 func invalid(format string, args ...any) error {
-	return status.Errorf(codes.InvalidArgument, format, args...)
+	return actors.Errorf(actors.CodeInvalidArgument, format, args...)
 }
 
 // requireID checks the id of every call on an existing connection by the rule Connect
@@ -113,7 +115,7 @@ func requireID(id string) error {
 		return invalid("id is required: the connection_id returned by Connect")
 	}
 	if e := actors.ValidateID(id); e != nil {
-		return status.Error(codes.InvalidArgument, e.Message)
+		return e.Err()
 	}
 	return nil
 }
@@ -122,17 +124,17 @@ func requireID(id string) error {
 func (s *Server) Connect(ctx context.Context, req *pb.ConnectRequest) (*pb.ConnectResponse, error) {
 	args := connectArgs(req)
 	if e := args.Validate(); e != nil {
-		return nil, toStatus(s.log, e.Err())
+		return nil, e.Err()
 	}
 	id := req.GetConnectionId()
 	if id == "" {
 		id = s.newID()
 	} else if e := actors.ValidateID(id); e != nil {
-		return nil, toStatus(s.log, e.Err())
+		return nil, e.Err()
 	}
 	info, err := s.conns.Connect(ctx, id, args)
 	if err != nil {
-		return nil, toStatus(s.log, err)
+		return nil, err
 	}
 	return &pb.ConnectResponse{ConnectionId: id, Status: statusOf(info.Status)}, nil
 }
@@ -141,7 +143,7 @@ func (s *Server) Connect(ctx context.Context, req *pb.ConnectRequest) (*pb.Conne
 func (s *Server) List(ctx context.Context, req *pb.ListRequest) (*pb.ListResponse, error) {
 	infos, err := s.conns.List(ctx, req.GetTags())
 	if err != nil {
-		return nil, toStatus(s.log, err)
+		return nil, err
 	}
 	resp := &pb.ListResponse{Connections: make([]*pb.WebSocketConnection, 0, len(infos))}
 	for _, in := range infos {
@@ -156,7 +158,7 @@ func (s *Server) Disconnect(ctx context.Context, req *pb.DisconnectRequest) (*pb
 		return nil, err
 	}
 	if err := s.conns.Disconnect(ctx, req.GetId()); err != nil {
-		return nil, toStatus(s.log, err)
+		return nil, err
 	}
 	return &pb.DisconnectResponse{}, nil
 }
@@ -167,10 +169,10 @@ func (s *Server) StartPublish(ctx context.Context, req *pb.StartPublishRequest) 
 		return nil, err
 	}
 	if e := actors.ValidateTopic(req.GetTopic()); e != nil {
-		return nil, toStatus(s.log, e.Err())
+		return nil, e.Err()
 	}
 	if err := s.conns.StartPublish(ctx, req.GetId(), req.GetTopic()); err != nil {
-		return nil, toStatus(s.log, err)
+		return nil, err
 	}
 	return &pb.StartPublishResponse{}, nil
 }
@@ -181,7 +183,7 @@ func (s *Server) StopPublish(ctx context.Context, req *pb.StopPublishRequest) (*
 		return nil, err
 	}
 	if err := s.conns.StopPublish(ctx, req.GetId()); err != nil {
-		return nil, toStatus(s.log, err)
+		return nil, err
 	}
 	return &pb.StopPublishResponse{}, nil
 }
@@ -206,20 +208,9 @@ func (s *Server) Send(ctx context.Context, req *pb.SendRequest) (*pb.SendRespons
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.conns.Send(ctx, req.GetId(), args, timeout, route(ctx))
-	var held *actors.HeldElsewhere
-	if errors.As(err, &held) {
-		// Another instance holds the socket: send there directly, so that the wait for the
-		// reply holds no actor turn; if the socket moved meanwhile, the actor decides.
-		resp, ferr := s.forwardSend(ctx, held.Addr, req)
-		if ferr == nil || !retryViaActor(ferr) {
-			return resp, ferr
-		}
-		s.forwardFailed(held.Addr, ferr)
-		r, err = s.conns.Send(ctx, req.GetId(), args, timeout, actors.RouteActor)
-	}
+	r, err := s.conns.Send(ctx, req.GetId(), args, timeout, scopeOf(ctx))
 	if err != nil {
-		return nil, toStatus(s.log, err)
+		return nil, err
 	}
 	return &pb.SendResponse{Response: r.Response, BinaryResponse: r.BinaryResponse, Binary: r.Binary}, nil
 }
@@ -244,18 +235,8 @@ func (s *Server) SendRaw(ctx context.Context, req *pb.SendRawRequest) (*pb.SendR
 	if err != nil {
 		return nil, err
 	}
-	err = s.conns.SendRaw(ctx, req.GetId(), args, route(ctx))
-	var held *actors.HeldElsewhere
-	if errors.As(err, &held) {
-		resp, ferr := s.forwardSendRaw(ctx, held.Addr, req)
-		if ferr == nil || !retryViaActor(ferr) {
-			return resp, ferr
-		}
-		s.forwardFailed(held.Addr, ferr)
-		err = s.conns.SendRaw(ctx, req.GetId(), args, actors.RouteActor)
-	}
-	if err != nil {
-		return nil, toStatus(s.log, err)
+	if err := s.conns.SendRaw(ctx, req.GetId(), args, scopeOf(ctx)); err != nil {
+		return nil, err
 	}
 	return &pb.SendRawResponse{}, nil
 }
@@ -266,7 +247,7 @@ func (s *Server) SendRaw(ctx context.Context, req *pb.SendRawRequest) (*pb.SendR
 func (s *Server) forwardSend(ctx context.Context, addr string, req *pb.SendRequest) (*pb.SendResponse, error) {
 	c, err := s.peers.client(addr)
 	if err != nil {
-		return nil, status.Error(codes.Unavailable, err.Error())
+		return nil, actors.Errorf(actors.CodeUnavailable, "%v", err)
 	}
 	return c.Send(s.peers.forwardCtx(ctx, addr), req)
 }
@@ -274,7 +255,7 @@ func (s *Server) forwardSend(ctx context.Context, addr string, req *pb.SendReque
 func (s *Server) forwardSendRaw(ctx context.Context, addr string, req *pb.SendRawRequest) (*pb.SendRawResponse, error) {
 	c, err := s.peers.client(addr)
 	if err != nil {
-		return nil, status.Error(codes.Unavailable, err.Error())
+		return nil, actors.Errorf(actors.CodeUnavailable, "%v", err)
 	}
 	return c.SendRaw(s.peers.forwardCtx(ctx, addr), req)
 }

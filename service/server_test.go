@@ -6,7 +6,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 func TestSendTimeout(t *testing.T) {
@@ -26,7 +25,7 @@ func TestSendTimeout(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := s.sendTimeout(tt.give)
-			assert.Equal(t, tt.code, status.Code(err))
+			assert.Equal(t, tt.code, codeFor(err))
 			assert.Equal(t, tt.want, got)
 		})
 	}

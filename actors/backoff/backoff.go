@@ -1,14 +1,18 @@
-// Package backoff computes reconnect delays: exponential growth with full jitter, capped, with
-// an optional limit on attempts. It is pure: randomness is injected.
+// Package backoff is the one backoff of the service: how long to wait before the next attempt.
+// Reconnects use [Config] (exponential with full jitter, an attempt limit, a reset after a
+// stable period); publish retries, lifecycle retries and the test stacks' polling use
+// [Schedule] (the same growth without jitter) and [Sleep]. The delays are pure: randomness is
+// injected.
 package backoff
 
 import (
+	"context"
 	"errors"
 	"math/rand/v2"
 	"time"
 )
 
-// Config says how delays grow.
+// Config says how reconnect delays grow.
 type Config struct {
 	// Initial is the cap of the first delay. Default 500ms.
 	Initial time.Duration
@@ -42,11 +46,7 @@ func (c Config) Validate() error {
 
 // Ceiling is the largest delay before attempt n (n ≥ 1): Initial·2^(n-1), capped at Max.
 func (c Config) Ceiling(n int) time.Duration {
-	d := c.Initial
-	for i := 1; i < n && d < c.Max; i++ {
-		d *= 2
-	}
-	return min(d, c.Max)
+	return Schedule{Initial: c.Initial, Max: c.Max}.Delay(n)
 }
 
 // Delay is the wait before attempt n: uniform in [0, Ceiling(n)] ("full jitter"), so that many
@@ -60,3 +60,64 @@ func (c Config) Delay(n int, r func() float64) time.Duration {
 
 // Exhausted reports whether attempt n may not be made.
 func (c Config) Exhausted(n int) bool { return c.MaxAttempts > 0 && n > c.MaxAttempts }
+
+// Schedule is a deterministic backoff: the wait after failed attempt n (n ≥ 1) is
+// Initial·Factor^(n-1), capped at Max. Retries of one caller's own work use it (no herd to
+// spread, and a fixed schedule is easier to reason about in logs and tests).
+type Schedule struct {
+	Initial time.Duration
+	// Max caps every delay; 0 means no cap.
+	Max time.Duration
+	// Factor is the growth per attempt; 0 means 2, 1 a constant delay.
+	Factor int
+}
+
+// Delay is the wait after failed attempt n (n ≥ 1; smaller n count as 1).
+func (s Schedule) Delay(n int) time.Duration {
+	f := int64(max(s.Factor, 1))
+	if s.Factor == 0 {
+		f = 2
+	}
+	d := s.Initial
+	for i := 1; i < n && f > 1 && (s.Max <= 0 || d < s.Max); i++ {
+		if int64(d) > (1<<62)/f { // no overflow for an uncapped schedule
+			return d
+		}
+		d = time.Duration(int64(d) * f)
+	}
+	if s.Max > 0 {
+		return min(d, s.Max)
+	}
+	return d
+}
+
+// Sleep waits d, or less when ctx ends first; it reports whether the whole d passed.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// Poll calls ok until it returns true (nil) or ctx ends (ctx's error), waiting s.Delay(n)
+// after the n-th false. stop, when not nil, is asked after each false and ends the polling
+// with its error (for example: the process being waited for exited).
+func Poll(ctx context.Context, s Schedule, ok func() bool, stop func() error) error {
+	for n := 1; ; n++ {
+		if ok() {
+			return nil
+		}
+		if stop != nil {
+			if err := stop(); err != nil {
+				return err
+			}
+		}
+		if !Sleep(ctx, s.Delay(n)) {
+			return ctx.Err()
+		}
+	}
+}

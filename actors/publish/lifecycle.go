@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/websocketmanager/websocketmanager/actors/backoff"
 )
 
 // Lifecycle publishes lifecycle events in order per connection without blocking the caller:
@@ -60,9 +62,11 @@ func (l *Lifecycle) Emit(e Event) {
 	}
 }
 
+// lifecycleRetry is the wait after a failed lifecycle publish: 100ms, then 400ms (3 attempts).
+var lifecycleRetry = backoff.Schedule{Initial: 100 * time.Millisecond, Factor: 4}
+
 func (l *Lifecycle) work(ch chan Event) {
 	for e := range ch {
-		delay := 100 * time.Millisecond
 		for attempt := 1; ; attempt++ {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			err := l.pub.PublishEvent(ctx, l.topic, e)
@@ -74,8 +78,8 @@ func (l *Lifecycle) work(ch chan Event) {
 				l.log.Warn("lifecycle event not published", zap.String("connection_id", e.ConnectionID), zap.String("status", e.Status), zap.Error(err))
 				break
 			}
-			time.Sleep(delay)
-			delay *= 4
+			// Not cut short by Stop: Stop publishes what is queued, bounded by its own ctx.
+			backoff.Sleep(context.Background(), lifecycleRetry.Delay(attempt))
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/websocketmanager/websocketmanager/actors/backoff"
 	"github.com/websocketmanager/websocketmanager/actors/metrics"
 	"github.com/websocketmanager/websocketmanager/actors/publish"
 )
@@ -274,14 +275,16 @@ const (
 // attemptTimeout bounds one publish attempt.
 const attemptTimeout = 10 * time.Second
 
+// publishRetry is the wait after a failed publish: 50ms doubling to 5s.
+var publishRetry = backoff.Schedule{Initial: 50 * time.Millisecond, Max: 5 * time.Second}
+
 // publish retries m with backoff until it is accepted, refused for good, or ctx ends. An
 // attempt in progress is not cut short by ctx's cancellation (only by its own timeout, or by
 // ctx's deadline): cancelling a publish the component may already have accepted would publish
 // the frame twice, but a deadline is a promise to the caller (a shutdown must end in time).
 func (o *outbox) publish(ctx context.Context, m publish.Message) outcome {
-	delay := 50 * time.Millisecond
 	var failingSince time.Time
-	for {
+	for attempt := 1; ; attempt++ {
 		timeout := attemptTimeout
 		if d, ok := ctx.Deadline(); ok {
 			timeout = min(timeout, time.Until(d))
@@ -315,14 +318,9 @@ func (o *outbox) publish(ctx context.Context, m publish.Message) outcome {
 			return gaveUp
 		}
 		o.log.Warn("publish failed, retrying", zap.String("topic", m.Topic), zap.Uint64("sequence", m.Seq), zap.Error(err))
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !backoff.Sleep(ctx, publishRetry.Delay(attempt)) {
 			return interrupted
-		case <-t.C:
 		}
-		delay = min(delay*2, 5*time.Second)
 	}
 }
 

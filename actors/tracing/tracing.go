@@ -1,15 +1,27 @@
-// Package tracing owns the W3C trace context (traceparent) of a call: parsing it from an
-// incoming gRPC call or HTTP request, starting one when the caller sent none, carrying it to
-// the Dapr calls the service makes, and naming it in logs.
+// Package tracing owns the W3C trace context of a call and its spans: it continues the trace
+// of an incoming gRPC call or HTTP request (or starts one when the caller sent none), carries
+// it to the Dapr calls and peer calls the service makes, names it in logs, and, when spans are
+// exported (export.go), records a server span per API call and actor host call and a client
+// span per actor call and publish.
+//
+// Parsing and formatting traceparent/tracestate is OpenTelemetry's W3C propagator; the trace
+// lives in the context the OpenTelemetry way (trace.SpanContextFromContext). Spans come from
+// the process's OpenTelemetry tracer provider: a no-op that only carries the caller's context
+// unless [Setup] installed an exporting one, so tracing costs nothing when it is off.
 package tracing
 
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"strings"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
+	grpccodes "google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 )
 
@@ -19,104 +31,160 @@ const (
 	StateHeader  = "tracestate"
 )
 
-// Parent is a parsed traceparent: version 00, 16-byte trace id, 8-byte parent (span) id, flags.
-type Parent struct {
-	TraceID, SpanID string // lower-case hex
-	Flags           string
-	State           string // tracestate, passed on as received
+// scope names the tracer (the instrumentation scope of every span the service records).
+const scope = "github.com/websocketmanager/websocketmanager"
+
+// propagator reads and writes traceparent and tracestate.
+var propagator = propagation.TraceContext{}
+
+// Parse reads a traceparent header value (W3C rules as OpenTelemetry's propagator applies
+// them: lower-case hex, no all-zero ids, version ff invalid, a future version may carry more
+// fields, version 00 no reserved flags). ok is false for anything invalid.
+func Parse(v string) (sc trace.SpanContext, ok bool) {
+	sc = trace.SpanContextFromContext(propagator.Extract(context.Background(),
+		propagation.MapCarrier{ParentHeader: strings.TrimSpace(v)}))
+	return sc, sc.IsValid()
 }
 
-// String formats p as a traceparent header value.
-func (p Parent) String() string { return "00-" + p.TraceID + "-" + p.SpanID + "-" + p.Flags }
-
-// Parse parses a traceparent header value; ok is false for anything invalid (W3C rules:
-// lower-case hex, no all-zero ids, version ff invalid; unknown versions read as 00).
-func Parse(v string) (p Parent, ok bool) {
-	v = strings.TrimSpace(v)
-	if len(v) < 55 {
-		return Parent{}, false
-	}
-	ver, trace, span, flags := v[0:2], v[3:35], v[36:52], v[53:55]
-	if v[2] != '-' || v[35] != '-' || v[52] != '-' || ver == "ff" || !hexLower(ver) || !hexLower(trace) || !hexLower(span) || !hexLower(flags) {
-		return Parent{}, false
-	}
-	if ver == "00" && len(v) != 55 || len(v) > 55 && v[55] != '-' {
-		return Parent{}, false
-	}
-	if trace == strings.Repeat("0", 32) || span == strings.Repeat("0", 16) {
-		return Parent{}, false
-	}
-	return Parent{TraceID: trace, SpanID: span, Flags: flags}, true
+// Format writes sc as a traceparent header value ("" for an invalid one).
+func Format(sc trace.SpanContext) string {
+	c := propagation.MapCarrier{}
+	propagator.Inject(trace.ContextWithSpanContext(context.Background(), sc), c)
+	return c.Get(ParentHeader)
 }
 
-func hexLower(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
+// newRoot starts a trace without a span recorder: random ids, not sampled.
+func newRoot() trace.SpanContext {
+	var cfg trace.SpanContextConfig
+	for !cfg.TraceID.IsValid() || !cfg.SpanID.IsValid() {
+		_, _ = rand.Read(cfg.TraceID[:])
+		_, _ = rand.Read(cfg.SpanID[:])
 	}
-	return true
+	return trace.NewSpanContext(cfg)
 }
 
-// New starts a trace: random ids, not sampled.
-func New() Parent {
-	var b [24]byte
-	_, _ = rand.Read(b[:])
-	return Parent{TraceID: hex.EncodeToString(b[:16]), SpanID: hex.EncodeToString(b[16:]), Flags: "00"}
+// StartServer starts the server span of an incoming call named name: it continues the trace
+// in the parent and state header values (or starts a trace when they hold none), with tp's
+// tracer (nil: the process's). The returned context carries the span, and its traceparent in
+// the outgoing gRPC metadata, so that every call made with it continues the trace. The caller
+// ends the span (End, or [EndRPC]).
+func StartServer(ctx context.Context, tp trace.TracerProvider, name, parent, state string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	ctx = propagator.Extract(ctx, propagation.MapCarrier{ParentHeader: strings.TrimSpace(parent), StateHeader: state})
+	remote := trace.SpanContextFromContext(ctx).IsValid()
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...)}
+	if !remote {
+		opts = append(opts, trace.WithNewRoot())
+	}
+	sctx, span := tp.Tracer(scope).Start(ctx, name, opts...)
+	if !span.SpanContext().IsValid() {
+		// Nothing records spans and the caller sent no trace: start one anyway, so that the
+		// logs and the Dapr calls of this call still share an id.
+		sctx = trace.ContextWithRemoteSpanContext(ctx, newRoot())
+		span = trace.SpanFromContext(sctx)
+	}
+	return outgoing(sctx), span
 }
 
-type ctxKey struct{}
+// StartRPC is [StartServer] for an incoming gRPC call: the trace context is read from the
+// call's metadata and the span is named after the method (OpenTelemetry's RPC conventions).
+func StartRPC(ctx context.Context, tp trace.TracerProvider, fullMethod string) (context.Context, trace.Span) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	var parent string
+	if v := md.Get(ParentHeader); len(v) > 0 {
+		parent = v[0]
+	}
+	name := strings.TrimPrefix(fullMethod, "/")
+	svc, method, _ := strings.Cut(name, "/")
+	return StartServer(ctx, tp, name, parent, strings.Join(md.Get(StateHeader), ","),
+		attribute.String("rpc.system", "grpc"), attribute.String("rpc.service", svc), attribute.String("rpc.method", method))
+}
 
-// NewContext returns ctx carrying p, with p also in the outgoing gRPC metadata, so that every
-// call made with the context (Dapr actor calls, calls to other instances) continues the trace.
-func NewContext(ctx context.Context, p Parent) context.Context {
-	ctx = context.WithValue(ctx, ctxKey{}, p)
+// EndRPC ends the server span of a gRPC call with the call's status code; the span is marked
+// failed for the codes that mean a server error (OpenTelemetry's RPC conventions: a caller's
+// mistake such as NOT_FOUND is not the server's failure). The status message is left out: it
+// may quote what the caller sent.
+func EndRPC(span trace.Span, code grpccodes.Code) {
+	span.SetAttributes(attribute.Int("rpc.grpc.status_code", int(code)))
+	switch code {
+	case grpccodes.Unknown, grpccodes.DeadlineExceeded, grpccodes.Unimplemented, grpccodes.Internal,
+		grpccodes.Unavailable, grpccodes.DataLoss:
+		span.SetStatus(codes.Error, code.String())
+	}
+	span.End()
+}
+
+// StartClient starts a client span named name for an outgoing call (an actor call, a
+// publish), a child of ctx's span, with the provider that recorded ctx's span (else the
+// process's). The returned context carries the span's traceparent in the outgoing gRPC
+// metadata, so that the callee continues from this span. The caller ends the span ([End]).
+func StartClient(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+	tp := otel.GetTracerProvider()
+	if s := trace.SpanFromContext(ctx); s.IsRecording() {
+		tp = s.TracerProvider()
+	}
+	ctx, span := tp.Tracer(scope).Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	return outgoing(ctx), span
+}
+
+// End ends span, marking it failed when err is not nil (without the error's text: it may
+// quote what a caller sent).
+func End(span trace.Span, err error) {
+	if err != nil {
+		span.SetStatus(codes.Error, "failed")
+	}
+	span.End()
+}
+
+// outgoing puts ctx's trace context in its outgoing gRPC metadata (replacing any there).
+func outgoing(ctx context.Context) context.Context {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() {
+		return ctx
+	}
 	md, _ := metadata.FromOutgoingContext(ctx)
 	md = md.Copy()
-	md.Set(ParentHeader, p.String())
-	if p.State != "" {
-		md.Set(StateHeader, p.State)
-	} else {
-		md.Delete(StateHeader)
-	}
+	md.Delete(StateHeader)
+	propagator.Inject(ctx, metadataCarrier(md))
 	return metadata.NewOutgoingContext(ctx, md)
 }
 
-// FromContext returns the trace context of ctx, if any.
-func FromContext(ctx context.Context) (Parent, bool) {
-	p, ok := ctx.Value(ctxKey{}).(Parent)
-	return p, ok
-}
+// metadataCarrier lets the propagator write gRPC metadata.
+type metadataCarrier metadata.MD
 
-// FromIncoming reads the trace context of an incoming gRPC call, or starts one.
-func FromIncoming(ctx context.Context) Parent {
-	md, _ := metadata.FromIncomingContext(ctx)
-	return fromValues(first(md.Get(ParentHeader)), strings.Join(md.Get(StateHeader), ","))
-}
-
-// FromHeaders reads the trace context of an HTTP request, or starts one.
-func FromHeaders(parent, state string) Parent { return fromValues(parent, state) }
-
-func fromValues(parent, state string) Parent {
-	if p, ok := Parse(parent); ok {
-		p.State = state
-		return p
+func (c metadataCarrier) Get(k string) string {
+	if v := metadata.MD(c).Get(k); len(v) > 0 {
+		return v[0]
 	}
-	return New()
+	return ""
+}
+func (c metadataCarrier) Set(k, v string) { metadata.MD(c).Set(k, v) }
+func (c metadataCarrier) Keys() []string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	return keys
 }
 
-func first(v []string) string {
-	if len(v) == 0 {
-		return ""
+// Traceparent is the traceparent header value of ctx's trace ("" when it has none): what a
+// caller gets back to find its call in the logs and traces.
+func Traceparent(ctx context.Context) string { return Format(trace.SpanContextFromContext(ctx)) }
+
+// TraceID is the trace id of ctx in lower-case hex ("" when it has none).
+func TraceID(ctx context.Context) string {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		return sc.TraceID().String()
 	}
-	return v[0]
+	return ""
 }
 
 // Field is the log field naming ctx's trace (an empty field when there is none).
 func Field(ctx context.Context) zap.Field {
-	if p, ok := FromContext(ctx); ok {
-		return zap.String("trace_id", p.TraceID)
+	if id := TraceID(ctx); id != "" {
+		return zap.String("trace_id", id)
 	}
 	return zap.Skip()
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/websocketmanager/websocketmanager/cmd/internal/daprstack"
+	"github.com/websocketmanager/websocketmanager/cmd/internal/svcargs"
 )
 
 func main() {
@@ -79,10 +80,9 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	svc, err := st.Start("wsmanager", []string{"DAPR_GRPC_PORT=50001"}, filepath.Join(binDir, "wsmanager"),
-		"--grpc-port", "5002", "--http-port", "5001", "--actor-port", "5003", "--log-format", "console",
-		// The demo server is on loopback, which the SSRF guard denies unless allowed.
-		"--dial-allow", "127.0.0.0/8,::1")
+	o := svcargs.Options{GRPCPort: 5002, HTTPPort: 5001, ActorPort: 5003, DaprGRPCPort: 50001, LogFormat: "console",
+		DialAllow: svcargs.Loopback} // the demo server is on loopback, which the SSRF guard denies unless allowed
+	svc, err := st.Start("wsmanager", o.Environ(), filepath.Join(binDir, "wsmanager"), o.Args()...)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 
 	"github.com/websocketmanager/websocketmanager/actors/session/sessiontest"
 	"github.com/websocketmanager/websocketmanager/cmd/internal/daprstack"
+	"github.com/websocketmanager/websocketmanager/cmd/internal/svcargs"
 	pb "github.com/websocketmanager/websocketmanager/proto/websocketmanagerv1"
 )
 
@@ -67,10 +67,10 @@ func (b *bench) failoverOnce(ctx context.Context, n int) error {
 			return nil, err
 		}
 		// A peer key shared by both instances: the watchdog asks the other instance what it holds.
-		svc, err := st.Start("wsmanager-"+name, []string{"WSM_PEER_TOKENS=failover-" + run}, filepath.Join(b.bins, "wsmanager"),
-			"--dial-allow", "127.0.0.0/8,::1", // the tests' servers are on loopback, denied by default
-			"--grpc-port", strconv.Itoa(ports[0]), "--http-port", strconv.Itoa(ports[1]), "--actor-port", strconv.Itoa(ports[2]),
-			"--dapr-grpc-address", d.GRPCAddr(), "--instance-id", name, "--log-level", "warn", "--lifecycle-topic", "")
+		o := svcargs.Options{GRPCPort: ports[0], HTTPPort: ports[1], ActorPort: ports[2], DaprGRPCAddress: d.GRPCAddr(),
+			InstanceID: name, LogLevel: "warn", NoLifecycleEvents: true, PeerTokens: []string{"failover-" + run},
+			DialAllow: svcargs.Loopback} // the benchmark's servers are on loopback, denied by default
+		svc, err := st.Start("wsmanager-"+name, o.Environ(), filepath.Join(b.bins, "wsmanager"), o.Args()...)
 		if err != nil {
 			return nil, err
 		}

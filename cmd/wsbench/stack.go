@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/websocketmanager/websocketmanager/cmd/internal/daprstack"
+	"github.com/websocketmanager/websocketmanager/cmd/internal/svcargs"
 	pb "github.com/websocketmanager/websocketmanager/proto/websocketmanagerv1"
 )
 
@@ -183,14 +184,14 @@ func (b *bench) newSingle(ctx context.Context) (*singleStack, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.svc, err = st.Start("wsmanager", nil, filepath.Join(b.bins, "wsmanager"),
-		"--dial-allow", "127.0.0.0/8,::1", // the tests' servers are on loopback, denied by default
-		"--grpc-port", strconv.Itoa(ports[0]), "--http-port", strconv.Itoa(ports[1]), "--actor-port", strconv.Itoa(ports[2]),
-		"--dapr-grpc-address", d.GRPCAddr(), "--log-level", "warn", "--lifecycle-topic", "bench-"+run+"-lifecycle",
+	o := svcargs.Options{GRPCPort: ports[0], HTTPPort: ports[1], ActorPort: ports[2], DaprGRPCAddress: d.GRPCAddr(),
+		LogLevel: "warn", LifecycleTopic: "bench-" + run + "-lifecycle",
+		DialAllow: svcargs.Loopback, // the benchmark's servers are on loopback, denied by default
 		// A buffer as large as the publish burst: the measurement is how fast frames get out, not
 		// how many a full buffer drops.
-		"--publish-buffer", strconv.Itoa(max(2*b.o.publishN, 1024)),
-		"--watchdog-interval", b.o.watchdog.String(), "--pprof-address", b.pprofAddr)
+		PublishBuffer:    max(2*b.o.publishN, 1024),
+		WatchdogInterval: b.o.watchdog, PprofAddress: b.pprofAddr}
+	s.svc, err = st.Start("wsmanager", o.Environ(), filepath.Join(b.bins, "wsmanager"), o.Args()...)
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +206,7 @@ func (b *bench) newSingle(ctx context.Context) (*singleStack, error) {
 		return nil, err
 	}
 	s.client = pb.NewWebSocketManagerClient(s.conn)
-	s.dapr, err = dapr.NewClientWithAddress(d.GRPCAddr())
+	s.dapr, err = dapr.NewClientWithAddressContext(context.Background(), d.GRPCAddr())
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	dapr "github.com/dapr/go-sdk/client"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	grpcbackoff "google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
@@ -25,7 +26,6 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
-	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/websocketmanager/websocketmanager/actors"
 	"github.com/websocketmanager/websocketmanager/actors/backoff"
@@ -34,6 +34,7 @@ import (
 	"github.com/websocketmanager/websocketmanager/actors/netguard"
 	"github.com/websocketmanager/websocketmanager/actors/publish"
 	"github.com/websocketmanager/websocketmanager/actors/session"
+	"github.com/websocketmanager/websocketmanager/actors/tracing"
 	pb "github.com/websocketmanager/websocketmanager/proto/websocketmanagerv1"
 	"github.com/websocketmanager/websocketmanager/service"
 	"github.com/websocketmanager/websocketmanager/service/gateway"
@@ -52,17 +53,13 @@ type app struct {
 	health    *health.Server
 	http      *http.Server
 	tls       *tls.Config // nil: plaintext
-	// gwGRPC serves the REST gateway in-process (gwListener), with the API's interceptors but
-	// without TLS: the HTTP port has done TLS and client certificates already.
-	gwGRPC     *grpc.Server
-	gwListener *bufconn.Listener
-	gwConn     *grpc.ClientConn
-	svc        *service.Server
-	metrics    *metrics.Metrics
-	tokens     *service.Tokens
-	ready      *readiness
-	hub        *service.EventHub
-	actors     *actors.Client
+	svc       *service.Server
+	metrics   *metrics.Metrics
+	tokens    *service.Tokens
+	ready     *readiness
+	hub       *service.EventHub
+	actors    *actors.Client
+	spans     *tracing.Exporter // nil unless --otlp-endpoint
 }
 
 func newLogger(level, format string) (*zap.Logger, error) {
@@ -180,6 +177,7 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 	}
 	svcCfg.PeerCreds = peerCreds(cfg, tlsCfg, certs)
 	svc := service.New(svcCfg, router, log.Named("service"))
+	router.WithForwarder(svc.Forwarder()) // Sends to another instance's socket go there directly
 	hostCfg := actors.DefaultHostConfig()
 	hostCfg.AppAPIToken = cfg.appAPIToken
 	hostCfg.MaxRequestBytes = int64(maxActorRequestBytes(cfg))
@@ -202,20 +200,13 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 		Log:                log.Named("actors"),
 	})
 
-	// Interceptors, outermost first: a deadline for every call, logging and panic recovery,
-	// then authentication (API token, or for calls from other instances their peer proof).
+	// The same interceptors for unary calls and streams (service.Interceptors says which, in
+	// which order): tracing, logging, metrics, panic recovery and the one mapping of errors to
+	// statuses, then authentication (API token, or for calls from other instances their peer proof).
 	auth := &service.Auth{Tokens: tokens, Peers: peerKeys, Self: cfg.advertise}
-	unary := []grpc.UnaryServerInterceptor{
+	unary, stream := service.Interceptors(service.InterceptorConfig{Log: log.Named("rpc"), Metrics: m, Auth: auth,
 		// No call runs forever: one without a deadline gets the longest a Send may wait, plus margin.
-		service.DefaultDeadline(cfg.maxSendTimeout + 30*time.Second),
-		service.TraceUnary(),
-		service.UnaryInterceptor(log.Named("rpc")),
-		service.MetricsUnary(m),
-		auth.Unary(),
-	}
-	stream := []grpc.StreamServerInterceptor{auth.Stream()}
-	gw := grpc.NewServer(grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...), grpc.MaxRecvMsgSize(maxRequestBytes(cfg)))
-	pb.RegisterWebSocketManagerServer(gw, svc)
+		DefaultDeadline: cfg.maxSendTimeout + 30*time.Second})
 	var opts []grpc.ServerOption
 	if tlsCfg != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))
@@ -234,11 +225,18 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 
 	return &app{cfg: cfg, log: log, daprConn: daprConn, registry: registry, lifecycle: lifecycle, host: host,
 		metrics: m, tokens: tokens, ready: newReadiness(hs), hub: hub, actors: client,
-		grpc: gs, health: hs, svc: svc, tls: tlsCfg, gwGRPC: gw, gwListener: bufconn.Listen(1 << 20)}, nil
+		grpc: gs, health: hs, svc: svc, tls: tlsCfg}, nil
 }
 
 func (a *app) run(ctx context.Context) error {
 	defer func() { _ = a.log.Sync() }()
+	// Spans are exported from the first call on (nothing is started without --otlp-endpoint).
+	spans, err := tracing.Setup(ctx, tracing.ExportConfig{Endpoint: a.cfg.otlpEndpoint, Insecure: a.cfg.otlpInsecure,
+		ServiceName: "websocketmanager", InstanceID: a.cfg.instanceID, Log: a.log.Named("otlp")})
+	if err != nil {
+		return fmt.Errorf("--otlp-endpoint: %w", err)
+	}
+	a.spans = spans
 	lc := net.ListenConfig{}
 	grpcL, err := lc.Listen(ctx, "tcp", net.JoinHostPort(a.cfg.host, strconv.Itoa(a.cfg.grpcPort)))
 	if err != nil {
@@ -256,72 +254,74 @@ func (a *app) run(ctx context.Context) error {
 		return fmt.Errorf("actor host listener: %w", err)
 	}
 
-	// REST calls go through an in-process gRPC server with the API's interceptors.
-	a.gwConn, err = grpc.NewClient("passthrough:///gateway",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return a.gwListener.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return err
-	}
-	gwHandler, err := gateway.New(ctx, a.gwConn, int64(maxRequestBytes(a.cfg)))
-	if err != nil {
-		return err
-	}
-	browser, err := browserHandler(a.gwGRPC)
+	// REST, the Connect protocol and gRPC-Web: vanguard over the gRPC server itself (its
+	// ServeHTTP), so HTTP calls pass the same interceptors as gRPC calls (service/gateway).
+	api, err := gateway.New(a.grpc, int64(maxRequestBytes(a.cfg)))
 	if err != nil {
 		return err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/", cors(a.cfg.corsOrigins, gwHandler))
-	mux.Handle("/"+pb.WebSocketManager_ServiceDesc.ServiceName+"/", cors(a.cfg.corsOrigins, http.MaxBytesHandler(browser, int64(maxRequestBytes(a.cfg)))))
+	mux.Handle("/", cors(a.cfg.corsOrigins, api))
 	mux.Handle("GET /readyz", a.ready)
 	mux.Handle("GET /metrics", a.metricsHandler())
 	guard, err := httpGuard(a.cfg, a.log, true)
 	if err != nil {
 		return err
 	}
-	gwHandler = guard.Handler(mux)
+	httpHandler := guard.Handler(mux)
 	if a.tls != nil && a.tls.ClientCAs != nil {
-		gwHandler = requireClientCert(gwHandler)
+		httpHandler = requireClientCert(httpHandler)
 	}
-	a.http = &http.Server{Handler: gwHandler, ReadHeaderTimeout: 10 * time.Second, TLSConfig: a.tls}
+	a.http = &http.Server{Handler: httpHandler, ReadHeaderTimeout: 10 * time.Second, TLSConfig: a.tls}
 
+	// One runner owns every long-lived part: each serves in its own goroutine of the group
+	// until stopped; the stopper waits for a signal (ctx) or the first part that fails, then
+	// stops everything in order (shutdown), which makes the servers return; Wait waits for all.
+	var pprof *http.Server
+	var pprofL net.Listener
+	if a.cfg.pprofAddress != "" {
+		if pprofL, err = lc.Listen(ctx, "tcp", a.cfg.pprofAddress); err != nil {
+			a.log.Error("pprof listener; profiles are off", zap.Error(err))
+		} else {
+			pprof = pprofServer(a.tokens)
+			if guard, err := httpGuard(a.cfg, a.log, false); err == nil {
+				pprof.Handler = guard.Handler(pprof.Handler) // a rebinding page must not read /debug/pprof/cmdline
+			}
+		}
+	}
 	a.lifecycle.Start()
 	a.registry.Start()
-	fenceCtx, stopFence := context.WithCancel(context.Background())
-	fenceDone := make(chan struct{})
-	go func() { defer close(fenceDone); a.fence(fenceCtx) }()
-	defer func() { stopFence(); <-fenceDone }()
-	errc := make(chan error, 4)
-	go func() { errc <- a.grpc.Serve(grpcL) }()
-	go func() { errc <- a.gwGRPC.Serve(a.gwListener) }()
-	go func() {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return named("gRPC server", a.grpc.Serve(grpcL)) })
+	g.Go(func() error {
 		serve := a.http.Serve
 		if a.tls != nil {
 			serve = func(l net.Listener) error { return a.http.ServeTLS(l, "", "") }
 		}
-		if err := serve(httpL); !errors.Is(err, http.ErrServerClosed) {
-			errc <- err
-			return
-		}
-		errc <- nil
-	}()
-	go func() { errc <- a.host.Serve(actorL) }()
-	if a.cfg.pprofAddress != "" {
-		pl, err := lc.Listen(ctx, "tcp", a.cfg.pprofAddress)
-		if err != nil {
-			a.log.Error("pprof listener; profiles are off", zap.Error(err))
-		} else {
-			ps := pprofServer(a.tokens)
-			if guard, err := httpGuard(a.cfg, a.log, false); err == nil {
-				ps.Handler = guard.Handler(ps.Handler) // a rebinding page must not read /debug/pprof/cmdline
-			}
-			pprofDone := make(chan struct{})
-			go func() { defer close(pprofDone); _ = ps.Serve(pl) }()
-			defer func() { _ = ps.Close(); <-pprofDone }()
-			a.log.Info("pprof profiles served", zap.String("address", pl.Addr().String()))
-		}
+		return named("HTTP server", ignoreClosed(serve(httpL)))
+	})
+	g.Go(func() error { return named("actor host", a.host.Serve(actorL)) })
+	// The fence watches the sidecar until the very end (shutdown publishes through it).
+	fenceCtx, stopFence := context.WithCancel(context.Background())
+	g.Go(func() error { a.fence(fenceCtx); return nil })
+	if pprof != nil {
+		g.Go(func() error { return named("pprof server", ignoreClosed(pprof.Serve(pprofL))) })
+		a.log.Info("pprof profiles served", zap.String("address", pprofL.Addr().String()))
 	}
+	g.Go(func() error {
+		<-gctx.Done()
+		if ctx.Err() != nil {
+			a.log.Info("shutting down")
+		} else {
+			a.log.Error("a part of the service stopped; shutting down")
+		}
+		a.shutdown()
+		stopFence()
+		if pprof != nil {
+			_ = pprof.Close()
+		}
+		return nil
+	})
 	a.log.Info("wsmanager started",
 		zap.String("grpc", grpcL.Addr().String()),
 		zap.String("http", httpL.Addr().String()),
@@ -329,16 +329,27 @@ func (a *app) run(ctx context.Context) error {
 		zap.String("dapr_grpc", a.cfg.daprGRPCAddress),
 		zap.String("pubsub", a.cfg.pubsub),
 		zap.Strings("dial_allow", a.cfg.dialAllow), zap.Strings("dial_deny", a.cfg.dialDeny))
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-		a.log.Info("shutting down")
-	case runErr = <-errc:
-		a.log.Error("server stopped", zap.Error(runErr))
+	err = g.Wait()
+	if err != nil {
+		a.log.Error("server stopped", zap.Error(err))
 	}
-	a.shutdown()
-	return runErr
+	return err
+}
+
+// named adds which part of the service an error came from.
+func named(part string, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", part, err)
+	}
+	return nil
+}
+
+// ignoreClosed turns the error an HTTP server's Serve returns after Shutdown or Close into nil.
+func ignoreClosed(err error) error {
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
 }
 
 // shutdown stops in reverse order of start: API first, then the actor host, then the sockets.
@@ -354,7 +365,7 @@ func (a *app) shutdown() {
 	grace, cancelGrace := context.WithTimeout(ctx, a.cfg.shutdownGrace)
 	defer cancelGrace()
 	stopped := make(chan struct{})
-	go func() { a.grpc.GracefulStop(); a.gwGRPC.GracefulStop(); close(stopped) }()
+	go func() { a.grpc.GracefulStop(); close(stopped) }()
 	httpDone := make(chan struct{})
 	go func() {
 		defer close(httpDone)
@@ -372,7 +383,6 @@ func (a *app) shutdown() {
 	a.registry.Shutdown(ctx)
 	// 3. End whatever call still runs (it has no socket any more).
 	a.grpc.Stop()
-	a.gwGRPC.Stop()
 	<-stopped
 	if a.http != nil {
 		_ = a.http.Close()
@@ -382,9 +392,12 @@ func (a *app) shutdown() {
 	_ = a.host.Shutdown(ctx)
 	a.registry.Shutdown(ctx) // sessions a late actor call opened meanwhile
 	a.lifecycle.Stop(ctx)
-	if a.gwConn != nil {
-		_ = a.gwConn.Close()
+	// The spans of the last calls and publishes: sent within 5 s more, then given up.
+	flush, cancelFlush := context.WithTimeout(context.Background(), 5*time.Second)
+	if err := a.spans.Shutdown(flush); err != nil {
+		a.log.Warn("span export at shutdown", zap.Error(err))
 	}
+	cancelFlush()
 	a.svc.Close()
 	_ = a.daprConn.Close()
 	a.log.Info("stopped")

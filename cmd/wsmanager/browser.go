@@ -5,20 +5,11 @@ import (
 	"strconv"
 	"strings"
 
-	"connectrpc.com/vanguard/vanguardgrpc"
 	"go.uber.org/zap"
-	"google.golang.org/grpc"
 
 	pb "github.com/websocketmanager/websocketmanager/proto/websocketmanagerv1"
 	"github.com/websocketmanager/websocketmanager/service/httpguard"
 )
-
-// browserHandler serves the Connect protocol and gRPC-Web (and gRPC over HTTP) for the
-// services of gs on the HTTP port, at /<package>.<Service>/<Method>, so that
-// @connectrpc/connect-web works from a page. Calls go through gs's interceptors.
-func browserHandler(gs *grpc.Server) (http.Handler, error) {
-	return vanguardgrpc.NewTranscoder(gs)
-}
 
 // CORS headers the browser protocols and the REST API need.
 var (
@@ -59,8 +50,9 @@ func cors(allowed []string, next http.Handler) http.Handler {
 
 // apiBodies are the media types each path of the HTTP port takes. REST takes JSON only: the
 // media types a page may send without a CORS preflight (text/plain, forms, multipart) are
-// refused everywhere, although the gateway would decode any body as JSON. The browser
-// protocols take what vanguard serves; gRPC (HTTP/2, so only with TLS) stays available there.
+// refused everywhere. The browser protocols (the Connect protocol and gRPC-Web, served by
+// service/gateway so that @connectrpc/connect-web works from a page) take what vanguard
+// serves; gRPC (HTTP/2, so only with TLS) stays available there.
 func apiBodies() []httpguard.Body {
 	return []httpguard.Body{
 		{Prefix: "/v1/", Types: []string{"application/json"}},

@@ -1,3 +1,5 @@
+//go:build integration
+
 package main_test
 
 // A multi-instance stack for the scale-out tests: one placement and scheduler, N instances of
@@ -10,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/websocketmanager/websocketmanager/cmd/internal/daprstack"
+	"github.com/websocketmanager/websocketmanager/cmd/internal/svcargs"
 	pb "github.com/websocketmanager/websocketmanager/proto/websocketmanagerv1"
 )
 
@@ -38,9 +40,10 @@ type cluster struct {
 	starts    int
 
 	// resources is the components folder of the instances (default: the repository's Redis set);
-	// extraArgs are added to every instance's command line.
+	// extraArgs are added to every instance's command line, extraEnv to its environment.
 	resources string
 	extraArgs []string
+	extraEnv  []string
 }
 
 type instance struct {
@@ -134,15 +137,17 @@ func (c *cluster) tryStart(name string) (*instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{
-		"--dial-allow", "127.0.0.0/8,::1", // the tests' servers are on loopback, denied by default
-		"--grpc-port", strconv.Itoa(ports[0]), "--http-port", strconv.Itoa(ports[1]), "--actor-port", strconv.Itoa(ports[2]),
-		"--dapr-grpc-address", in.daprd.GRPCAddr(), "--instance-id", in.id, "--lifecycle-topic", c.lifecycle,
-		"--ping-interval", "1s", "--pong-timeout", "2s", "--reconnect-initial-backoff", "100ms", "--reconnect-max-backoff", "1s"},
-		c.extraArgs...)
 	// The instances share an API token and a peer key (forwarded Sends, the watchdog's Held
 	// calls and event following prove themselves with the key).
-	in.svc, err = c.st.Start(fmt.Sprintf("wsmanager-%s-%d", name, n), []string{"WSM_API_TOKENS=" + clusterToken, "WSM_PEER_TOKENS=" + clusterPeerKey}, env.svcBin, args...)
+	o := svcargs.Options{
+		GRPCPort: ports[0], HTTPPort: ports[1], ActorPort: ports[2], DaprGRPCAddress: in.daprd.GRPCAddr(),
+		InstanceID: in.id, LifecycleTopic: c.lifecycle,
+		APITokens: []string{clusterToken}, PeerTokens: []string{clusterPeerKey},
+		DialAllow:    svcargs.Loopback, // the tests' servers are on loopback, denied by default
+		PingInterval: time.Second, PongTimeout: 2 * time.Second, ReconnectInitial: 100 * time.Millisecond, ReconnectMax: time.Second,
+		Extra: c.extraArgs, Env: c.extraEnv,
+	}
+	in.svc, err = c.st.Start(fmt.Sprintf("wsmanager-%s-%d", name, n), o.Environ(), env.svcBin, o.Args()...)
 	if err != nil {
 		in.daprd.Kill()
 		return nil, err

@@ -74,6 +74,9 @@ type config struct {
 	peerAllow, peerDeny      []string
 	maxWatchStreams          int
 	maxWatchStreamsPerCaller int
+	// Span export (docs/operations.md, "Traces"); an empty endpoint turns it off.
+	otlpEndpoint string
+	otlpInsecure bool
 	// From Dapr's own environment variables (not flags): the token daprd sends on calls to
 	// the actor host, and the token this service sends to daprd.
 	appAPIToken  string
@@ -164,6 +167,8 @@ func flagSet(c *config, getenv func(string) string, stderr io.Writer) *flag.Flag
 	fs.Var(listFlag{&c.peerDeny}, "peer-deny", "addresses of other instances this one must never call, even if --peer-allow covers them (comma-separated)")
 	fs.IntVar(&c.maxWatchStreams, "max-watch-streams", 1024, "most WatchEvents streams this instance serves at once; more fail with RESOURCE_EXHAUSTED (0 = no limit)")
 	fs.IntVar(&c.maxWatchStreamsPerCaller, "max-watch-streams-per-caller", 64, "most WatchEvents streams one caller (bearer token, else client certificate, else address) may have open on this instance; more fail with RESOURCE_EXHAUSTED (0 = no limit)")
+	fs.StringVar(&c.otlpEndpoint, "otlp-endpoint", "", "OTLP/gRPC receiver (an OpenTelemetry collector) to export trace spans to: host:port, or http://host:port (plaintext) / https://host:port; empty = no spans recorded")
+	fs.BoolVar(&c.otlpInsecure, "otlp-insecure", false, "send spans to a host:port --otlp-endpoint without TLS (a collector on loopback or in the pod)")
 	fs.StringVar(&c.peerServerName, "peer-tls-server-name", "", "name to verify in other instances' certificates when forwarding to them over TLS (default: the host of their advertise address)")
 	return fs
 }

@@ -1,3 +1,5 @@
+//go:build integration
+
 package main_test
 
 // End-to-end tests: the real service binary (built with -race) beside a real daprd, placement
@@ -33,6 +35,7 @@ import (
 
 	"github.com/websocketmanager/websocketmanager/actors/session/sessiontest"
 	"github.com/websocketmanager/websocketmanager/cmd/internal/daprstack"
+	"github.com/websocketmanager/websocketmanager/cmd/internal/svcargs"
 	pb "github.com/websocketmanager/websocketmanager/proto/websocketmanagerv1"
 )
 
@@ -202,17 +205,21 @@ func startService(ctx context.Context, st *daprstack.Stack, bin string, rt *dapr
 		return err
 	}
 	env.daprdHTTPPort, env.daprd = d.HTTPPort, d
-	env.service, err = st.Start(fmt.Sprintf("wsmanager-%d", attempt),
-		[]string{"WSM_API_TOKENS=" + env.apiToken, "APP_API_TOKEN=" + env.appToken, "DAPR_API_TOKEN=" + env.daprToken}, svcBin,
-		"--dial-allow", "127.0.0.0/8,::1", // the tests' servers are on loopback, denied by default
-		"--dial-deny", deniedLoopback, // …except this one (TestSSRFGuard)
-		"--cors-allowed-origins", allowedOrigin, // TestBrowserProtocols
-		"--max-pending-sends", "32", "--max-outbound-message-bytes", strconv.Itoa(maxMessage), // TestLimitsThroughTheAPI
-		"--grpc-port", strconv.Itoa(ports[0]), "--http-port", strconv.Itoa(ports[1]), "--actor-port", strconv.Itoa(ports[2]),
-		"--dapr-grpc-address", d.GRPCAddr(), "--log-level", "debug", "--lifecycle-topic", env.lifecycle,
+	o := svcargs.Options{
+		GRPCPort: ports[0], HTTPPort: ports[1], ActorPort: ports[2], DaprGRPCAddress: d.GRPCAddr(),
+		LogLevel: "debug", LifecycleTopic: env.lifecycle,
+		APITokens: []string{env.apiToken}, AppAPIToken: env.appToken, DaprAPIToken: env.daprToken,
+		DialAllow: svcargs.Loopback,         // the tests' servers are on loopback, denied by default
+		DialDeny:  []string{deniedLoopback}, // …except this one (TestSSRFGuard)
 		// Short keepalive and backoff so that drops and reconnects happen within a test.
-		"--ping-interval", "300ms", "--pong-timeout", "500ms",
-		"--reconnect-initial-backoff", "50ms", "--reconnect-max-backoff", "200ms")
+		PingInterval: 300 * time.Millisecond, PongTimeout: 500 * time.Millisecond,
+		ReconnectInitial: 50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond,
+		Extra: []string{
+			"--cors-allowed-origins", allowedOrigin, // TestBrowserProtocols
+			"--max-pending-sends", "32", "--max-outbound-message-bytes", strconv.Itoa(maxMessage), // TestLimitsThroughTheAPI
+		},
+	}
+	env.service, err = st.Start(fmt.Sprintf("wsmanager-%d", attempt), o.Environ(), svcBin, o.Args()...)
 	if err != nil {
 		d.Kill()
 		return err

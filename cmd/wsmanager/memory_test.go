@@ -1,3 +1,5 @@
+//go:build integration
+
 package main_test
 
 // Memory is bounded by bytes, not by counts: hostile WebSocket servers against the real

@@ -1,3 +1,5 @@
+//go:build integration
+
 package main_test
 
 // Calls between instances: who may make them, where they may go, and the WatchEvents limits.

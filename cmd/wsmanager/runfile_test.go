@@ -1,3 +1,5 @@
+//go:build integration
+
 package main_test
 
 // The Dapr multi-app run file (dapr.yaml), run through the real Dapr CLI built by `make dapr`.

@@ -1,3 +1,5 @@
+//go:build integration
+
 package main_test
 
 // Scale-out and failover over several real instances (issue "Scale-out and failover").

@@ -1,3 +1,5 @@
+//go:build integration
+
 package main_test
 
 // End-to-end tests of the connection semantics (issue "Complete connection semantics"), over

@@ -227,7 +227,7 @@ func (c *Client) WatchEvents(ctx context.Context, id string, fn func(*LifecycleE
 		ev, err := st.Recv()
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil
+				return nil //nolint:nilerr // documented: the end of ctx ends the watch without an error
 			}
 			return err
 		}

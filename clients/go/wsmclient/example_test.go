@@ -1,74 +1,38 @@
 package wsmclient_test
 
 import (
-	"context"
+	"errors"
 	"fmt"
-	"log"
-	"os"
-	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/websocketmanager/websocketmanager/clients/go/wsmclient"
 )
 
-// Connect to a server, send a message and wait for its reply, then disconnect.
-func Example() {
-	c, err := wsmclient.New("127.0.0.1:5002", wsmclient.WithToken(os.Getenv("WSM_TOKEN")))
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer c.Close()
-	ctx := context.Background()
-	conn, err := c.ConnectURL(ctx, "ws://127.0.0.1:9001/echo")
-	if err != nil {
-		log.Fatal(err)
-	}
-	reply, err := c.Send(ctx, conn.GetConnectionId(), "Hello WebSocket!", 5*time.Second)
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(reply.GetResponse())
-	_ = c.Disconnect(ctx, conn.GetConnectionId())
-}
-
-// Reach the service over TLS with a client certificate (mTLS), with a default timeout.
-func ExampleWithTLSFiles() {
-	c, err := wsmclient.New("wsmanager.example:5002",
-		wsmclient.WithTLSFiles("ca.pem", "client.pem", "client-key.pem"),
-		wsmclient.WithToken(os.Getenv("WSM_TOKEN")),
-		wsmclient.WithTimeout(10*time.Second))
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer c.Close()
-}
-
-// Follow every connection's lifecycle events until the context ends.
-func ExampleClient_WatchEvents() {
-	c, err := wsmclient.New("127.0.0.1:5002")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	err = c.WatchEvents(ctx, "", func(ev *wsmclient.LifecycleEvent) error {
-		fmt.Println(ev.GetConnectionId(), ev.GetPreviousStatus(), "→", ev.GetStatus(), ev.GetReason())
-		return nil
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
-}
-
-// Tell a missing connection from other failures.
+// Tell a missing connection from other failures: every error of the client carries a gRPC code,
+// also when wrapped. (Disconnect of an unknown id returns NOT_FOUND as err here.)
 func ExampleCode() {
-	c, err := wsmclient.New("127.0.0.1:5002")
-	if err != nil {
-		log.Fatal(err)
+	for _, err := range []error{
+		status.Error(codes.NotFound, "connection feed-1 not found"),
+		fmt.Errorf("stop feed-1: %w", status.Error(codes.Unavailable, "no instance reachable")),
+		errors.New("not from the service"),
+		nil,
+	} {
+		switch wsmclient.Code(err) {
+		case codes.OK:
+			fmt.Println("done")
+		case codes.NotFound:
+			fmt.Println("already gone")
+		case codes.Unavailable:
+			fmt.Println("retry later")
+		default:
+			fmt.Println("failed:", wsmclient.Code(err))
+		}
 	}
-	defer c.Close()
-	err = c.Disconnect(context.Background(), "feed-1")
-	if wsmclient.Code(err).String() == "NotFound" {
-		fmt.Println("already gone")
-	}
+	// Output:
+	// already gone
+	// retry later
+	// failed: Unknown
+	// done
 }

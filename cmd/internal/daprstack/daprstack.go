@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -22,6 +23,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/websocketmanager/websocketmanager/actors/backoff"
 )
 
 // RepoRoot finds the repository root (the folder with go.mod) from the working directory.
@@ -65,17 +68,23 @@ func EnsureBinaries(ctx context.Context, root string, w io.Writer) error {
 	return nil
 }
 
-// FreePort returns a loopback TCP port that was free a moment ago.
+// FreePort returns a loopback TCP port that was free a moment ago (see [FreePorts]).
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := FreePorts(1)
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ports[0], nil
 }
 
-// FreePorts returns n distinct free ports.
+// FreePorts returns n distinct loopback TCP ports that were free a moment ago, for processes
+// that must be told their ports. The port is closed before the process binds it, so something
+// else could take it in between; there is no better way for these processes: daprd accepts
+// port 0 but never says which port it got (it logs "running on port 0"), and a listener cannot
+// be handed to daprd or placement. Two things make the gap harmless: the ports come from below
+// the kernel's ephemeral range, so no outgoing connection and no other bind to port 0 can be
+// given one (only a process that names the same port can), and the callers that start a
+// sidecar and the service retry with new ports when a start fails.
 func FreePorts(n int) ([]int, error) {
 	ls := make([]net.Listener, 0, n)
 	defer func() {
@@ -83,16 +92,44 @@ func FreePorts(n int) ([]int, error) {
 			l.Close()
 		}
 	}()
+	lo, hi := portRange()
 	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
+	for tries := 0; len(ports) < n; tries++ {
+		addr := "127.0.0.1:0" // the kernel's choice when no port of [lo, hi) is free
+		if hi-lo > 0 && tries < 100*n {
+			addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(lo+rand.IntN(hi-lo)))
 		}
-		ls = append(ls, l)
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			if addr == "127.0.0.1:0" {
+				return nil, err
+			}
+			continue // taken: try another
+		}
+		ls = append(ls, l) // held until all n are chosen, so they are distinct
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// portRange is where FreePorts looks: from 20000 up to the start of the kernel's ephemeral
+// port range (Linux: /proc/sys/net/ipv4/ip_local_port_range, usually from 32768), or an empty
+// range when that cannot be read or leaves too little room.
+func portRange() (lo, hi int) {
+	const floor = 20000
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, 0
+	}
+	start, err := strconv.Atoi(f[0])
+	if err != nil || start-floor < 1000 {
+		return 0, 0
+	}
+	return floor, start
 }
 
 // Proc is one child process.
@@ -290,25 +327,31 @@ func WaitTCP(ctx context.Context, p *Proc, addr string) error {
 	}, "connect "+addr)
 }
 
+// pollEvery is how often the stack's waits look again.
+var pollEvery = backoff.Schedule{Initial: 50 * time.Millisecond, Factor: 1}
+
 func poll(ctx context.Context, p *Proc, ok func() bool, what string) error {
-	t := time.NewTicker(50 * time.Millisecond)
-	defer t.Stop()
-	for {
-		if ok() {
+	var exited func() error
+	if p != nil {
+		exited = func() error {
+			if p.Exited() {
+				err := p.err
+				if err == nil {
+					err = errors.New("exit status 0")
+				}
+				return fmt.Errorf("%s exited while waiting for %s: %w; its log is %s", p.Name, what, err, p.logPath)
+			}
 			return nil
 		}
-		if p != nil && p.Exited() {
-			return fmt.Errorf("%s exited while waiting for %s: %v; its log is %s", p.Name, what, p.err, p.logPath)
-		}
-		select {
-		case <-ctx.Done():
-			if p != nil {
-				return fmt.Errorf("%s: waiting for %s: %w; its log is %s", p.Name, what, ctx.Err(), p.logPath)
-			}
-			return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
-		case <-t.C:
-		}
 	}
+	err := backoff.Poll(ctx, pollEvery, ok, exited)
+	if err == nil || ctx.Err() == nil || !errors.Is(err, ctx.Err()) {
+		return err // nil, or the process exited
+	}
+	if p != nil {
+		return fmt.Errorf("%s: waiting for %s: %w; its log is %s", p.Name, what, err, p.logPath)
+	}
+	return fmt.Errorf("waiting for %s: %w", what, err)
 }
 
 // Runtime is a running placement and scheduler.
@@ -321,8 +364,32 @@ type Runtime struct {
 }
 
 // StartRuntime starts placement and scheduler on the given ports (0 picks free ones) and
-// waits until both are healthy.
+// waits until both are healthy. A start that fails (a port taken since FreePorts chose it) is
+// tried again with new ports, up to three times.
 func (s *Stack) StartRuntime(ctx context.Context, bin string, placementPort, schedulerPort int) (*Runtime, error) {
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		var rt *Runtime
+		if rt, err = s.startRuntime(ctx, bin, placementPort, schedulerPort, attempt); err == nil || ctx.Err() != nil {
+			return rt, err
+		}
+	}
+	return nil, err
+}
+
+func (s *Stack) startRuntime(ctx context.Context, bin string, placementPort, schedulerPort, attempt int) (rt *Runtime, err error) {
+	suffix := "" // later attempts get their own logs and scheduler data
+	if attempt > 1 {
+		suffix = "-" + strconv.Itoa(attempt)
+	}
+	var started []*Proc
+	defer func() {
+		if err != nil {
+			for _, p := range started {
+				p.Kill()
+			}
+		}
+	}()
 	ports, err := FreePorts(7)
 	if err != nil {
 		return nil, err
@@ -334,7 +401,7 @@ func (s *Stack) StartRuntime(ctx context.Context, bin string, placementPort, sch
 		schedulerPort = ports[1]
 	}
 	pHealth, sHealth, etcdClient, etcdPeer := ports[2], ports[3], ports[4], ports[5]
-	placement, err := s.Start("placement", nil, filepath.Join(bin, "placement"),
+	placement, err := s.Start("placement"+suffix, nil, filepath.Join(bin, "placement"),
 		"--mode", "standalone", "--id", "dapr-placement-0",
 		"--port", strconv.Itoa(placementPort), "--listen-address", "127.0.0.1",
 		"--initial-cluster", "dapr-placement-0=127.0.0.1:"+strconv.Itoa(ports[6]),
@@ -343,17 +410,19 @@ func (s *Stack) StartRuntime(ctx context.Context, bin string, placementPort, sch
 	if err != nil {
 		return nil, err
 	}
-	scheduler, err := s.Start("scheduler", nil, filepath.Join(bin, "scheduler"),
+	started = append(started, placement)
+	scheduler, err := s.Start("scheduler"+suffix, nil, filepath.Join(bin, "scheduler"),
 		"--mode", "standalone", "--id", "dapr-scheduler-server-0",
 		"--port", strconv.Itoa(schedulerPort), "--listen-address", "127.0.0.1",
 		"--healthz-port", strconv.Itoa(sHealth), "--healthz-listen-address", "127.0.0.1",
 		"--enable-metrics=false", "--tls-enabled=false", "--log-level", "warn",
-		"--etcd-data-dir", filepath.Join(s.Dir, "scheduler-data"),
+		"--etcd-data-dir", filepath.Join(s.Dir, "scheduler-data"+suffix),
 		"--etcd-client-port", strconv.Itoa(etcdClient), "--etcd-client-listen-address", "127.0.0.1",
 		"--etcd-initial-cluster", "dapr-scheduler-server-0=http://127.0.0.1:"+strconv.Itoa(etcdPeer))
 	if err != nil {
 		return nil, err
 	}
+	started = append(started, scheduler)
 	if err := WaitHTTP(ctx, placement, fmt.Sprintf("http://127.0.0.1:%d/healthz", pHealth)); err != nil {
 		return nil, err
 	}
@@ -548,7 +617,7 @@ func EnsureRedis(ctx context.Context) error {
 	out, err := exec.CommandContext(ctx, "redis-server", "--daemonize", "yes", "--bind", "127.0.0.1",
 		"--port", "6379", "--save", "", "--appendonly", "no").CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("Redis is not reachable at %s and redis-server could not start it (install it with apt-get install redis-server): %v: %s", RedisAddr, err, out)
+		return fmt.Errorf("no Redis answers at %s and redis-server could not start one (install it with apt-get install redis-server): %v: %s", RedisAddr, err, out)
 	}
 	return WaitTCP(ctx, nil, RedisAddr)
 }

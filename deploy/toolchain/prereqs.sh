@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Checks what a make target needs from the machine before it starts, so that a fresh machine
+# fails in its first seconds with what to install instead of minutes later in a test. As root
+# with apt-get (CI, containers) it installs the missing Debian packages itself; otherwise, or
+# with WSM_NO_INSTALL=1, it prints one line naming each missing thing and how to install it,
+# and fails. The README's prerequisites list is this script's list; .ci/run calls it too.
+#
+#   prereqs.sh run    make run / run-multi / bench: Go (the Dapr runtime is built with it)
+#   prereqs.sh check  make check: Go, git (gofmt's file list); npm only while buf or the
+#                     TypeScript client's node_modules are not installed yet
+#   prereqs.sh test   make test: all of check, plus npm (TypeScript client), redis-server,
+#                     Debian's python3-grpcio and python3-protobuf (Python client), curl
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+tier=${1:?usage: prereqs.sh run|check|test}
+
+missing=() # "name (how to install it)"
+debs=()    # Debian packages that install what is missing
+
+need_deb() { # need_deb <package>: the thing is missing and that Debian package provides it
+	missing+=("$1")
+	debs+=("$1")
+}
+
+# Go at least the go.mod version: an older one fails with "go.mod requires go >= …" much later.
+want_go=$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$root/go.mod")
+if ! command -v go >/dev/null; then
+	missing+=("go >= $want_go (https://go.dev/doc/install)")
+else
+	have_go=$(go env GOVERSION | sed 's/^go//')
+	if [[ $(printf '%s\n%s\n' "$want_go" "$have_go" | sort -V | head -1) != "$want_go" ]]; then
+		missing+=("go >= $want_go, found $have_go (https://go.dev/doc/install)")
+	fi
+fi
+
+case $tier in
+run) ;;
+check | test)
+	command -v git >/dev/null || need_deb git
+	npm_needed=false
+	[[ $tier == test ]] && npm_needed=true
+	# The generated-code check runs buf and protoc-gen-es from npm packages; once installed
+	# under .tools and clients/typescript/node_modules, make check needs no npm (and no network).
+	[[ -x $root/.tools/npm/node_modules/.bin/buf && -f $root/clients/typescript/node_modules/.stamp ]] || npm_needed=true
+	if $npm_needed && ! command -v npm >/dev/null; then need_deb npm; fi
+	if [[ $tier == test ]]; then
+		command -v redis-server >/dev/null || need_deb redis-server
+		command -v curl >/dev/null || need_deb curl
+		# The Python client's test runs on Debian's grpcio and protobuf (no PyPI access needed).
+		if ! /usr/bin/python3 -c 'import grpc, google.protobuf' 2>/dev/null; then
+			[[ -x /usr/bin/python3 ]] || need_deb python3
+			/usr/bin/python3 -c 'import grpc' 2>/dev/null || need_deb python3-grpcio
+			/usr/bin/python3 -c 'import google.protobuf' 2>/dev/null || need_deb python3-protobuf
+		fi
+	fi
+	;;
+*)
+	echo "usage: prereqs.sh run|check|test" >&2
+	exit 2
+	;;
+esac
+
+((${#missing[@]})) || exit 0
+
+# Install what apt can install, when we may (root, apt-get present, not told otherwise).
+if ((${#debs[@]})) && [[ $(id -u) -eq 0 && -z ${WSM_NO_INSTALL:-} ]] && command -v apt-get >/dev/null; then
+	echo "make $tier: installing ${debs[*]} with apt-get" >&2
+	apt-get update -q >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${debs[@]}" >&2
+	WSM_NO_INSTALL=1 exec "$0" "$tier" # check again, once: anything left is reported below
+fi
+
+line="make $tier: missing $(IFS=,; echo "${missing[*]}" | sed 's/,/, /g')"
+if ((${#debs[@]})); then
+	sudo=""
+	[[ $(id -u) -eq 0 ]] || sudo="sudo "
+	line+=" - install with: ${sudo}apt-get install -y --no-install-recommends ${debs[*]}"
+fi
+echo "$line" >&2
+exit 1
