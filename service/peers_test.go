@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/websocketmanager/websocketmanager/actors/session/sessiontest"
 	pb "github.com/websocketmanager/websocketmanager/proto/websocketmanagerv1"
 )
 
@@ -187,21 +188,7 @@ func TestPeerPolicy(t *testing.T) {
 // recorder is a TCP listener that counts the connections made to it.
 func recorder(t *testing.T) (string, *atomic.Int32) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = l.Close() })
-	var n atomic.Int32
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			n.Add(1)
-			_ = c.Close()
-		}
-	}()
-	return l.Addr().(*net.TCPAddr).String(), &n
+	return sessiontest.CountingListener(t, "127.0.0.1:0")
 }
 
 func testPeers(t *testing.T, allow ...string) *peers {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/websocketmanager/websocketmanager/actors/session/sessiontest"
 )
 
 // decideHost is the guard's whole decision for a URL host that is an address (or any host
@@ -196,23 +198,8 @@ func TestParseRulesForms(t *testing.T) {
 // startListener accepts on addr ("127.0.0.1:0") and counts the connections it accepts.
 func startListener(t *testing.T, addr string) (port string, accepted *atomic.Int32) {
 	t.Helper()
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Skipf("cannot listen on %s: %v", addr, err)
-	}
-	t.Cleanup(func() { l.Close() })
-	accepted = new(atomic.Int32)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			c.Close()
-		}
-	}()
-	_, port, _ = net.SplitHostPort(l.Addr().String())
+	a, accepted := sessiontest.CountingListener(t, addr)
+	_, port, _ = net.SplitHostPort(a)
 	return port, accepted
 }
 

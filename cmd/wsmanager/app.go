@@ -237,21 +237,40 @@ func (a *app) run(ctx context.Context) error {
 		return fmt.Errorf("--otlp-endpoint: %w", err)
 	}
 	a.spans = spans
+	// Until the runner owns them, what run acquired is released here if it returns early.
+	var undo []func()
+	started := false
+	defer func() {
+		if started {
+			return
+		}
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+		flush, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = spans.Shutdown(flush)
+	}()
 	lc := net.ListenConfig{}
-	grpcL, err := lc.Listen(ctx, "tcp", net.JoinHostPort(a.cfg.host, strconv.Itoa(a.cfg.grpcPort)))
-	if err != nil {
-		return fmt.Errorf("gRPC listener: %w", err)
+	listen := func(what, host string, port int) (net.Listener, error) {
+		l, err := lc.Listen(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+		if err != nil {
+			return nil, fmt.Errorf("%s listener: %w", what, err)
+		}
+		undo = append(undo, func() { _ = l.Close() })
+		return l, nil
 	}
-	httpL, err := lc.Listen(ctx, "tcp", net.JoinHostPort(a.cfg.host, strconv.Itoa(a.cfg.httpPort)))
+	grpcL, err := listen("gRPC", a.cfg.host, a.cfg.grpcPort)
 	if err != nil {
-		grpcL.Close()
-		return fmt.Errorf("HTTP listener: %w", err)
+		return err
 	}
-	actorL, err := lc.Listen(ctx, "tcp", net.JoinHostPort(a.cfg.actorHost, strconv.Itoa(a.cfg.actorPort)))
+	httpL, err := listen("HTTP", a.cfg.host, a.cfg.httpPort)
 	if err != nil {
-		grpcL.Close()
-		httpL.Close()
-		return fmt.Errorf("actor host listener: %w", err)
+		return err
+	}
+	actorL, err := listen("actor host", a.cfg.actorHost, a.cfg.actorPort)
+	if err != nil {
+		return err
 	}
 
 	// REST, the Connect protocol and gRPC-Web: vanguard over the gRPC server itself (its
@@ -289,6 +308,7 @@ func (a *app) run(ctx context.Context) error {
 			}
 		}
 	}
+	started = true
 	a.lifecycle.Start()
 	a.registry.Start()
 	g, gctx := errgroup.WithContext(ctx)
@@ -364,8 +384,9 @@ func (a *app) shutdown() {
 	// stops answering), so no other instance opens these connections yet.
 	grace, cancelGrace := context.WithTimeout(ctx, a.cfg.shutdownGrace)
 	defer cancelGrace()
-	stopped := make(chan struct{})
-	go func() { a.grpc.GracefulStop(); close(stopped) }()
+	// HTTP calls reach the gRPC server through its ServeHTTP, whose transports GracefulStop
+	// closes at once rather than drains: so the HTTP server drains first, then the gRPC
+	// server (its own connections keep being served meanwhile).
 	httpDone := make(chan struct{})
 	go func() {
 		defer close(httpDone)
@@ -373,6 +394,8 @@ func (a *app) shutdown() {
 			_ = a.http.Shutdown(grace)
 		}
 	}()
+	stopped := make(chan struct{})
+	go func() { <-httpDone; a.grpc.GracefulStop(); close(stopped) }()
 	select {
 	case <-stopped:
 	case <-grace.Done():

@@ -9,10 +9,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -73,21 +71,7 @@ func TestPeerCallsNeedPeerCredential(t *testing.T) {
 func TestPeerPolicyRefusesPublicAddress(t *testing.T) {
 	// A listener that records every connection, on an address the instance's peer policy
 	// does not allow (127.0.0.2 stands in for a public address: the machine has no other).
-	l, err := net.Listen("tcp", "127.0.0.2:0")
-	require.NoError(t, err)
-	defer l.Close()
-	var dialed atomic.Int32
-	go func() {
-		for {
-			conn, err := l.Accept()
-			if err != nil {
-				return
-			}
-			dialed.Add(1)
-			_ = conn.Close()
-		}
-	}()
-	rogue := l.Addr().String()
+	rogue, dialed := sessiontest.CountingListener(t, "127.0.0.2:0")
 
 	c := newCluster(t)
 	c.extraArgs = []string{"--peer-deny", "127.0.0.2", "--watchdog-interval", "1s"}

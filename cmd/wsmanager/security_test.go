@@ -325,13 +325,38 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 		reply <- err
 	}()
-	require.Eventually(t, func() bool { return len(ws.Stats("gs-send").Received) == 1 }, waitFor, 5*time.Millisecond)
+	// The same over REST: HTTP calls reach the gRPC server through its ServeHTTP, which a
+	// graceful stop of the gRPC server alone would cut off.
+	restReply := make(chan error, 1)
+	go func() {
+		body := strings.NewReader(`{"message":"{\"id\":\"slow-rest\",\"delay_ms\":1500}","timeoutMs":10000}`)
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+a.httpAddr+"/v1/connections/gs-send/send", body)
+		if err != nil {
+			restReply <- err
+			return
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+clusterToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			restReply <- err
+			return
+		}
+		out, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(out), "slow-rest") {
+			err = fmt.Errorf("REST Send answered %d %s", resp.StatusCode, out)
+		}
+		restReply <- err
+	}()
+	require.Eventually(t, func() bool { return len(ws.Stats("gs-send").Received) == 2 }, waitFor, 5*time.Millisecond)
 	_, err = a.client.SendRaw(ctx, &pb.SendRawRequest{Id: "gs-pub", Message: "go"}) // the server pushes its frames now
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return len(c.events.frames(topic, "gs-pub")) > 0 }, waitFor, 5*time.Millisecond)
 
 	c.stop("a") // returns once both processes have exited
 	require.NoError(t, <-reply, "the Send in flight at SIGTERM gets its reply")
+	require.NoError(t, <-restReply, "the REST Send in flight at SIGTERM gets its reply")
 	for _, cid := range []string{"gs-send", "gs-pub"} {
 		assert.Contains(t, ws.Stats(cid).CloseCodes, 1001, "%s: closed with a close frame", cid)
 	}

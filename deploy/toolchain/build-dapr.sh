@@ -22,7 +22,13 @@ daprd_flavor=${WSM_DAPR_FLAVOR:-$DAPRD_FLAVOR}
 want="runtime=$DAPR_RUNTIME_VERSION cli=$DAPR_CLI_VERSION"
 [[ $daprd_flavor == full ]] || want+=" daprd=$daprd_flavor" # a full runtime's stamp predates flavours
 if [[ -x $bin/daprd && -x $bin/placement && -x $bin/scheduler && -x $bin/dapr && -f $stamp && $(cat "$stamp") == "$want" ]]; then
-	exit 0
+	# A linked (reused) runtime can change under the link (`dapr init --runtime-version`,
+	# `dapr upgrade`): check the version it says, not only the stamp.
+	if [[ ! -L $bin/daprd || $("$bin/daprd" --version 2>/dev/null | tail -n 1 || true) == "$DAPR_RUNTIME_VERSION" ]]; then
+		exit 0
+	fi
+	echo "the Dapr runtime linked into $bin is no longer v$DAPR_RUNTIME_VERSION; linking or building it again" >&2
+	rm -f "$bin/daprd" "$bin/placement" "$bin/scheduler" "$stamp"
 fi
 
 # Reuse an installed runtime of the pinned version instead of building one (minutes): the

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Checks what a make target needs from the machine before it starts, so that a fresh machine
 # fails in its first seconds with what to install instead of minutes later in a test. As root
-# with apt-get (CI, containers) it installs the missing Debian packages itself; otherwise, or
-# with WSM_NO_INSTALL=1, it prints one line naming each missing thing and how to install it,
+# with apt-get (CI, containers), or with passwordless sudo, it installs the missing Debian
+# packages itself; otherwise, or with WSM_NO_INSTALL=1, it prints one line naming each missing thing and how to install it,
 # and fails. The README's prerequisites list is this script's list; .ci/run calls it too.
 #
 #   prereqs.sh run    make run / run-multi / bench: Go (the Dapr runtime is built with it)
@@ -38,6 +38,8 @@ case $tier in
 run) ;;
 check | test)
 	command -v git >/dev/null || need_deb git
+	# go test -race (every test tier) needs cgo, so a C compiler.
+	command -v "$(go env CC 2>/dev/null || echo gcc)" >/dev/null || need_deb gcc
 	npm_needed=false
 	[[ $tier == test ]] && npm_needed=true
 	# The generated-code check runs buf and protoc-gen-es from npm packages; once installed
@@ -63,11 +65,15 @@ esac
 
 ((${#missing[@]})) || exit 0
 
-# Install what apt can install, when we may (root, apt-get present, not told otherwise).
-if ((${#debs[@]})) && [[ $(id -u) -eq 0 && -z ${WSM_NO_INSTALL:-} ]] && command -v apt-get >/dev/null; then
+# Install what apt can install, when we may (root or passwordless sudo, apt-get present, not
+# told otherwise).
+as_root=""
+[[ $(id -u) -eq 0 ]] || as_root="sudo -n"
+if ((${#debs[@]})) && [[ -z ${WSM_NO_INSTALL:-} ]] && command -v apt-get >/dev/null &&
+	{ [[ -z $as_root ]] || sudo -n true 2>/dev/null; }; then
 	echo "make $tier: installing ${debs[*]} with apt-get" >&2
-	apt-get update -q >&2
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${debs[@]}" >&2
+	$as_root apt-get update -q >&2
+	$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${debs[@]}" >&2
 	WSM_NO_INSTALL=1 exec "$0" "$tier" # check again, once: anything left is reported below
 fi
 

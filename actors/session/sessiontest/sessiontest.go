@@ -37,6 +37,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -540,4 +541,30 @@ func writeRaw(c *websocket.Conn, fin bool, opcode int, payload []byte) {
 		hdr = append(hdr, 127, 0, 0, 0, 0, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 	}
 	_, _ = c.UnderlyingConn().Write(append(hdr, payload...))
+}
+
+// CountingListener listens on addr (e.g. "127.0.0.1:0"), accepts and closes every TCP
+// connection and counts them: a target that must never be reached (the SSRF guard, the peer
+// policy). It returns the address it listens on; it stops, and its goroutine ends, when the
+// test ends.
+func CountingListener(t testing.TB, addr string) (string, *atomic.Int32) {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen on %s: %v", addr, err)
+	}
+	var n atomic.Int32
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			n.Add(1)
+			_ = c.Close()
+		}
+	})
+	t.Cleanup(func() { _ = l.Close(); wg.Wait() })
+	return l.Addr().String(), &n
 }
