@@ -64,7 +64,6 @@ func TestDaprRefusesTooLargeBeforeSending(t *testing.T) {
 				return
 			}
 			require.ErrorIs(t, err, ErrTooLarge)
-			assert.True(t, Permanent(err))
 			assert.Contains(t, err.Error(), fmt.Sprintf("%d bytes, the limit is %d", exact, tt.max))
 		})
 	}
