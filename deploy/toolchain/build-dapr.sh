@@ -158,7 +158,7 @@ export GOFLAGS=-mod=mod
 if [[ -n $reused ]]; then
 	echo "Dapr runtime v$DAPR_RUNTIME_VERSION: using daprd, placement and scheduler from $reused" >&2
 else
-echo "building Dapr runtime v$DAPR_RUNTIME_VERSION from the Go module proxy into $bin: about 10-20 minutes the first time, daprd most of it (an installed runtime of this version is reused instead: DAPR_RUNTIME_DIR or ~/.dapr/bin)" >&2
+echo "building Dapr runtime v$DAPR_RUNTIME_VERSION from the Go module proxy into $bin: about 15-25 minutes the first time on 2 cores, daprd most of it (an installed runtime of this version is reused instead: DAPR_RUNTIME_DIR or ~/.dapr/bin)" >&2
 scratch_module "$work/runtime" github.com/dapr/dapr "v$DAPR_RUNTIME_VERSION"
 # Binaries are written under a temporary name and moved into place: a test may be starting
 # the old one right now.
