@@ -49,8 +49,7 @@ func validInstanceAddr(a string) bool {
 	if err != nil || host == "" {
 		return false
 	}
-	p, err := strconv.Atoi(port)
-	if err != nil || p < 1 || p > 65535 || strconv.Itoa(p) != port {
+	if !validPort(port) {
 		return false
 	}
 	for _, c := range []byte(host) {

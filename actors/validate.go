@@ -104,11 +104,17 @@ func validateHostPort(hostport string) *ErrorInfo {
 	if port == "" {
 		return errorf(CodeInvalidArgument, "url: ':' after the host must be followed by a port from 1 to 65535 (or leave out the ':' for the scheme's default port)")
 	}
-	n, err := strconv.Atoi(port)
-	if err != nil || n < 1 || n > 65535 || port[0] == '0' || strings.Trim(port, "0123456789") != "" {
+	if !validPort(port) {
 		return errorf(CodeInvalidArgument, "url: port %q must be a decimal number from 1 to 65535 without leading zeros", port)
 	}
 	return nil
+}
+
+// validPort reports whether port is a decimal number from 1 to 65535 in its one spelling (no
+// sign, no leading zeros): the rule for URLs and for instance addresses alike.
+func validPort(port string) bool {
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 1 && n <= 65535 && strconv.Itoa(n) == port
 }
 
 var zonePattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)

@@ -216,16 +216,8 @@ func (b *bench) newSingle(ctx context.Context) (*singleStack, error) {
 
 // procStat reads a process's resident memory (bytes) and CPU time used so far.
 func procStat(pid int) (rss int64, cpu time.Duration, err error) {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
+	if rss, err = daprstack.RSS(pid); err != nil {
 		return 0, 0, err
-	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			f := strings.Fields(line)
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			rss = kb * 1024
-		}
 	}
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {

@@ -38,6 +38,7 @@ import (
 	pb "github.com/websocketmanager/websocketmanager/proto/websocketmanagerv1"
 	"github.com/websocketmanager/websocketmanager/service"
 	"github.com/websocketmanager/websocketmanager/service/gateway"
+	"github.com/websocketmanager/websocketmanager/service/httpguard"
 )
 
 // app wires the service together and owns its listeners and long-lived parts.
@@ -49,6 +50,8 @@ type app struct {
 	// lifecycle publishes status changes; started before the first session, stopped after the last.
 	lifecycle *publish.Lifecycle
 	host      *actors.Host
+	// bareGuard checks Host and Origin on the listeners that take no API bodies (actor host, pprof).
+	bareGuard *httpguard.Guard
 	grpc      *grpc.Server
 	health    *health.Server
 	http      *http.Server
@@ -181,11 +184,12 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 	hostCfg := actors.DefaultHostConfig()
 	hostCfg.AppAPIToken = cfg.appAPIToken
 	hostCfg.MaxRequestBytes = int64(maxActorRequestBytes(cfg))
-	actorGuard, err := httpGuard(cfg, log, false)
+	// Host and Origin checks for the bodyless HTTP listeners: the actor host and pprof.
+	bareGuard, err := httpGuard(cfg, log, false)
 	if err != nil {
 		return nil, err
 	}
-	hostCfg.Guard = actorGuard.Handler
+	hostCfg.Guard = bareGuard.Handler
 	host := actors.NewHost(hostCfg, &actors.Deps{
 		InstanceID:         cfg.instanceID,
 		InstanceAddr:       cfg.advertise,
@@ -225,7 +229,7 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 
 	return &app{cfg: cfg, log: log, daprConn: daprConn, registry: registry, lifecycle: lifecycle, host: host,
 		metrics: m, tokens: tokens, ready: newReadiness(hs), hub: hub, actors: client,
-		grpc: gs, health: hs, svc: svc, tls: tlsCfg}, nil
+		grpc: gs, health: hs, svc: svc, tls: tlsCfg, bareGuard: bareGuard}, nil
 }
 
 func (a *app) run(ctx context.Context) error {
@@ -303,9 +307,7 @@ func (a *app) run(ctx context.Context) error {
 			a.log.Error("pprof listener; profiles are off", zap.Error(err))
 		} else {
 			pprof = pprofServer(a.tokens)
-			if guard, err := httpGuard(a.cfg, a.log, false); err == nil {
-				pprof.Handler = guard.Handler(pprof.Handler) // a rebinding page must not read /debug/pprof/cmdline
-			}
+			pprof.Handler = a.bareGuard.Handler(pprof.Handler) // a rebinding page must not read /debug/pprof/cmdline
 		}
 	}
 	started = true
@@ -573,13 +575,18 @@ func (a *app) metricsHandler() http.Handler {
 	if !a.cfg.metricsAuth || !a.tokens.Enabled() {
 		return h
 	}
+	return requireBearer(a.tokens, "/metrics requires a bearer token (--metrics-auth)", h)
+}
+
+// requireBearer answers 401 with message to requests without an accepted API token.
+func requireBearer(tokens *service.Tokens, message string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !a.tokens.ValidAuthorization(r.Header.Get("Authorization")) {
+		if !tokens.ValidAuthorization(r.Header.Get("Authorization")) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="wsmanager"`)
-			http.Error(w, "/metrics requires a bearer token (--metrics-auth)", http.StatusUnauthorized)
+			http.Error(w, message, http.StatusUnauthorized)
 			return
 		}
-		h.ServeHTTP(w, r)
+		next.ServeHTTP(w, r)
 	})
 }
 

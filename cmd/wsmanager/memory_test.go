@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -77,22 +76,6 @@ func wsURL(srv *httptest.Server, path string) string {
 	return "ws" + strings.TrimPrefix(srv.URL, "http") + path
 }
 
-// memRSS reads a process's resident memory (VmRSS) from /proc.
-func memRSS(t *testing.T, pid int) int64 {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	require.NoError(t, err)
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			require.NoError(t, err)
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmRSS in /proc/<pid>/status")
-	return 0
-}
-
 // watchDrops follows WatchEvents of in and records the frames-dropped events (reason
 // "frames dropped: <reason>") by connection id.
 type dropWatch struct {
@@ -153,7 +136,7 @@ func TestPublishBufferBoundedByBytes(t *testing.T) {
 		"--shutdown-timeout", "4s", "--shutdown-grace", "1s"}
 	in := c.start("a")
 	drops := watchDrops(t, in)
-	before := memRSS(t, in.svc.Pid())
+	before := rssBytes(t, in.svc.Pid())
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -167,7 +150,7 @@ func TestPublishBufferBoundedByBytes(t *testing.T) {
 	var peak int64
 	var overBudget float64
 	sample := func() {
-		peak = max(peak, memRSS(t, in.svc.Pid()))
+		peak = max(peak, rssBytes(t, in.svc.Pid()))
 		overBudget = max(overBudget, scrape(t, "http://"+in.httpAddr)[`wsmanager_publish_buffered_bytes`])
 	}
 	for _, id := range ids {

@@ -23,14 +23,7 @@ func pprofServer(tokens *service.Tokens) *http.Server {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	var h http.Handler = mux
 	if tokens.Enabled() {
-		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !tokens.ValidAuthorization(r.Header.Get("Authorization")) {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="wsmanager"`)
-				http.Error(w, "profiles require an API bearer token: send 'Authorization: Bearer <token>'", http.StatusUnauthorized)
-				return
-			}
-			mux.ServeHTTP(w, r)
-		})
+		h = requireBearer(tokens, "profiles require an API bearer token: send 'Authorization: Bearer <token>'", mux)
 	}
 	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 }

@@ -5,11 +5,8 @@ package main_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,49 +19,24 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/websocketmanager/websocketmanager/cmd/internal/daprstack"
 	pb "github.com/websocketmanager/websocketmanager/proto/websocketmanagerv1"
 )
 
 // activeConnectionActors is the sidecar's count of active connection actors.
 func activeConnectionActors(t *testing.T) int {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/v1.0/metadata", env.daprdHTTPPort), nil)
+	n, err := env.daprd.ActiveActors("WebSocketConnection")
 	require.NoError(t, err)
-	req.Header.Set("dapr-api-token", env.daprToken)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	var md struct {
-		ActorRuntime struct {
-			ActiveActors []struct {
-				Type  string `json:"type"`
-				Count int    `json:"count"`
-			} `json:"activeActors"`
-		} `json:"actorRuntime"`
-	}
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&md))
-	for _, a := range md.ActorRuntime.ActiveActors {
-		if a.Type == "WebSocketConnection" {
-			return a.Count
-		}
-	}
-	return 0
+	return n
 }
 
 // rssBytes reads a process's resident memory.
 func rssBytes(t *testing.T, pid int) int64 {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	n, err := daprstack.RSS(pid)
 	require.NoError(t, err)
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) == 3 && f[0] == "VmRSS:" {
-			kb, err := strconv.ParseInt(f[1], 10, 64)
-			require.NoError(t, err)
-			return kb << 10
-		}
-	}
-	t.Fatalf("no VmRSS for pid %d", pid)
-	return 0
+	return n
 }
 
 // Ensure calls for ids that were never connected answer NOT_FOUND without activating an actor:

@@ -553,29 +553,51 @@ func WaitActorsReady(ctx context.Context, p *Proc, httpPort int) error {
 }
 
 func waitActorsReady(ctx context.Context, p *Proc, httpPort int, token string) error {
-	url := fmt.Sprintf("http://127.0.0.1:%d/v1.0/metadata", httpPort)
 	return poll(ctx, p, func() bool {
-		resp, err := getWithToken(url, token)
-		if err != nil {
-			return false
+		a, err := actorRuntime(httpPort, token)
+		return err == nil && a.RuntimeStatus == "RUNNING" && a.HostReady && a.Placement == "placement: connected" && len(a.ActiveActors) > 0
+	}, fmt.Sprintf("actor runtime ready at http://127.0.0.1:%d/v1.0/metadata", httpPort))
+}
+
+// actorRuntimeInfo is the actor part of a sidecar's metadata.
+type actorRuntimeInfo struct {
+	RuntimeStatus string `json:"runtimeStatus"`
+	HostReady     bool   `json:"hostReady"`
+	Placement     string `json:"placement"`
+	ActiveActors  []struct {
+		Type  string `json:"type"`
+		Count int    `json:"count"`
+	} `json:"activeActors"`
+}
+
+// actorRuntime reads the actor part of the metadata of the sidecar with that HTTP port.
+func actorRuntime(httpPort int, token string) (actorRuntimeInfo, error) {
+	resp, err := getWithToken(fmt.Sprintf("http://127.0.0.1:%d/v1.0/metadata", httpPort), token)
+	if err != nil {
+		return actorRuntimeInfo{}, err
+	}
+	defer resp.Body.Close()
+	var md struct {
+		ActorRuntime actorRuntimeInfo `json:"actorRuntime"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&md); err != nil {
+		return actorRuntimeInfo{}, fmt.Errorf("sidecar metadata: %w", err)
+	}
+	return md.ActorRuntime, nil
+}
+
+// ActiveActors returns how many actors of actorType the sidecar has active.
+func (d *Daprd) ActiveActors(actorType string) (int, error) {
+	a, err := actorRuntime(d.HTTPPort, d.APIToken)
+	if err != nil {
+		return 0, err
+	}
+	for _, t := range a.ActiveActors {
+		if t.Type == actorType {
+			return t.Count, nil
 		}
-		defer resp.Body.Close()
-		var md struct {
-			ActorRuntime struct {
-				RuntimeStatus string `json:"runtimeStatus"`
-				HostReady     bool   `json:"hostReady"`
-				Placement     string `json:"placement"`
-				ActiveActors  []struct {
-					Type string `json:"type"`
-				} `json:"activeActors"`
-			} `json:"actorRuntime"`
-		}
-		if json.NewDecoder(resp.Body).Decode(&md) != nil {
-			return false
-		}
-		a := md.ActorRuntime
-		return a.RuntimeStatus == "RUNNING" && a.HostReady && a.Placement == "placement: connected" && len(a.ActiveActors) > 0
-	}, "actor runtime ready at "+url)
+	}
+	return 0, nil
 }
 
 // WaitSubscriptions waits until the sidecar has loaded at least n topic subscriptions of its app.
@@ -715,4 +737,22 @@ func WriteResources(dir string, docs ...string) (string, error) {
 		}
 	}
 	return dir, nil
+}
+
+// RSS reads a process's resident memory in bytes (VmRSS in /proc/<pid>/status).
+func RSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "VmRSS:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("VmRSS of process %d: %w", pid, err)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for process %d", pid)
 }
