@@ -146,6 +146,13 @@ type ConnectionInfo struct {
 	// DroppedFramesByReason splits DroppedFrames by reason: buffer_full, instance_budget,
 	// too_large, closed.
 	DroppedFramesByReason map[string]uint64 `json:"droppedFramesByReason,omitempty"`
+	// Publish is the publish settings in effect (nil when not publishing).
+	Publish *PublishSettings `json:"publish,omitempty"`
+	// PublishPausedSince is set while the connection does not read its socket because its
+	// publish buffer is full (BACKPRESSURE); PublishPausedMS is the time paused in all on
+	// this instance, the current pause included.
+	PublishPausedSince *time.Time `json:"publishPausedSince,omitempty"`
+	PublishPausedMS    int64      `json:"publishPausedMs,omitempty"`
 }
 
 // InfoReply carries a [ConnectionInfo].
@@ -154,10 +161,40 @@ type InfoReply struct {
 	Connection ConnectionInfo `json:"connection"`
 }
 
-// PublishArgs names the topic.
+// PublishArgs names the topic and how frames are published (see StartPublishRequest in the
+// proto for each field; zero values are the defaults).
 type PublishArgs struct {
 	Topic string `json:"topic"`
+	PublishSettings
 }
+
+// PublishSettings are a connection's publish settings besides the topic.
+type PublishSettings struct {
+	// BatchMaxFrames above 1 publishes batch events of at most this many frames.
+	BatchMaxFrames int `json:"batchMaxFrames,omitempty"`
+	// BatchMaxBytes bounds a batch event's data (0: what the pub/sub accepts).
+	BatchMaxBytes int `json:"batchMaxBytes,omitempty"`
+	// BatchMaxDelayMS is how long a partial batch may wait for more frames.
+	BatchMaxDelayMS int `json:"batchMaxDelayMs,omitempty"`
+	// IncludeReplies publishes the frames that answered a Send too.
+	IncludeReplies bool `json:"includeReplies,omitempty"`
+	// Overflow is "DROP_NEWEST" (default, also ""), "DROP_OLDEST" or "BACKPRESSURE".
+	Overflow string `json:"overflow,omitempty"`
+}
+
+// Overflow policies of [PublishSettings].
+const (
+	OverflowDropNewest   = "DROP_NEWEST"
+	OverflowDropOldest   = "DROP_OLDEST"
+	OverflowBackpressure = "BACKPRESSURE"
+)
+
+// Limits of [PublishSettings].
+const (
+	MaxBatchFrames  = 100000
+	MaxBatchDelayMS = 10000
+	MaxBatchBytes   = 64 << 20
+)
 
 // SendArgs carries a message: text in Message, or a binary frame in BinaryMessage (base64 in
 // JSON). TimeoutMS applies to Send only (0: the service default).

@@ -93,9 +93,9 @@ func (c *Client) Locate(ctx context.Context, id string) (ConnectionInfo, error) 
 	return r.Connection, err
 }
 
-// StartPublish publishes connection id's inbound frames to topic. See [ConnectionMethodStartPublish].
-func (c *Client) StartPublish(ctx context.Context, id, topic string) error {
-	return c.call(ctx, ConnectionType, id, ConnectionMethodStartPublish, PublishArgs{Topic: topic}, &Reply{})
+// StartPublish publishes connection id's inbound frames as args say. See [ConnectionMethodStartPublish].
+func (c *Client) StartPublish(ctx context.Context, id string, args PublishArgs) error {
+	return c.call(ctx, ConnectionType, id, ConnectionMethodStartPublish, args, &Reply{})
 }
 
 // StopPublish stops publishing connection id's frames. See [ConnectionMethodStopPublish].

@@ -26,6 +26,8 @@ const stateKey = "spec"
 type spec struct {
 	ConnectArgs
 	Topic string `json:"topic,omitempty"`
+	// Publish holds the publish settings besides the topic (nil: the defaults).
+	Publish *PublishSettings `json:"publish,omitempty"`
 	// Instance is the instance that last established the socket; Epoch counts how often it
 	// was established on an instance (it raises the publish sequence base, see SeqBase).
 	Instance string `json:"instance,omitempty"`
@@ -142,7 +144,7 @@ func (c *Connection) sessionSpec(s *spec) session.Spec {
 		AutoReconnect: s.AutoReconnect,
 		Backoff:       b,
 		IdleTimeout:   time.Duration(s.IdleTimeoutMS) * time.Millisecond,
-		Topic:         s.Topic,
+		Publish:       s.publishOptions(),
 		SeqBase:       (s.Epoch - 1) << 32, // the first instance publishes 1, 2, …
 	}
 }
@@ -227,6 +229,7 @@ func (c *Connection) info(s *spec, sess *session.Session, openErr error) Connect
 		URL:           RedactURL(s.URL),
 		AutoReconnect: s.AutoReconnect,
 		Topic:         s.Topic,
+		Publish:       s.publishSettings(),
 		CreatedAt:     s.CreatedAt,
 		InstanceID:    c.deps.InstanceID,
 		InstanceAddr:  c.deps.InstanceAddr,
@@ -245,6 +248,11 @@ func (c *Connection) info(s *spec, sess *session.Session, openErr error) Connect
 	in.Subprotocol = snap.Subprotocol
 	in.DroppedFrames = snap.Dropped
 	in.DroppedFramesByReason = snap.DroppedByReason
+	in.PublishPausedMS = snap.Paused.Milliseconds()
+	if !snap.PausedSince.IsZero() {
+		t := snap.PausedSince.UTC()
+		in.PublishPausedSince = &t
+	}
 	if !snap.ConnectedSince.IsZero() {
 		t := snap.ConnectedSince
 		in.ConnectedSince = &t
@@ -343,29 +351,77 @@ func (c *Connection) StartPublish(ctx context.Context, in *PublishArgs) (*Reply,
 	if e := ValidateTopic(in.Topic); e != nil {
 		return &Reply{Error: e}, nil
 	}
-	return c.setTopic(ctx, in.Topic)
+	if e := ValidatePublish(in.PublishSettings); e != nil {
+		return &Reply{Error: e}, nil
+	}
+	return c.setPublish(ctx, in.Topic, in.PublishSettings)
 }
 
 // StopPublish stops publishing. See [ConnectionMethodStopPublish].
 func (c *Connection) StopPublish(ctx context.Context, _ *Empty) (*Reply, error) {
-	return c.setTopic(ctx, "")
+	return c.setPublish(ctx, "", PublishSettings{})
 }
 
-func (c *Connection) setTopic(ctx context.Context, topic string) (*Reply, error) {
+func (c *Connection) setPublish(ctx context.Context, topic string, p PublishSettings) (*Reply, error) {
 	s, e := c.existing(ctx)
 	if e != nil {
 		return &Reply{Error: e}, nil
 	}
-	if s.Topic != topic {
-		s.Topic = topic
+	var settings *PublishSettings
+	if topic != "" && p != (PublishSettings{}) {
+		settings = &p
+	}
+	if s.Topic != topic || !equalSettings(s.Publish, settings) {
+		s.Topic, s.Publish = topic, settings
 		if err := c.GetStateManager().Set(ctx, stateKey, s); err != nil {
 			return &Reply{Error: errorf(CodeInternal, "record topic: %v", err)}, nil
 		}
 	}
 	if sess := c.deps.Registry.Get(c.ID()); sess != nil {
-		sess.SetTopic(topic)
+		sess.SetPublish(s.publishOptions())
 	}
 	return &Reply{}, nil
+}
+
+func equalSettings(a, b *PublishSettings) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// publishSettings are the settings to show in List: nil when not publishing.
+func (s *spec) publishSettings() *PublishSettings {
+	if s.Topic == "" {
+		return nil
+	}
+	if s.Publish == nil {
+		return &PublishSettings{Overflow: OverflowDropNewest}
+	}
+	p := *s.Publish
+	if p.Overflow == "" {
+		p.Overflow = OverflowDropNewest
+	}
+	return &p
+}
+
+// publishOptions turns the persisted settings into the session's.
+func (s *spec) publishOptions() session.PublishOptions {
+	o := session.PublishOptions{Topic: s.Topic}
+	if s.Publish == nil {
+		return o
+	}
+	p := s.Publish
+	o.BatchMaxFrames, o.BatchMaxBytes = p.BatchMaxFrames, p.BatchMaxBytes
+	o.BatchMaxDelay = time.Duration(p.BatchMaxDelayMS) * time.Millisecond
+	o.IncludeReplies = p.IncludeReplies
+	switch p.Overflow {
+	case OverflowDropOldest:
+		o.Overflow = session.DropOldest
+	case OverflowBackpressure:
+		o.Overflow = session.Backpressure
+	}
+	return o
 }
 
 // SendRaw writes a message without waiting for a reply. See [ConnectionMethodSendRaw].

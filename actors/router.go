@@ -34,7 +34,7 @@ type connectionActors interface {
 	Disconnect(ctx context.Context, id string) error
 	Get(ctx context.Context, id string) (ConnectionInfo, error)
 	Locate(ctx context.Context, id string) (ConnectionInfo, error)
-	StartPublish(ctx context.Context, id, topic string) error
+	StartPublish(ctx context.Context, id string, args PublishArgs) error
 	StopPublish(ctx context.Context, id string) error
 	Send(ctx context.Context, id string, in SendArgs) (SendReply, error)
 	SendRaw(ctx context.Context, id string, in SendArgs) error
@@ -113,12 +113,12 @@ func (r *Router) Disconnect(ctx context.Context, id string) error {
 	return r.actors.Disconnect(ctx, id)
 }
 
-// StartPublish publishes connection id's inbound frames to topic.
-func (r *Router) StartPublish(ctx context.Context, id, topic string) error {
+// StartPublish publishes connection id's inbound frames as args say.
+func (r *Router) StartPublish(ctx context.Context, id string, args PublishArgs) error {
 	if err := r.known(ctx, id); err != nil {
 		return err
 	}
-	return r.actors.StartPublish(ctx, id, topic)
+	return r.actors.StartPublish(ctx, id, args)
 }
 
 // StopPublish stops publishing connection id's frames.

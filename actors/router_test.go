@@ -69,7 +69,7 @@ func (f *fakeActors) Locate(context.Context, string) (ConnectionInfo, error) {
 	}
 	return f.located, f.locateErr
 }
-func (f *fakeActors) StartPublish(context.Context, string, string) error {
+func (f *fakeActors) StartPublish(context.Context, string, PublishArgs) error {
 	f.record("StartPublish")
 	return nil
 }
@@ -327,7 +327,7 @@ func TestRouterKnown(t *testing.T) {
 			r, actors, _, _ := newTestRouter(rc)
 			for _, err := range []error{
 				r.Disconnect(t.Context(), "c1"),
-				r.StartPublish(t.Context(), "c1", "t"),
+				r.StartPublish(t.Context(), "c1", PublishArgs{Topic: "t"}),
 				r.StopPublish(t.Context(), "c1"),
 			} {
 				assert.Equal(t, tt.wantCode, CodeOf(err))

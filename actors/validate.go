@@ -61,6 +61,24 @@ func ValidateTopic(topic string) *ErrorInfo {
 	return nil
 }
 
+// ValidatePublish checks the publish settings of a StartPublish.
+func ValidatePublish(p PublishSettings) *ErrorInfo {
+	switch {
+	case p.BatchMaxFrames < 0 || p.BatchMaxFrames > MaxBatchFrames:
+		return errorf(CodeInvalidArgument, "batch_max_frames %d is outside 0..%d", p.BatchMaxFrames, MaxBatchFrames)
+	case p.BatchMaxBytes < 0 || p.BatchMaxBytes > MaxBatchBytes:
+		return errorf(CodeInvalidArgument, "batch_max_bytes %d is outside 0..%d", p.BatchMaxBytes, MaxBatchBytes)
+	case p.BatchMaxDelayMS < 0 || p.BatchMaxDelayMS > MaxBatchDelayMS:
+		return errorf(CodeInvalidArgument, "batch_max_delay_ms %d is outside 0..%d", p.BatchMaxDelayMS, MaxBatchDelayMS)
+	}
+	switch p.Overflow {
+	case "", OverflowDropNewest, OverflowDropOldest, OverflowBackpressure:
+	default:
+		return errorf(CodeInvalidArgument, "overflow %q is not one of %s, %s, %s", p.Overflow, OverflowDropNewest, OverflowDropOldest, OverflowBackpressure)
+	}
+	return nil
+}
+
 // ValidateURL checks that raw is a ws:// or wss:// URL with a host.
 func ValidateURL(raw string) *ErrorInfo {
 	if raw == "" {

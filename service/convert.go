@@ -1,6 +1,7 @@
 package service
 
 import (
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -64,6 +65,14 @@ func connectionOf(in actors.ConnectionInfo) *pb.WebSocketConnection {
 	if in.ConnectedSince != nil {
 		c.ConnectedSince = timestamppb.New(*in.ConnectedSince)
 	}
+	if p := in.Publish; p != nil {
+		c.Publish = &pb.PublishSettings{BatchMaxFrames: uint32(p.BatchMaxFrames), BatchMaxBytes: uint32(p.BatchMaxBytes),
+			BatchMaxDelayMs: uint32(p.BatchMaxDelayMS), IncludeReplies: p.IncludeReplies, Overflow: overflowOf(p.Overflow)}
+	}
+	if in.PublishPausedSince != nil {
+		c.PublishPausedSince = timestamppb.New(*in.PublishPausedSince)
+	}
+	c.PublishPausedMs = in.PublishPausedMS
 	for reason, n := range in.DroppedFramesByReason {
 		if c.DroppedFramesByReason == nil {
 			c.DroppedFramesByReason = make(map[string]int64, len(in.DroppedFramesByReason))
@@ -71,6 +80,25 @@ func connectionOf(in actors.ConnectionInfo) *pb.WebSocketConnection {
 		c.DroppedFramesByReason[reason] = int64(n)
 	}
 	return c
+}
+
+// publishArgs turns a StartPublish request into the actor's arguments. Values too large for
+// an int, and enum numbers the proto does not define, reach validation as they are.
+func publishArgs(req *pb.StartPublishRequest) actors.PublishArgs {
+	overflow := strings.TrimPrefix(req.GetOverflow().String(), "OVERFLOW_")
+	if req.GetOverflow() == pb.Overflow_OVERFLOW_DROP_NEWEST {
+		overflow = "" // the default: nothing to persist
+	}
+	return actors.PublishArgs{Topic: req.GetTopic(), PublishSettings: actors.PublishSettings{
+		BatchMaxFrames: int(req.GetBatchMaxFrames()), BatchMaxBytes: int(req.GetBatchMaxBytes()),
+		BatchMaxDelayMS: int(req.GetBatchMaxDelayMs()), IncludeReplies: req.GetIncludeReplies(), Overflow: overflow}}
+}
+
+func overflowOf(name string) pb.Overflow {
+	if v, ok := pb.Overflow_value["OVERFLOW_"+name]; ok {
+		return pb.Overflow(v)
+	}
+	return pb.Overflow_OVERFLOW_DROP_NEWEST
 }
 
 func modeOf(name string) pb.CorrelationMode {

@@ -19,7 +19,7 @@ type Connections interface {
 	Connect(ctx context.Context, id string, in actors.ConnectArgs) (actors.ConnectionInfo, error)
 	Disconnect(ctx context.Context, id string) error
 	List(ctx context.Context, tags map[string]string) ([]actors.ConnectionInfo, error)
-	StartPublish(ctx context.Context, id, topic string) error
+	StartPublish(ctx context.Context, id string, args actors.PublishArgs) error
 	StopPublish(ctx context.Context, id string) error
 	// Send and SendRaw route the call themselves ([actors.Router] asks [route.Next]); a call
 	// forwarded to another instance returns that instance's status as is.
@@ -171,7 +171,11 @@ func (s *Server) StartPublish(ctx context.Context, req *pb.StartPublishRequest) 
 	if e := actors.ValidateTopic(req.GetTopic()); e != nil {
 		return nil, e.Err()
 	}
-	if err := s.conns.StartPublish(ctx, req.GetId(), req.GetTopic()); err != nil {
+	args := publishArgs(req)
+	if e := actors.ValidatePublish(args.PublishSettings); e != nil {
+		return nil, e.Err()
+	}
+	if err := s.conns.StartPublish(ctx, req.GetId(), args); err != nil {
 		return nil, err
 	}
 	return &pb.StartPublishResponse{}, nil

@@ -26,6 +26,9 @@ type Metrics struct {
 	dropped             *prometheus.CounterVec // reason: one of DropReasons
 	publishDuration     prometheus.Histogram
 	publishFailures     prometheus.Counter
+	publishedFrames     prometheus.Counter
+	pausedSeconds       prometheus.Counter
+	pausedNow           prometheus.Gauge
 	sendDuration        prometheus.Histogram
 	sends               *prometheus.CounterVec // outcome: gRPC code name, lower case
 	apiDuration         *prometheus.HistogramVec
@@ -63,6 +66,12 @@ func New(connections func() map[string]int) *Metrics {
 		Help: "Time of one Dapr publish call, successful or not.", Buckets: latencyBuckets})
 	m.publishFailures = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "publish_failures_total",
 		Help: "Dapr publish calls that failed (each is retried, unless the event is too large for the pub/sub)."})
+	m.publishedFrames = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "published_frames_total",
+		Help: "Inbound frames published (a batch event counts each of its frames)."})
+	m.pausedSeconds = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "publish_paused_seconds_total",
+		Help: "Time connections spent not reading their socket because their publish buffer was full (OVERFLOW_BACKPRESSURE), all connections together; a pause counts when it ends."})
+	m.pausedNow = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "publish_paused_connections",
+		Help: "Connections paused now because their publish buffer is full (OVERFLOW_BACKPRESSURE)."})
 	m.sendDuration = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "send_duration_seconds",
 		Help: "Send round trips as the API caller sees them, until the reply (or the failure).", Buckets: latencyBuckets})
 	m.sends = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "sends_total",
@@ -79,7 +88,7 @@ func New(connections func() map[string]int) *Metrics {
 	m.peerRefused = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "peer_addresses_refused_total",
 		Help: "Instance addresses read from the directory that the peer policy refused to dial (forwarding, Held, event following)."})
 	for _, c := range []prometheus.Collector{m.framesIn, m.framesOut, m.bytesIn, m.bytesOut, m.reconnects, m.dropped,
-		m.publishDuration, m.publishFailures, m.sendDuration, m.sends, m.apiDuration, m.apiRequests, m.actorCalls, m.actorDuration,
+		m.publishDuration, m.publishFailures, m.publishedFrames, m.pausedSeconds, m.pausedNow, m.sendDuration, m.sends, m.apiDuration, m.apiRequests, m.actorCalls, m.actorDuration,
 		m.peerRefused} {
 		f(c)
 	}
@@ -185,6 +194,28 @@ func (m *Metrics) Published(d time.Duration, err error) {
 	m.publishDuration.Observe(d.Seconds())
 	if err != nil {
 		m.publishFailures.Inc()
+	}
+}
+
+// PublishedFrames counts n frames published (in one event).
+func (m *Metrics) PublishedFrames(n int) {
+	if m != nil {
+		m.publishedFrames.Add(float64(n))
+	}
+}
+
+// Paused records that a connection stopped reading because its publish buffer is full.
+func (m *Metrics) Paused() {
+	if m != nil {
+		m.pausedNow.Inc()
+	}
+}
+
+// Resumed records the end of a pause that lasted d.
+func (m *Metrics) Resumed(d time.Duration) {
+	if m != nil {
+		m.pausedNow.Dec()
+		m.pausedSeconds.Add(d.Seconds())
 	}
 }
 

@@ -44,7 +44,7 @@ func (f *fakeClient) PublishEvent(_ context.Context, component, topic string, da
 func TestDaprRefusesTooLargeBeforeSending(t *testing.T) {
 	m := Message{ConnectionID: "c", URL: "ws://h/", Topic: "t", Data: make([]byte, 3000), Binary: true}
 	probe := &fakeClient{}
-	require.NoError(t, NewDapr(probe, "pubsub").Publish(context.Background(), m))
+	require.NoError(t, NewDapr(probe, "pubsub").Publish(context.Background(), Single(m)))
 	exact := probe.size
 
 	for _, tt := range []struct {
@@ -57,7 +57,7 @@ func TestDaprRefusesTooLargeBeforeSending(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := &fakeClient{}
-			err := NewDapr(c, "pubsub").WithMaxRequestBytes(tt.max).Publish(context.Background(), m)
+			err := NewDapr(c, "pubsub").WithMaxRequestBytes(tt.max).Publish(context.Background(), Single(m))
 			assert.Equal(t, tt.wantCalls, c.calls)
 			if tt.wantCalls == 1 {
 				require.NoError(t, err)
@@ -87,7 +87,7 @@ func TestDaprClassifiesRefusals(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			d := NewDapr(&fakeClient{err: tt.err}, "pubsub").WithMaxRequestBytes(1 << 30)
-			err := d.Publish(context.Background(), Message{ConnectionID: "c", Topic: "t", Data: []byte("x")})
+			err := d.Publish(context.Background(), Single(Message{ConnectionID: "c", Topic: "t", Data: []byte("x")}))
 			require.Error(t, err)
 			assert.Equal(t, tt.permanent, Permanent(err))
 			assert.Equal(t, tt.permanent, errors.Is(err, ErrTooLarge))

@@ -14,14 +14,14 @@ import (
 
 type nopPublisher struct{}
 
-func (nopPublisher) Publish(context.Context, publish.Message) error            { return nil }
+func (nopPublisher) Publish(context.Context, *publish.Frames) error           { return nil }
 func (nopPublisher) PublishEvent(context.Context, string, publish.Event) error { return nil }
 
 func benchSession(b *testing.B, mode correlation.Mode, topic string) *Session {
 	b.Helper()
 	cfg := DefaultConfig()
 	cfg.PublishBuffer = 1 << 16
-	s := newSession(Spec{ID: "bench", URL: "ws://h/", Correlation: correlation.Config{Mode: mode}, Topic: topic}, cfg, &budget{limit: 1 << 40}, nopPublisher{}, nil, "i", zap.NewNop())
+	s := newSession(Spec{ID: "bench", URL: "ws://h/", Correlation: correlation.Config{Mode: mode}, Publish: PublishOptions{Topic: topic}}, cfg, &budget{limit: 1 << 40}, nopPublisher{}, nil, "i", zap.NewNop())
 	s.wg.Add(1) // stands for the reader, whose count lets push start the publisher
 	b.Cleanup(func() { s.cancel(); s.wg.Done(); s.wg.Wait() })
 	return s

@@ -38,6 +38,9 @@ type Config struct {
 	// (counted publish_failed) so that one frame a broker never takes cannot stop every later
 	// one. Default 1m.
 	PublishRetryFor time.Duration
+	// MaxPublishBytes is the largest publish request the pub/sub takes (the service sets
+	// --max-publish-bytes); batch events are cut to fit it. Default publish.DefaultMaxRequestBytes.
+	MaxPublishBytes int
 	// ShutdownFlush bounds how long Shutdown publishes the frames left when its ctx has no
 	// deadline. Default 15s (the service sets --shutdown-timeout).
 	ShutdownFlush time.Duration
@@ -78,6 +81,7 @@ func DefaultConfig() Config {
 		PublishBufferInstanceBytes: 256 << 20,
 		ShutdownFlush:              15 * time.Second,
 		PublishRetryFor:            time.Minute,
+		MaxPublishBytes:            publish.DefaultMaxRequestBytes,
 		ReadBufferSize:             4096,
 		WriteBufferSize:            4096,
 		CloseTimeout:               2 * time.Second,
@@ -103,6 +107,8 @@ func (c Config) Validate() error {
 		return errors.New("publish buffer must be positive")
 	case c.PublishBufferBytes <= 0 || c.PublishBufferInstanceBytes <= 0:
 		return errors.New("publish buffer byte limits must be positive")
+	case c.MaxPublishBytes <= 0:
+		return errors.New("max publish bytes must be positive")
 	case c.PublishRetryFor <= 0:
 		return errors.New("publish retry timeout must be positive")
 	case c.ShutdownFlush <= 0:

@@ -54,18 +54,64 @@ func (b *budget) release(n int64) {
 	}
 }
 
+// Overflow is what a connection does with an inbound frame its full publish buffer cannot take.
+type Overflow int
+
+// Overflow policies (StartPublishRequest.overflow).
+const (
+	// DropNewest drops the frame that does not fit. The default.
+	DropNewest Overflow = iota
+	// DropOldest drops the oldest waiting frames to make room.
+	DropOldest
+	// Backpressure stops reading the socket until the frame fits; nothing is dropped for lack
+	// of room, and a failing publish is retried without end.
+	Backpressure
+)
+
+func (o Overflow) String() string {
+	switch o {
+	case DropOldest:
+		return "DROP_OLDEST"
+	case Backpressure:
+		return "BACKPRESSURE"
+	}
+	return "DROP_NEWEST"
+}
+
+// PublishOptions are how a connection publishes its inbound frames (StartPublish).
+type PublishOptions struct {
+	// Topic is the pub/sub topic; "" does not publish.
+	Topic string
+	// BatchMaxFrames above 1 publishes waiting frames together as batch events of at most this
+	// many frames; 0 or 1 publishes one event per frame.
+	BatchMaxFrames int
+	// BatchMaxBytes bounds a batch event's data; 0 (or more than the pub/sub accepts): what the
+	// pub/sub accepts (Config.MaxPublishBytes less publish.EnvelopeReserve).
+	BatchMaxBytes int
+	// BatchMaxDelay is how long a partial batch may wait for more frames; 0 does not wait.
+	BatchMaxDelay time.Duration
+	// IncludeReplies publishes the frames that answered a Send too.
+	IncludeReplies bool
+	// Overflow is what happens when the buffer is full.
+	Overflow Overflow
+}
+
+func (p PublishOptions) batching() bool { return p.BatchMaxFrames > 1 }
+
 // outbox is a session's bounded buffer of frames waiting to be published, in arrival order.
 // A publisher goroutine runs only while frames wait (a connection that does not publish costs
-// no goroutine); it publishes one frame at a time and retries a failed publish with backoff, so
-// order is kept. The buffer is bounded by frames (limit) and by bytes, per connection
-// (limitBytes) and per registry (budget); when a bound is reached the oldest waiting frames are
-// dropped, counted by reason. A frame the pub/sub refuses as too large is dropped, not retried.
+// no goroutine); it publishes one event at a time (one frame, or a batch of the frames waiting)
+// and retries a failed publish with backoff, so order is kept. The buffer is bounded by frames
+// (limit) and by bytes, per connection (limitBytes) and per registry (budget); when a bound is
+// reached the overflow policy drops the new frame, drops the oldest, or makes the reader wait
+// (backpressure). An event the pub/sub refuses as too large is dropped, not retried.
 type outbox struct {
 	pub        publish.Publisher
 	log        *zap.Logger
 	limit      int
 	limitBytes int64
-	retryFor   time.Duration // how long one frame's publish is retried
+	maxEvent   int           // the largest batch data the pub/sub accepts
+	retryFor   time.Duration // how long one event's publish is retried (not with Backpressure)
 	budget     *budget
 	onDrop     func(counts map[string]uint64, latest string)
 	ctx        context.Context // the session's lifetime
@@ -76,20 +122,60 @@ type outbox struct {
 	abandonOnce sync.Once
 	wg          *sync.WaitGroup // the session's: the publisher goroutine is the session's
 	metrics     *metrics.Metrics
+	// wake tells a publisher waiting for a batch to fill, and a reader paused by backpressure,
+	// that something changed (frames came, room was made, the options changed).
+	wake  chan struct{}
+	space chan struct{}
 
-	mu       sync.Mutex
-	queue    []publish.Message
-	held     int64 // bytes of the queue and of the frame being published, all reserved from budget
-	inflight int64 // bytes of the frame being published (part of held)
-	dropped  map[string]uint64
-	lastDrop time.Time
-	running  bool
+	mu          sync.Mutex
+	opts        PublishOptions
+	queue       []publish.Message
+	held        int64 // bytes of the queue and of the frames being published, all reserved from budget
+	inflight    int64 // bytes of the frames being published (part of held)
+	dropped     map[string]uint64
+	lastDrop    time.Time
+	running     bool
+	pausedSince time.Time     // zero unless the reader waits for room
+	pausedTotal time.Duration // ended pauses
 }
 
 func newOutbox(cfg Config, b *budget, pub publish.Publisher, log *zap.Logger, onDrop func(map[string]uint64, string), ctx context.Context, wg *sync.WaitGroup) *outbox {
 	abandon, abandonNow := context.WithCancel(context.Background())
-	return &outbox{pub: pub, log: log, limit: cfg.PublishBuffer, limitBytes: cfg.PublishBufferBytes, retryFor: cfg.PublishRetryFor, budget: b,
-		onDrop: onDrop, ctx: ctx, abandon: abandon, abandonNow: abandonNow, wg: wg, metrics: cfg.Metrics, dropped: map[string]uint64{}}
+	maxEvent := cfg.MaxPublishBytes - publish.EnvelopeReserve
+	if maxEvent <= 0 {
+		maxEvent = cfg.MaxPublishBytes
+	}
+	return &outbox{pub: pub, log: log, limit: cfg.PublishBuffer, limitBytes: cfg.PublishBufferBytes, maxEvent: maxEvent,
+		retryFor: cfg.PublishRetryFor, budget: b, onDrop: onDrop, ctx: ctx, abandon: abandon, abandonNow: abandonNow, wg: wg,
+		metrics: cfg.Metrics, dropped: map[string]uint64{}, wake: make(chan struct{}, 1), space: make(chan struct{}, 1)}
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// setOptions changes how frames are published from now on.
+func (o *outbox) setOptions(p PublishOptions) {
+	o.mu.Lock()
+	o.opts = p
+	o.mu.Unlock()
+	signal(o.wake)
+	signal(o.space)
+}
+
+// paused reports since when the reader has waited for room (zero if it does not) and the
+// time paused in all, the current pause included.
+func (o *outbox) paused() (since time.Time, total time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	total = o.pausedTotal
+	if !o.pausedSince.IsZero() {
+		total += time.Since(o.pausedSince)
+	}
+	return o.pausedSince, total
 }
 
 // abandonAt makes every publish attempt give up at deadline. Called once, by close.
@@ -140,10 +226,17 @@ func (o *outbox) report(counts map[string]uint64, latest string) {
 
 // push queues m and starts the publisher if it is not running. It is called by the session's
 // reader, which holds a count of the session's WaitGroup, so Add here never races with Wait.
+// With Backpressure it returns only when m is queued or the session closes.
 func (o *outbox) push(m publish.Message) {
 	cost := frameCost(m)
 	o.mu.Lock()
-	latest, ok := o.admitLocked(cost)
+	var latest string
+	var ok bool
+	if o.opts.Overflow == Backpressure {
+		latest, ok = o.waitLocked(cost)
+	} else {
+		latest, ok = o.admitLocked(cost, o.opts.Overflow)
+	}
 	var counts map[string]uint64
 	if latest != "" {
 		counts = o.reportLocked()
@@ -160,22 +253,42 @@ func (o *outbox) push(m publish.Message) {
 		o.running = true
 		o.wg.Add(1)
 	}
+	full := o.opts.batching() && len(o.queue) >= o.opts.BatchMaxFrames
 	o.mu.Unlock()
 	o.report(counts, latest)
+	if full {
+		signal(o.wake)
+	}
 	if start {
 		go o.run()
 	}
 }
 
-// admitLocked makes room for a frame of cost bytes, oldest frames first, and reserves its
-// bytes from the budget. ok false: the frame itself is dropped (it cannot fit even with every
-// waiting frame gone). latest is the reason of the last drop it made ("" for none).
-func (o *outbox) admitLocked(cost int64) (latest string, ok bool) {
+// fitsLocked reports whether a frame of cost bytes fits the connection's buffer as it is.
+func (o *outbox) fitsLocked(cost int64) bool {
+	return len(o.queue) < o.limit && o.held+cost <= o.limitBytes
+}
+
+// admitLocked makes room for a frame of cost bytes as the policy says and reserves its bytes
+// from the budget. ok false: the frame itself is dropped. latest is the reason of the last
+// drop it made ("" for none).
+func (o *outbox) admitLocked(cost int64, policy Overflow) (latest string, ok bool) {
+	if policy == DropNewest {
+		if !o.fitsLocked(cost) {
+			o.countLocked(metrics.DropBufferFull, 1)
+			return metrics.DropBufferFull, false
+		}
+		if !o.budget.reserve(cost) {
+			o.countLocked(metrics.DropInstanceBudget, 1)
+			return metrics.DropInstanceBudget, false
+		}
+		return "", true
+	}
 	if o.inflight+cost > o.limitBytes { // it cannot fit even with every waiting frame gone: they stay
 		o.countLocked(metrics.DropBufferFull, 1)
 		return metrics.DropBufferFull, false
 	}
-	for len(o.queue) > 0 && (len(o.queue) >= o.limit || o.held+cost > o.limitBytes) {
+	for len(o.queue) > 0 && !o.fitsLocked(cost) {
 		o.dropOldestLocked(metrics.DropBufferFull)
 		latest = metrics.DropBufferFull
 	}
@@ -190,6 +303,64 @@ func (o *outbox) admitLocked(cost int64) (latest string, ok bool) {
 		latest = metrics.DropInstanceBudget
 	}
 	return latest, true
+}
+
+// budgetPoll is how often a paused reader looks at the instance budget, which other
+// connections' publishers free without telling this one.
+const budgetPoll = 20 * time.Millisecond
+
+// waitLocked (Backpressure) waits, not reading the socket, until a frame of cost bytes fits
+// and its bytes are reserved. A frame larger than the whole buffer is taken when nothing else
+// is held. ok false: the session closed first (the frame is counted closed), or the frame is
+// larger than the instance budget itself (instance_budget). Call with o.mu held; it is held
+// again on return.
+func (o *outbox) waitLocked(cost int64) (latest string, ok bool) {
+	if cost > o.budget.limit {
+		o.countLocked(metrics.DropInstanceBudget, 1)
+		return metrics.DropInstanceBudget, false
+	}
+	var t *time.Timer
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+		if !o.pausedSince.IsZero() {
+			d := time.Since(o.pausedSince)
+			o.pausedTotal += d
+			o.pausedSince = time.Time{}
+			o.metrics.Resumed(d)
+		}
+	}()
+	for {
+		if (o.fitsLocked(cost) || o.held == 0) && o.budget.reserve(cost) {
+			return "", true
+		}
+		if o.ctx.Err() != nil {
+			o.countLocked(metrics.DropClosed, 1)
+			return metrics.DropClosed, false
+		}
+		if o.opts.Overflow != Backpressure { // StartPublish changed the policy meanwhile
+			return o.admitLocked(cost, o.opts.Overflow)
+		}
+		if o.pausedSince.IsZero() {
+			o.pausedSince = time.Now()
+			o.metrics.Paused()
+			o.log.Debug("publish buffer full: not reading the socket until there is room")
+		}
+		o.mu.Unlock()
+		signal(o.wake) // a publisher waiting for a fuller batch must not wait now
+		if t == nil {
+			t = time.NewTimer(budgetPoll)
+		} else {
+			t.Reset(budgetPoll)
+		}
+		select {
+		case <-o.space:
+		case <-t.C:
+		case <-o.ctx.Done():
+		}
+		o.mu.Lock()
+	}
 }
 
 // droppedCounts returns the drops so far by reason, and their total.
@@ -208,56 +379,136 @@ func (o *outbox) droppedCounts() (map[string]uint64, uint64) {
 	return out, total
 }
 
-// next takes the oldest frame; ok is false when there is none (or the session is closing),
-// and then the publisher stops. The frame's bytes stay held until done.
-func (o *outbox) next() (publish.Message, bool) {
+// take removes the frames of the next event from the queue; their bytes stay held (in flight)
+// until done or giveBack. Without batching that is the oldest frame. With batching it is the
+// oldest frames of one topic, up to the batch's frame and byte limits, after waiting up to the
+// batch delay (measured from the oldest frame's arrival) for a partial batch to fill. ok false:
+// nothing to publish (or the session is closing, unless flushing): the publisher stops.
+func (o *outbox) take(flushing bool) (ms []publish.Message, opts PublishOptions, ok bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if len(o.queue) == 0 || o.ctx.Err() != nil {
-		o.running = false
-		return publish.Message{}, false
+	var t *time.Timer
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
+	for {
+		if len(o.queue) == 0 || (!flushing && o.ctx.Err() != nil) {
+			if !flushing {
+				o.running = false
+			}
+			return nil, o.opts, false
+		}
+		opts = o.opts
+		if !opts.batching() {
+			break
+		}
+		wait := time.Until(o.queue[0].ReceivedAt.Add(opts.BatchMaxDelay))
+		if flushing || wait <= 0 || len(o.queue) >= opts.BatchMaxFrames || !o.pausedSince.IsZero() || !o.fitsLocked(frameOverhead) {
+			break
+		}
+		o.mu.Unlock()
+		if t == nil {
+			t = time.NewTimer(wait)
+		} else {
+			t.Reset(wait)
+		}
+		select {
+		case <-o.wake:
+		case <-t.C:
+		case <-o.ctx.Done():
+		}
+		o.mu.Lock()
 	}
-	m := o.queue[0]
-	o.queue[0] = publish.Message{}
-	o.queue = o.queue[1:]
-	o.inflight = frameCost(m)
-	return m, true
+	n, size := 1, len(o.queue[0].Data)
+	if opts.batching() {
+		limit := o.batchLimit(opts)
+		for n < len(o.queue) && n < opts.BatchMaxFrames && o.queue[n].Topic == o.queue[0].Topic && size+len(o.queue[n].Data) <= limit {
+			size += len(o.queue[n].Data)
+			n++
+		}
+	}
+	ms = make([]publish.Message, n)
+	copy(ms, o.queue[:n])
+	clear(o.queue[:n])
+	o.queue = o.queue[n:]
+	for _, m := range ms {
+		o.inflight += frameCost(m)
+	}
+	return ms, opts, true
 }
 
-// done releases a frame taken by next that was published or dropped for good.
-func (o *outbox) done(m publish.Message, result outcome) {
+// batchLimit is the most bytes of a batch event's data.
+func (o *outbox) batchLimit(opts PublishOptions) int {
+	if opts.BatchMaxBytes > 0 && opts.BatchMaxBytes < o.maxEvent {
+		return opts.BatchMaxBytes
+	}
+	return o.maxEvent
+}
+
+// build makes the event of frames taken: a single-frame event, or a batch event of as many of
+// them as fit its byte limit; rest are the frames that did not fit.
+func (o *outbox) build(ms []publish.Message, opts PublishOptions) (ev *publish.Frames, rest []publish.Message) {
+	if !opts.batching() {
+		return publish.Single(ms[0]), ms[1:]
+	}
+	b := publish.NewBatchBuilder(o.batchLimit(opts))
+	for _, m := range ms {
+		if !b.Add(m) {
+			break
+		}
+	}
+	return b.Frames(), ms[b.Len():]
+}
+
+// giveBack puts frames taken but not published back at the head of the queue, in order.
+func (o *outbox) giveBack(ms []publish.Message) {
+	if len(ms) == 0 {
+		return
+	}
 	o.mu.Lock()
-	o.inflight = 0
-	o.releaseLocked(frameCost(m))
+	for _, m := range ms {
+		o.inflight -= frameCost(m)
+	}
+	o.queue = append(append(make([]publish.Message, 0, len(ms)+len(o.queue)), ms...), o.queue...)
+	o.mu.Unlock()
+}
+
+// done releases frames taken by take that were published or dropped for good.
+func (o *outbox) done(ms []publish.Message, result outcome) {
+	o.mu.Lock()
+	for _, m := range ms {
+		c := frameCost(m)
+		o.inflight -= c
+		o.releaseLocked(c)
+	}
 	var counts map[string]uint64
 	reason := map[outcome]string{rejected: metrics.DropTooLarge, gaveUp: metrics.DropPublishFailed}[result]
 	if reason != "" {
-		o.countLocked(reason, 1)
+		o.countLocked(reason, len(ms))
 		counts = o.reportLocked()
+	} else {
+		o.metrics.PublishedFrames(len(ms))
 	}
 	o.mu.Unlock()
+	signal(o.space)
 	o.report(counts, reason)
-}
-
-// requeue puts back a frame the publisher could not publish before the session closed.
-func (o *outbox) requeue(m publish.Message) {
-	o.mu.Lock()
-	o.inflight = 0
-	o.queue = append([]publish.Message{m}, o.queue...)
-	o.mu.Unlock()
 }
 
 func (o *outbox) run() {
 	defer o.wg.Done()
 	for {
-		m, ok := o.next()
+		ms, opts, ok := o.take(false)
 		if !ok {
 			return
 		}
-		if r := o.publish(o.ctx, m); r == interrupted {
-			o.requeue(m) // flush tries once more
+		ev, rest := o.build(ms, opts)
+		o.giveBack(rest)
+		if r := o.publish(o.ctx, ev, opts.Overflow == Backpressure); r == interrupted {
+			o.giveBack(ev.Msgs) // flush tries once more
 		} else {
-			o.done(m, r)
+			o.done(ev.Msgs, r)
 		}
 	}
 }
@@ -267,9 +518,9 @@ type outcome int
 
 const (
 	published   outcome = iota
-	rejected            // the pub/sub refuses the frame for good (too large); not retried
+	rejected            // the pub/sub refuses the event for good (too large); not retried
 	gaveUp              // every attempt failed for the retry timeout; dropped
-	interrupted         // ctx ended before the frame was published
+	interrupted         // ctx ended before the event was published
 )
 
 // attemptTimeout bounds one publish attempt.
@@ -278,12 +529,14 @@ const attemptTimeout = 10 * time.Second
 // publishRetry is the wait after a failed publish: 50ms doubling to 5s.
 var publishRetry = backoff.Schedule{Initial: 50 * time.Millisecond, Max: 5 * time.Second}
 
-// publish retries m with backoff until it is accepted, refused for good, or ctx ends. An
-// attempt in progress is not cut short by ctx's cancellation (only by its own timeout, or by
-// ctx's deadline): cancelling a publish the component may already have accepted would publish
-// the frame twice, but a deadline is a promise to the caller (a shutdown must end in time).
-func (o *outbox) publish(ctx context.Context, m publish.Message) outcome {
+// publish retries ev with backoff until it is accepted, refused for good, or ctx ends; unless
+// endless, it gives up after the retry timeout. An attempt in progress is not cut short by
+// ctx's cancellation (only by its own timeout, or by ctx's deadline): cancelling a publish the
+// component may already have accepted would publish the frames twice, but a deadline is a
+// promise to the caller (a shutdown must end in time).
+func (o *outbox) publish(ctx context.Context, ev *publish.Frames, endless bool) outcome {
 	var failingSince time.Time
+	first, last := ev.Msgs[0].Seq, ev.Msgs[len(ev.Msgs)-1].Seq
 	for attempt := 1; ; attempt++ {
 		timeout := attemptTimeout
 		if d, ok := ctx.Deadline(); ok {
@@ -295,7 +548,7 @@ func (o *outbox) publish(ctx context.Context, m publish.Message) outcome {
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 		stop := context.AfterFunc(o.abandon, cancel)
 		start := time.Now()
-		err := o.pub.Publish(pctx, m)
+		err := o.pub.Publish(pctx, ev)
 		stop()
 		cancel()
 		o.metrics.Published(time.Since(start), err)
@@ -303,8 +556,8 @@ func (o *outbox) publish(ctx context.Context, m publish.Message) outcome {
 			return published
 		}
 		if publish.Permanent(err) {
-			o.log.Warn("frame not published: the pub/sub refuses it for good", zap.String("topic", m.Topic), zap.Uint64("sequence", m.Seq),
-				zap.Int("bytes", len(m.Data)), zap.Error(err))
+			o.log.Warn("frames not published: the pub/sub refuses the event for good", zap.String("topic", ev.Topic),
+				zap.Uint64("first_sequence", first), zap.Uint64("last_sequence", last), zap.Int("bytes", len(ev.Body())), zap.Error(err))
 			return rejected
 		}
 		if ctx.Err() != nil {
@@ -312,12 +565,12 @@ func (o *outbox) publish(ctx context.Context, m publish.Message) outcome {
 		}
 		if failingSince.IsZero() {
 			failingSince = start
-		} else if time.Since(failingSince) >= o.retryFor {
-			o.log.Warn("frame not published: every attempt failed for the publish retry timeout; dropped", zap.String("topic", m.Topic),
-				zap.Uint64("sequence", m.Seq), zap.Duration("retried_for", time.Since(failingSince)), zap.Error(err))
+		} else if !endless && time.Since(failingSince) >= o.retryFor {
+			o.log.Warn("frames not published: every attempt failed for the publish retry timeout; dropped", zap.String("topic", ev.Topic),
+				zap.Uint64("first_sequence", first), zap.Uint64("last_sequence", last), zap.Duration("retried_for", time.Since(failingSince)), zap.Error(err))
 			return gaveUp
 		}
-		o.log.Warn("publish failed, retrying", zap.String("topic", m.Topic), zap.Uint64("sequence", m.Seq), zap.Error(err))
+		o.log.Warn("publish failed, retrying", zap.String("topic", ev.Topic), zap.Uint64("first_sequence", first), zap.Uint64("last_sequence", last), zap.Error(err))
 		if !backoff.Sleep(ctx, publishRetry.Delay(attempt)) {
 			return interrupted
 		}
@@ -333,28 +586,24 @@ func (o *outbox) flush(ctx context.Context, deadline time.Time) {
 	fctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	for {
-		o.mu.Lock()
-		if len(o.queue) == 0 {
-			o.mu.Unlock()
+		ms, opts, ok := o.take(true)
+		if !ok {
 			return
 		}
-		m := o.queue[0]
-		o.queue[0] = publish.Message{}
-		o.queue = o.queue[1:]
-		o.mu.Unlock()
-		r := o.publish(fctx, m)
+		ev, rest := o.build(ms, opts)
+		o.giveBack(rest)
+		r := o.publish(fctx, ev, false)
 		if r != interrupted {
-			o.done(m, r)
+			o.done(ev.Msgs, r)
 			continue
 		}
+		o.giveBack(ev.Msgs)
 		o.mu.Lock()
-		o.releaseLocked(frameCost(m))
-		n := 1
+		n := len(o.queue)
 		for len(o.queue) > 0 {
 			o.releaseLocked(frameCost(o.queue[0]))
 			o.queue[0] = publish.Message{}
 			o.queue = o.queue[1:]
-			n++
 		}
 		o.countLocked(metrics.DropClosed, n)
 		o.mu.Unlock()

@@ -32,12 +32,15 @@ type gatedPublisher struct {
 	attempts map[uint64]int
 }
 
-func (g *gatedPublisher) Publish(ctx context.Context, m publish.Message) error {
+func (g *gatedPublisher) Publish(ctx context.Context, f *publish.Frames) error {
+	m := f.Msgs[0]
 	g.mu.Lock()
 	if g.attempts == nil {
 		g.attempts = map[uint64]int{}
 	}
-	g.attempts[m.Seq]++
+	for _, m := range f.Msgs {
+		g.attempts[m.Seq]++
+	}
 	open, fail := g.open, g.fail
 	g.mu.Unlock()
 	if !open {
@@ -53,7 +56,9 @@ func (g *gatedPublisher) Publish(ctx context.Context, m publish.Message) error {
 		}
 	}
 	g.mu.Lock()
-	g.done = append(g.done, m.Seq)
+	for _, m := range f.Msgs {
+		g.done = append(g.done, m.Seq)
+	}
 	g.mu.Unlock()
 	return nil
 }
@@ -137,35 +142,46 @@ func (o *outbox) heldBytes() int64 {
 }
 
 // Ensure a connection's buffer is bounded by bytes: frames far below the frame count limit
-// fill it, the oldest are dropped (buffer_full), the newest are kept and published in order,
-// and every byte is released afterwards.
+// fill it, the overflow policy drops the newest or the oldest (buffer_full), the frames kept
+// are published in order, and every byte is released afterwards.
 func TestOutboxBoundedByBytes(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.PublishBuffer = 1024
-	cfg.PublishBufferBytes = 10 * (1000 + frameOverhead)
-	b := &budget{limit: 1 << 30}
-	pub := &gatedPublisher{}
-	o := newTestOutbox(t, cfg, b, pub)
-	o.pushInFlight(t, pub, frame(1, 1000))
-	for seq := uint64(2); seq <= 100; seq++ {
-		o.push(frame(seq, 1000))
-		require.LessOrEqual(t, o.heldBytes(), cfg.PublishBufferBytes, "frame %d", seq)
-		require.Equal(t, o.heldBytes(), b.used.Load(), "the instance budget holds what the connection holds")
-	}
-	byReason, total := o.droppedCounts()
-	assert.Equal(t, uint64(90), total, "100 frames, room for 10 (the one being published included)")
-	assert.Equal(t, map[string]uint64{metrics.DropBufferFull: 90}, byReason)
-	assert.Positive(t, o.reports.Load(), "drops are reported")
-	assert.LessOrEqual(t, o.reports.Load(), int32(1), "reports are rate-limited")
+	for _, tt := range []struct {
+		policy Overflow
+		kept   []uint64 // after frame 1, which was in flight when the buffer filled
+	}{
+		{DropNewest, []uint64{2, 3, 4, 5, 6, 7, 8, 9, 10}},
+		{DropOldest, []uint64{92, 93, 94, 95, 96, 97, 98, 99, 100}},
+	} {
+		t.Run(fmt.Sprint(tt.policy), func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.PublishBuffer = 1024
+			cfg.PublishBufferBytes = 10 * (1000 + frameOverhead)
+			b := &budget{limit: 1 << 30}
+			pub := &gatedPublisher{}
+			o := newTestOutbox(t, cfg, b, pub)
+			o.setOptions(PublishOptions{Topic: "t", Overflow: tt.policy})
+			o.pushInFlight(t, pub, frame(1, 1000))
+			for seq := uint64(2); seq <= 100; seq++ {
+				o.push(frame(seq, 1000))
+				require.LessOrEqual(t, o.heldBytes(), cfg.PublishBufferBytes, "frame %d", seq)
+				require.Equal(t, o.heldBytes(), b.used.Load(), "the instance budget holds what the connection holds")
+			}
+			byReason, total := o.droppedCounts()
+			assert.Equal(t, uint64(90), total, "100 frames, room for 10 (the one being published included)")
+			assert.Equal(t, map[string]uint64{metrics.DropBufferFull: 90}, byReason)
+			assert.Positive(t, o.reports.Load(), "drops are reported")
+			assert.LessOrEqual(t, o.reports.Load(), int32(1), "reports are rate-limited")
 
-	pub.setOpen()
-	require.Eventually(t, func() bool { return len(pub.published()) == 10 }, 10*time.Second, time.Millisecond)
-	got := pub.published()
-	assert.Equal(t, uint64(1), got[0], "the frame in flight when the buffer filled is published")
-	assert.Equal(t, []uint64{92, 93, 94, 95, 96, 97, 98, 99, 100}, got[1:], "the newest frames are kept, in order")
-	o.close(time.Second)
-	assert.Zero(t, o.heldBytes())
-	assert.Zero(t, b.used.Load(), "every byte is released")
+			pub.setOpen()
+			require.Eventually(t, func() bool { return len(pub.published()) == 10 }, 10*time.Second, time.Millisecond)
+			got := pub.published()
+			assert.Equal(t, uint64(1), got[0], "the frame in flight when the buffer filled is published")
+			assert.Equal(t, tt.kept, got[1:], "the frames the policy keeps, in order")
+			o.close(time.Second)
+			assert.Zero(t, o.heldBytes())
+			assert.Zero(t, b.used.Load(), "every byte is released")
+		})
+	}
 }
 
 // Ensure a single frame larger than the connection's byte budget is dropped at once (it can
@@ -190,7 +206,8 @@ func TestOutboxFrameLargerThanBuffer(t *testing.T) {
 }
 
 // Ensure the instance budget bounds all connections together, and a connection that finds it
-// full pays from its own frames (instance_budget), not from the others'.
+// full pays from its own frames (instance_budget), not from the others' (DropOldest; with
+// DropNewest the frame that does not fit is dropped, see TestOverflowPolicies).
 func TestOutboxInstanceBudget(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.PublishBufferBytes = 1 << 20
@@ -198,11 +215,13 @@ func TestOutboxInstanceBudget(t *testing.T) {
 	b := &budget{limit: 10 * cost}
 	pubA, pubB := &gatedPublisher{}, &gatedPublisher{}
 	a := newTestOutbox(t, cfg, b, pubA)
+	a.setOptions(PublishOptions{Topic: "t", Overflow: DropOldest})
 	a.pushInFlight(t, pubA, frame(1, 1000))
 	for seq := uint64(2); seq <= 8; seq++ {
 		a.push(frame(seq, 1000))
 	}
 	bo := newTestOutbox(t, cfg, b, pubB)
+	bo.setOptions(PublishOptions{Topic: "t", Overflow: DropOldest})
 	bo.pushInFlight(t, pubB, frame(1, 1000))
 	for seq := uint64(2); seq <= 5; seq++ {
 		bo.push(frame(seq, 1000))
@@ -358,13 +377,17 @@ func TestDefaultReadLimitIsPublishable(t *testing.T) {
 		{ConnectionID: id, URL: url, Topic: topic, Data: make([]byte, DefaultReadLimit), Binary: true, Seq: 1 << 62, ReceivedAt: time.Now()},
 		{ConnectionID: id, URL: url, Topic: topic, Data: jsonFrame, Seq: 1 << 62, ReceivedAt: time.Now()},
 	} {
-		require.NoError(t, d.Publish(context.Background(), m))
+		require.NoError(t, d.Publish(context.Background(), publish.Single(m)))
+		// …and alone in a batch event, as a batching connection publishes it.
+		bb := publish.NewBatchBuilder(publish.DefaultMaxRequestBytes - publish.EnvelopeReserve)
+		require.True(t, bb.Add(m))
+		require.NoError(t, d.Publish(context.Background(), bb.Frames()))
 	}
-	assert.Equal(t, 2, client.calls)
+	assert.Equal(t, 4, client.calls)
 	// A binary frame a reserve larger is not.
-	err := d.Publish(context.Background(), publish.Message{ConnectionID: id, URL: url, Topic: topic, Data: make([]byte, DefaultReadLimit+publish.EnvelopeReserve), Binary: true})
+	err := d.Publish(context.Background(), publish.Single(publish.Message{ConnectionID: id, URL: url, Topic: topic, Data: make([]byte, DefaultReadLimit+publish.EnvelopeReserve), Binary: true}))
 	assert.ErrorIs(t, err, publish.ErrTooLarge)
-	assert.Equal(t, 2, client.calls, "a too-large event never reaches the sidecar")
+	assert.Equal(t, 4, client.calls, "a too-large event never reaches the sidecar")
 }
 
 type sizeClient struct{ calls int }
@@ -384,7 +407,7 @@ func TestShutdownWithoutDeadlineIsBounded(t *testing.T) {
 	pub := &gatedPublisher{} // never answers
 	r := NewRegistry(cfg, pub, nil, "i", zap.NewNop())
 	r.Start()
-	s, err := r.Open(context.Background(), Spec{ID: "c", URL: ws.URL("/burst?n=50"), Topic: "t"}, false)
+	s, err := r.Open(context.Background(), Spec{ID: "c", URL: ws.URL("/burst?n=50"), Publish: PublishOptions{Topic: "t"}}, false)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { // all 50 read: one in flight, 49 waiting
 		s.outbox.mu.Lock()

@@ -84,7 +84,8 @@ type Spec struct {
 	Backoff       backoff.Config
 	// IdleTimeout: no inbound frame for this long → the socket is treated as dead. 0 = off.
 	IdleTimeout time.Duration
-	Topic       string
+	// Publish is how inbound frames are published (Topic "" publishes nothing).
+	Publish PublishOptions
 	// SeqBase is the sequence number before the first published frame. The actor raises it
 	// each time the connection is established on another instance, so that sequence numbers
 	// never go backwards when a connection moves.
@@ -101,6 +102,12 @@ type Snapshot struct {
 	Reconnects     int
 	ConnectedSince time.Time
 	Subprotocol    string
+	// Publish is the publish settings in effect (Topic is the same as the field above).
+	Publish PublishOptions
+	// PausedSince is when the connection stopped reading because its publish buffer is full
+	// (Backpressure); zero when it is not paused. Paused is the time paused in all.
+	PausedSince time.Time
+	Paused      time.Duration
 	// Dropped is the number of inbound frames that were to be published and were not;
 	// DroppedByReason splits it by reason (metrics.DropReasons; nil when none).
 	Dropped         uint64
@@ -153,7 +160,7 @@ type Session struct {
 	reconnects     int
 	connectedSince time.Time
 	subprotocol    string
-	topic          string
+	publish        PublishOptions
 	sock           *socket
 	keyed          map[correlation.Key]*waiter
 	fifo           []*waiter
@@ -173,11 +180,12 @@ func newSession(spec Spec, cfg Config, b *budget, pub publish.Publisher, events 
 		ctx:        ctx,
 		cancel:     cancel,
 		status:     StatusConnecting,
-		topic:      spec.Topic,
+		publish:    spec.Publish,
 		keyed:      map[correlation.Key]*waiter{},
 		seq:        spec.SeqBase,
 	}
 	s.outbox = newOutbox(cfg, b, pub, log, s.reportDrops, ctx, &s.wg)
+	s.outbox.setOptions(spec.Publish)
 	return s
 }
 
@@ -187,11 +195,15 @@ func (s *Session) ID() string { return s.spec.ID }
 // Snapshot returns the current state.
 func (s *Session) Snapshot() Snapshot {
 	byReason, total := s.outbox.droppedCounts()
+	pausedSince, paused := s.outbox.paused()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return Snapshot{
 		Status:          s.status,
-		Topic:           s.topic,
+		Topic:           s.publish.Topic,
+		Publish:         s.publish,
+		PausedSince:     pausedSince,
+		Paused:          paused,
 		LastError:       s.lastErr,
 		Reconnects:      s.reconnects,
 		ConnectedSince:  s.connectedSince,
@@ -201,10 +213,12 @@ func (s *Session) Snapshot() Snapshot {
 	}
 }
 
-// SetTopic starts publishing inbound frames to topic; "" stops publishing.
-func (s *Session) SetTopic(topic string) {
+// SetPublish sets how inbound frames are published from now on; a Topic of "" stops publishing
+// (frames already waiting are still published to the topic they were received for).
+func (s *Session) SetPublish(p PublishOptions) {
 	s.mu.Lock()
-	s.topic = topic
+	s.publish = p
+	s.outbox.setOptions(p)
 	s.mu.Unlock()
 }
 
@@ -399,34 +413,39 @@ func (s *Session) failWaiters() {
 	s.fifo = nil
 }
 
-// route hands an inbound frame to the Send it answers, or else to the publisher.
+// route hands an inbound frame to the Send it answers, and to the publisher unless it
+// answered a Send (and the connection does not publish replies too). With Backpressure it
+// returns only when the publish buffer took the frame.
 func (s *Session) route(f Frame, at time.Time) {
 	s.cfg.Metrics.FrameIn(f.Binary, len(f.Data))
 	key, payload := s.spec.Correlation.Inbound(f.Data, f.Binary)
 	s.mu.Lock()
+	var w *waiter
+	var reply Frame
 	if key != "" {
-		if w, ok := s.keyed[key]; ok {
+		if kw, ok := s.keyed[key]; ok {
 			delete(s.keyed, key)
-			s.mu.Unlock()
-			w.reply <- Frame{Data: payload, Binary: f.Binary}
-			return
+			w, reply = kw, Frame{Data: payload, Binary: f.Binary}
 		}
 	}
-	if len(s.fifo) > 0 && s.spec.Correlation.TakesUnclaimed() {
-		w := s.fifo[0]
+	if w == nil && len(s.fifo) > 0 && s.spec.Correlation.TakesUnclaimed() {
+		w, reply = s.fifo[0], f
 		s.fifo = s.fifo[1:]
-		s.mu.Unlock()
-		w.reply <- f
-		return
 	}
-	topic := s.topic
-	if topic == "" {
+	topic := s.publish.Topic
+	if topic == "" || (w != nil && !s.publish.IncludeReplies) {
 		s.mu.Unlock()
+		if w != nil {
+			w.reply <- reply
+		}
 		return
 	}
 	s.seq++
 	m := publish.Message{ConnectionID: s.spec.ID, URL: s.redacted, Topic: topic, Data: f.Data, Binary: f.Binary, Seq: s.seq, ReceivedAt: at}
 	s.mu.Unlock()
+	if w != nil {
+		w.reply <- reply
+	}
 	s.outbox.push(m)
 }
 

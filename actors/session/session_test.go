@@ -39,13 +39,13 @@ type recorder struct {
 	fail   bool
 }
 
-func (r *recorder) Publish(_ context.Context, m publish.Message) error {
+func (r *recorder) Publish(_ context.Context, f *publish.Frames) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.fail {
 		return fmt.Errorf("pub/sub down")
 	}
-	r.msgs = append(r.msgs, m)
+	r.msgs = append(r.msgs, f.Msgs...)
 	return nil
 }
 
@@ -212,7 +212,7 @@ func TestCorrelationPrefix(t *testing.T) {
 func TestAutoModeRoutingAndPublishing(t *testing.T) {
 	ws := sessiontest.NewServer(t, time.Hour)
 	r, rec := newRegistry(t, testConfig())
-	s := open(t, r, session.Spec{URL: ws.URL("/jsonrpc"), Topic: "t"})
+	s := open(t, r, session.Spec{URL: ws.URL("/jsonrpc"), Publish: session.PublishOptions{Topic: "t"}})
 	got, err := s.Send(context.Background(), text(`{"id":1}`), time.Second)
 	require.NoError(t, err)
 	assert.Contains(t, string(got.Data), `"id":1`)
@@ -241,7 +241,7 @@ func TestSendTimeout(t *testing.T) {
 func TestPublishOrder(t *testing.T) {
 	ws := sessiontest.NewServer(t, time.Hour)
 	r, rec := newRegistry(t, testConfig())
-	open(t, r, session.Spec{URL: ws.URL("/burst?n=500"), Topic: "t"})
+	open(t, r, session.Spec{URL: ws.URL("/burst?n=500"), Publish: session.PublishOptions{Topic: "t"}})
 	require.Eventually(t, func() bool { return len(rec.frames()) == 500 }, waitFor, 5*time.Millisecond)
 	for i, m := range rec.frames() {
 		assert.Equal(t, uint64(i+1), m.Seq)
@@ -249,14 +249,15 @@ func TestPublishOrder(t *testing.T) {
 	}
 }
 
-// Ensure publish failures are retried in order and a full buffer drops the oldest frames.
+// Ensure publish failures are retried in order and a full buffer drops the oldest frames
+// (DropOldest).
 func TestPublishRetryAndDrop(t *testing.T) {
 	ws := sessiontest.NewServer(t, time.Hour)
 	cfg := testConfig()
 	cfg.PublishBuffer = 10
 	r, rec := newRegistry(t, cfg)
 	rec.setFail(true)
-	s := open(t, r, session.Spec{URL: ws.URL("/burst?n=100"), Topic: "t"})
+	s := open(t, r, session.Spec{URL: ws.URL("/burst?n=100"), Publish: session.PublishOptions{Topic: "t", Overflow: session.DropOldest}})
 	require.Eventually(t, func() bool { return s.Snapshot().Dropped > 0 }, waitFor, 5*time.Millisecond)
 	rec.setFail(false)
 	require.Eventually(t, func() bool { return len(rec.frames()) >= 10 }, waitFor, 5*time.Millisecond)
@@ -611,7 +612,7 @@ func TestHostileServers(t *testing.T) {
 	})
 
 	t.Run("invalid UTF-8 in a text frame", func(t *testing.T) {
-		s := open(t, r, session.Spec{ID: "utf8", URL: ws.URL("/badutf8"), Topic: "t-utf8"})
+		s := open(t, r, session.Spec{ID: "utf8", URL: ws.URL("/badutf8"), Publish: session.PublishOptions{Topic: "t-utf8"}})
 		require.Eventually(t, func() bool { return len(rec.frames()) >= 1 }, waitFor, 5*time.Millisecond)
 		got, err := s.Send(context.Background(), text("after"), time.Second)
 		require.NoError(t, err, "the connection survives the frame")
@@ -622,7 +623,7 @@ func TestHostileServers(t *testing.T) {
 
 	t.Run("fragmented message with a ping in between", func(t *testing.T) {
 		before := len(rec.frames())
-		s := open(t, r, session.Spec{ID: "frag", URL: ws.URL("/fragments"), Topic: "t-frag"})
+		s := open(t, r, session.Spec{ID: "frag", URL: ws.URL("/fragments"), Publish: session.PublishOptions{Topic: "t-frag"}})
 		require.Eventually(t, func() bool { return len(rec.frames()) > before }, waitFor, 5*time.Millisecond)
 		assert.Equal(t, "hello world", string(rec.frames()[before].Data), "fragments are reassembled")
 		assert.Equal(t, session.StatusConnected, s.Snapshot().Status)

@@ -281,10 +281,12 @@ func (s *Session) read(sock *socket) error {
 			}
 			return err
 		}
+		s.route(Frame{Data: data, Binary: typ == websocket.BinaryMessage}, time.Now())
+		// Taken after route: a reader paused by backpressure read nothing meanwhile (not even
+		// pongs), so the keepalive and idle timers start again when it resumes.
 		now := time.Now()
 		lastAny, lastData = now, now
 		_ = sock.conn.SetReadDeadline(deadline())
-		s.route(Frame{Data: data, Binary: typ == websocket.BinaryMessage}, now)
 	}
 }
 

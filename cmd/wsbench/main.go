@@ -32,6 +32,7 @@ type options struct {
 	rttN      int
 	pipeFor   time.Duration
 	publishN  int
+	pubConns  int
 	scale     []int
 	failover  []int
 	keep      bool
@@ -61,7 +62,8 @@ func run() error {
 	var scale, failover string
 	flag.IntVar(&o.rttN, "rtt-n", 3000, "round trips per latency measurement")
 	flag.DurationVar(&o.pipeFor, "pipeline-for", 3*time.Second, "duration of each pipelined-Send measurement")
-	flag.IntVar(&o.publishN, "publish-n", 10000, "frames per publish measurement")
+	flag.IntVar(&o.publishN, "publish-n", 10000, "frames per publish measurement with batching off (batching on: 5× as many)")
+	flag.IntVar(&o.pubConns, "publish-conns", 200, "connections of the many-connections publish measurements")
 	flag.StringVar(&scale, "scale", "1000,10000", "connection counts for the one-instance scale measurement")
 	flag.StringVar(&failover, "failover", "100,1000", "connection counts for the failover measurement")
 	flag.StringVar(&o.outDir, "out", "bench/results", "folder for the results file")

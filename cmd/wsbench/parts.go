@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	dapr "github.com/dapr/go-sdk/client"
 	"github.com/gorilla/websocket"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -207,80 +206,7 @@ func (b *bench) pipeline(ctx context.Context) error {
 	return nil
 }
 
-// publish measures how fast one connection's frames reach a subscriber through Redis pub/sub,
-// in order, beside a bare loop of Dapr publish calls and Dapr bulk publish.
-func (b *bench) publish(ctx context.Context) error {
-	s, err := b.startSingle(ctx)
-	if err != nil {
-		return err
-	}
-	n := b.o.publishN
-	waitFor := func(topic string, want int) (time.Duration, error) {
-		start := time.Now()
-		for s.sink.received(topic) < want {
-			if time.Since(start) > 3*time.Minute {
-				return 0, fmt.Errorf("topic %s: %d of %d received", topic, s.sink.received(topic), want)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		return time.Since(start), nil
-	}
-
-	// Bare loop of publish calls (one event per call, in order).
-	payload := []byte(`{"seq":1}`)
-	start := time.Now()
-	for range n {
-		if err := s.dapr.PublishEvent(ctx, "pubsub", s.topics["bare"], payload, dapr.PublishEventWithContentType("application/json")); err != nil {
-			return err
-		}
-	}
-	if _, err := waitFor(s.topics["bare"], n); err != nil {
-		return err
-	}
-	bare := float64(n) / time.Since(start).Seconds()
-
-	// Bulk publish, 100 events per call.
-	start = time.Now()
-	batch := make([]any, 100)
-	for i := range batch {
-		batch[i] = map[string]int{"seq": i}
-	}
-	for i := 0; i < n; i += len(batch) {
-		res := s.dapr.PublishEvents(ctx, "pubsub", s.topics["bulk"], batch)
-		if res.Error != nil {
-			return res.Error
-		}
-	}
-	if _, err := waitFor(s.topics["bulk"], n); err != nil {
-		return err
-	}
-	bulk := float64(n) / time.Since(start).Seconds()
-
-	// The service: the server pushes n frames as fast as the service takes them.
-	conn, err := s.client.Connect(ctx, &pb.ConnectRequest{Url: fmt.Sprintf("%s/pushn?n=%d", s.upstream, n), ConnectionId: "bench-publish"})
-	if err != nil {
-		return err
-	}
-	defer func() { _, _ = s.client.Disconnect(ctx, &pb.DisconnectRequest{Id: conn.GetConnectionId()}) }()
-	if _, err := s.client.StartPublish(ctx, &pb.StartPublishRequest{Id: conn.GetConnectionId(), Topic: s.topics["publish"]}); err != nil {
-		return err
-	}
-	start = time.Now()
-	if _, err := s.client.SendRaw(ctx, &pb.SendRawRequest{Id: conn.GetConnectionId(), Message: "go"}); err != nil {
-		return err
-	}
-	if _, err := waitFor(s.topics["publish"], n); err != nil {
-		return err
-	}
-	svc := float64(n) / time.Since(start).Seconds()
-	ordered := s.sink.inOrder(s.topics["publish"])
-	b.add("3 publish, one connection", "bare loop of Dapr publish calls", fmt.Sprintf("%.0f frames/s", bare), "", "")
-	b.add("3 publish, one connection", "Dapr bulk publish (100 per call)", fmt.Sprintf("%.0f frames/s", bulk), "", "")
-	b.add("3 publish, one connection", "the service, server pushing as fast as it can", fmt.Sprintf("%.0f frames/s", svc), "", "")
-	b.add("3 publish, one connection", "service ÷ bulk publish", fmt.Sprintf("%.0f%%", 100*svc/bulk), "≥ 50%", verdict(svc/bulk >= 0.5))
-	b.add("3 publish, one connection", "order kept at the subscriber", fmt.Sprint(ordered), "true", verdict(ordered))
-	return nil
-}
+// publish is in publish.go.
 
 // scaleOut measures connects per second, memory per connection and idle CPU on one instance.
 func (b *bench) scaleOut(ctx context.Context) error {

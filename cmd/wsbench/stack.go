@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/websocketmanager/websocketmanager/cmd/internal/daprstack"
+	"github.com/websocketmanager/websocketmanager/cmd/internal/redisstream"
 	"github.com/websocketmanager/websocketmanager/cmd/internal/svcargs"
 	pb "github.com/websocketmanager/websocketmanager/proto/websocketmanagerv1"
 )
@@ -36,6 +37,8 @@ type singleStack struct {
 	sink     *sink
 	topics   map[string]string
 	sinkSrv  *http.Server
+	// lifecycle is the service's lifecycle topic: its stream is deleted with the stack.
+	lifecycle string
 }
 
 func (s *singleStack) stop() {
@@ -49,6 +52,32 @@ func (s *singleStack) stop() {
 		_ = s.sinkSrv.Close()
 	}
 	s.st.Stop()
+	// The streams Dapr created in the machine's Redis for this run's topics.
+	var keys []string
+	for _, t := range s.topics {
+		keys = append(keys, t)
+	}
+	if s.lifecycle != "" {
+		keys = append(keys, s.lifecycle)
+	}
+	delStreams(keys)
+}
+
+// delStreams deletes Redis streams (topics) the benchmark created; a failure is only reported.
+func delStreams(keys []string) {
+	if len(keys) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rc, err := redisstream.Dial(ctx, redisstream.Addr)
+	if err == nil {
+		_, err = rc.Del(ctx, keys...)
+		rc.Close()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "wsbench: deleting the Redis streams", keys, err)
+	}
 }
 
 // sink is the subscriber app: it records, per topic, the sequence numbers in arrival order.
@@ -165,14 +194,15 @@ func (b *bench) newSingle(ctx context.Context) (*singleStack, error) {
 	}
 
 	run := uuid.NewString()[:8]
-	for _, t := range []string{"publish", "bare", "bulk"} {
-		s.topics[t] = "bench-" + run + "-" + t
-	}
+	// The subscriber takes only the end-to-end topic; the broker-side measurements read the
+	// streams of topics nobody subscribes to, so no delivery competes with them.
+	s.topics["publish"] = "bench-" + run + "-publish"
+	s.lifecycle = "bench-" + run + "-lifecycle"
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	s.sinkSrv = &http.Server{Handler: s.sink.handler([]string{s.topics["publish"], s.topics["bare"], s.topics["bulk"]}), ReadHeaderTimeout: 5 * time.Second}
+	s.sinkSrv = &http.Server{Handler: s.sink.handler([]string{s.topics["publish"]}), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = s.sinkSrv.Serve(l) }()
 	consumer, err := st.StartDaprd(bin, rt, daprstack.DaprdOptions{Name: "daprd-consumer", AppID: "bench-consumer-" + run,
 		AppPort: l.Addr().(*net.TCPAddr).Port, ResourcesPath: res})
@@ -185,11 +215,11 @@ func (b *bench) newSingle(ctx context.Context) (*singleStack, error) {
 		return nil, err
 	}
 	o := svcargs.Options{GRPCPort: ports[0], HTTPPort: ports[1], ActorPort: ports[2], DaprGRPCAddress: d.GRPCAddr(),
-		LogLevel: "warn", LifecycleTopic: "bench-" + run + "-lifecycle",
+		LogLevel: "warn", LifecycleTopic: s.lifecycle,
 		DialAllow: svcargs.Loopback, // the benchmark's servers are on loopback, denied by default
-		// A buffer as large as the publish burst: the measurement is how fast frames get out, not
-		// how many a full buffer drops.
-		PublishBuffer:    max(2*b.o.publishN, 1024),
+		// A buffer as large as the largest publish burst (one connection, batching on): the
+		// measurement is how fast frames get out, not how many a full buffer drops.
+		PublishBuffer:    max(batchedFrames(b.o.publishN), 1024),
 		WatchdogInterval: b.o.watchdog, PprofAddress: b.pprofAddr}
 	s.svc, err = st.Start("wsmanager", o.Environ(), filepath.Join(b.bins, "wsmanager"), o.Args()...)
 	if err != nil {
@@ -198,7 +228,7 @@ func (b *bench) newSingle(ctx context.Context) (*singleStack, error) {
 	if err := d.WaitActorsReady(ctx); err != nil {
 		return nil, err
 	}
-	if err := consumer.WaitSubscriptions(ctx, 3); err != nil {
+	if err := consumer.WaitSubscriptions(ctx, 1); err != nil {
 		return nil, err
 	}
 	s.conn, err = grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", ports[0]), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -231,4 +261,74 @@ func procStat(pid int) (rss int64, cpu time.Duration, err error) {
 	const hz = 100 // USER_HZ on Linux
 	cpu = time.Duration(ut+stt) * time.Second / hz
 	return rss, cpu, nil
+}
+
+// pubStack is a second, separate instance (its own placement and scheduler, so that no actor of
+// the main stack moves to it) with a small publish buffer, for the backpressure measurement.
+type pubStack struct {
+	st       *daprstack.Stack
+	upstream string
+	client   pb.WebSocketManagerClient
+	conn     *grpc.ClientConn
+}
+
+func (p *pubStack) stop() {
+	if p.conn != nil {
+		_ = p.conn.Close()
+	}
+	p.st.Stop()
+}
+
+func (b *bench) newPubStack(ctx context.Context, name string, publishBuffer int) (*pubStack, error) {
+	st, err := daprstack.NewStack(filepath.Join(b.dir, name))
+	if err != nil {
+		return nil, err
+	}
+	p := &pubStack{st: st}
+	ok := false
+	defer func() {
+		if !ok {
+			p.stop()
+		}
+	}()
+	bin := daprstack.BinDir(b.root)
+	rt, err := st.StartRuntime(ctx, bin, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	ports, err := daprstack.FreePorts(4)
+	if err != nil {
+		return nil, err
+	}
+	up, err := st.Start("upstream", nil, filepath.Join(b.bins, "wsdemo"), "--addr", fmt.Sprintf("127.0.0.1:%d", ports[3]))
+	if err != nil {
+		return nil, err
+	}
+	if err := daprstack.WaitTCP(ctx, up, fmt.Sprintf("127.0.0.1:%d", ports[3])); err != nil {
+		return nil, err
+	}
+	p.upstream = fmt.Sprintf("ws://127.0.0.1:%d", ports[3])
+	res, err := writeResources(b.dir, false)
+	if err != nil {
+		return nil, err
+	}
+	d, err := st.StartDaprd(bin, rt, daprstack.DaprdOptions{AppID: "wsmanager-" + name + "-" + uuid.NewString()[:8], AppPort: ports[2], ResourcesPath: res, AppHealthCheck: true})
+	if err != nil {
+		return nil, err
+	}
+	o := svcargs.Options{GRPCPort: ports[0], HTTPPort: ports[1], ActorPort: ports[2], DaprGRPCAddress: d.GRPCAddr(),
+		LogLevel: "warn", NoLifecycleEvents: true, DialAllow: svcargs.Loopback,
+		PublishBuffer: publishBuffer, WatchdogInterval: b.o.watchdog}
+	if _, err := st.Start("wsmanager", o.Environ(), filepath.Join(b.bins, "wsmanager"), o.Args()...); err != nil {
+		return nil, err
+	}
+	if err := d.WaitActorsReady(ctx); err != nil {
+		return nil, err
+	}
+	if p.conn, err = grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", ports[0]), grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+		return nil, err
+	}
+	p.client = pb.NewWebSocketManagerClient(p.conn)
+	ok = true
+	return p, nil
 }

@@ -1,11 +1,10 @@
 // Command wsconsumer is a small Dapr app that subscribes to a topic of the service's frames
-// (and to its lifecycle topic) and prints each event it receives. It is the consumer of the
-// multi-app run (dapr.yaml).
+// (and to its lifecycle topic) and prints each event it receives, a frame batch one line per
+// frame. It is the consumer of the multi-app run (dapr.yaml).
 package main
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -16,6 +15,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/websocketmanager/websocketmanager/clients/go/wsmclient"
 )
 
 func main() {
@@ -34,9 +35,7 @@ func main() {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(subs)
 	})
-	mux.HandleFunc("POST /frames", handle(func(ev event) {
-		fmt.Printf("frame connection=%s sequence=%s type=%s data=%s\n", ev.ConnectionID, ev.Sequence, ev.DataContentType, ev.payload())
-	}))
+	mux.HandleFunc("POST /frames", printFrames(os.Stdout, os.Stderr))
 	mux.HandleFunc("POST /lifecycle", handle(func(ev event) {
 		fmt.Printf("lifecycle %s %s\n", ev.Type, ev.Data)
 	}))
@@ -59,24 +58,43 @@ func main() {
 }
 
 type event struct {
-	Type            string          `json:"type"`
-	DataContentType string          `json:"datacontenttype"`
-	Data            json.RawMessage `json:"data"`
-	DataBase64      string          `json:"data_base64"`
-	ConnectionID    string          `json:"connectionid"`
-	Sequence        string          `json:"sequence"`
+	Type string          `json:"type"`
+	Data json.RawMessage `json:"data"`
 }
 
-func (e event) payload() string {
-	if e.DataBase64 != "" {
-		b, _ := base64.StdEncoding.DecodeString(e.DataBase64)
-		return fmt.Sprintf("<%d bytes>", len(b))
+func kind(f wsmclient.Frame) string {
+	switch {
+	case f.Binary:
+		return "binary"
+	case f.JSON:
+		return "json"
 	}
-	var s string
-	if json.Unmarshal(e.Data, &s) == nil {
-		return s
+	return "text"
+}
+
+func payload(f wsmclient.Frame) string {
+	if f.Binary {
+		return fmt.Sprintf("<%d bytes>", len(f.Data))
 	}
-	return string(e.Data)
+	return string(f.Data)
+}
+
+// printFrames prints every frame of a frame event (single or batch) to out, one line each.
+func printFrames(out, errOut io.Writer) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		frames, err := wsmclient.Frames(body)
+		if err != nil {
+			// Malformed: redelivering it would not help.
+			fmt.Fprintln(errOut, "wsconsumer: dropped an event:", err)
+			_, _ = w.Write([]byte(`{"status":"DROP"}`))
+			return
+		}
+		for _, f := range frames {
+			fmt.Fprintf(out, "frame connection=%s sequence=%d type=%s data=%s\n", f.ConnectionID, f.Sequence, kind(f), payload(f))
+		}
+		_, _ = w.Write([]byte(`{"status":"SUCCESS"}`))
+	}
 }
 
 func handle(f func(event)) http.HandlerFunc {

@@ -141,6 +141,7 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 	if cfg.maxPublishBytes <= 0 {
 		return nil, errors.New("--max-publish-bytes must be positive")
 	}
+	scfg.MaxPublishBytes = cfg.maxPublishBytes // batch events are cut to fit
 	pub := publish.NewDapr(dc, cfg.pubsub).WithMaxRequestBytes(cfg.maxPublishBytes)
 	lifecycle := publish.NewLifecycle(pub, cfg.lifecycleTopic, 4, 4096, log.Named("lifecycle"))
 	hub := service.NewEventHub()

@@ -57,5 +57,5 @@ func TestPythonClient(t *testing.T) {
 	dir := filepath.Join(env.root, "clients", "python")
 	ws := sessiontest.NewServer(t, time.Hour)
 	runClientCommand(t, ctx, dir, append(clientEnv(ws), "PYTHONPATH="+dir, "PYTHONDONTWRITEBYTECODE=1"),
-		"/usr/bin/python3", "-m", "unittest", "-v", "tests/test_client.py")
+		"/usr/bin/python3", "-m", "unittest", "-v", "tests/test_client.py", "tests/test_frames.py")
 }

@@ -153,6 +153,62 @@ func (CorrelationMode) EnumDescriptor() ([]byte, []int) {
 	return file_websocketmanager_proto_rawDescGZIP(), []int{1}
 }
 
+// Overflow is what a connection does with an inbound frame when its publish buffer is full.
+type Overflow int32
+
+const (
+	// Drop the frame that does not fit (the newest); counted as buffer_full or instance_budget.
+	Overflow_OVERFLOW_DROP_NEWEST Overflow = 0
+	// Drop the oldest waiting frames to make room for the new one; counted the same way.
+	Overflow_OVERFLOW_DROP_OLDEST Overflow = 1
+	// Stop reading from the socket until the frame fits: TCP flow control pushes back on the
+	// server and no frame is dropped for lack of room. While paused the service reads nothing,
+	// so it answers no ping from the server until it resumes (docs/architecture.md,
+	// "Backpressure"). A failing publish is retried without end instead of being dropped.
+	Overflow_OVERFLOW_BACKPRESSURE Overflow = 2
+)
+
+// Enum value maps for Overflow.
+var (
+	Overflow_name = map[int32]string{
+		0: "OVERFLOW_DROP_NEWEST",
+		1: "OVERFLOW_DROP_OLDEST",
+		2: "OVERFLOW_BACKPRESSURE",
+	}
+	Overflow_value = map[string]int32{
+		"OVERFLOW_DROP_NEWEST":  0,
+		"OVERFLOW_DROP_OLDEST":  1,
+		"OVERFLOW_BACKPRESSURE": 2,
+	}
+)
+
+func (x Overflow) Enum() *Overflow {
+	p := new(Overflow)
+	*p = x
+	return p
+}
+
+func (x Overflow) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Overflow) Descriptor() protoreflect.EnumDescriptor {
+	return file_websocketmanager_proto_enumTypes[2].Descriptor()
+}
+
+func (Overflow) Type() protoreflect.EnumType {
+	return &file_websocketmanager_proto_enumTypes[2]
+}
+
+func (x Overflow) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Overflow.Descriptor instead.
+func (Overflow) EnumDescriptor() ([]byte, []int) {
+	return file_websocketmanager_proto_rawDescGZIP(), []int{2}
+}
+
 // WatchEventsRequest filters the event stream.
 type WatchEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -766,8 +822,16 @@ type WebSocketConnection struct {
 	// (still waiting when the connection closed), "publish_failed" (every publish failed for
 	// --publish-retry-timeout). Reasons with no drops are absent.
 	DroppedFramesByReason map[string]int64 `protobuf:"bytes,15,rep,name=dropped_frames_by_reason,json=droppedFramesByReason,proto3" json:"dropped_frames_by_reason,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// The publish settings in effect (unset when not publishing).
+	Publish *PublishSettings `protobuf:"bytes,16,opt,name=publish,proto3" json:"publish,omitempty"`
+	// Since when the connection has been paused because its publish buffer is full
+	// (OVERFLOW_BACKPRESSURE); unset while it is not paused.
+	PublishPausedSince *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=publish_paused_since,json=publishPausedSince,proto3" json:"publish_paused_since,omitempty"`
+	// How long the connection has been paused in all, in milliseconds, on its current instance
+	// (the current pause included).
+	PublishPausedMs int64 `protobuf:"varint,18,opt,name=publish_paused_ms,json=publishPausedMs,proto3" json:"publish_paused_ms,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *WebSocketConnection) Reset() {
@@ -905,6 +969,104 @@ func (x *WebSocketConnection) GetDroppedFramesByReason() map[string]int64 {
 	return nil
 }
 
+func (x *WebSocketConnection) GetPublish() *PublishSettings {
+	if x != nil {
+		return x.Publish
+	}
+	return nil
+}
+
+func (x *WebSocketConnection) GetPublishPausedSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PublishPausedSince
+	}
+	return nil
+}
+
+func (x *WebSocketConnection) GetPublishPausedMs() int64 {
+	if x != nil {
+		return x.PublishPausedMs
+	}
+	return 0
+}
+
+// PublishSettings are the settings of StartPublishRequest a connection publishes with.
+type PublishSettings struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	BatchMaxFrames  uint32                 `protobuf:"varint,1,opt,name=batch_max_frames,json=batchMaxFrames,proto3" json:"batch_max_frames,omitempty"`
+	BatchMaxBytes   uint32                 `protobuf:"varint,2,opt,name=batch_max_bytes,json=batchMaxBytes,proto3" json:"batch_max_bytes,omitempty"`
+	BatchMaxDelayMs uint32                 `protobuf:"varint,3,opt,name=batch_max_delay_ms,json=batchMaxDelayMs,proto3" json:"batch_max_delay_ms,omitempty"`
+	IncludeReplies  bool                   `protobuf:"varint,4,opt,name=include_replies,json=includeReplies,proto3" json:"include_replies,omitempty"`
+	Overflow        Overflow               `protobuf:"varint,5,opt,name=overflow,proto3,enum=websocketmanager.v1.Overflow" json:"overflow,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *PublishSettings) Reset() {
+	*x = PublishSettings{}
+	mi := &file_websocketmanager_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishSettings) ProtoMessage() {}
+
+func (x *PublishSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_websocketmanager_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishSettings.ProtoReflect.Descriptor instead.
+func (*PublishSettings) Descriptor() ([]byte, []int) {
+	return file_websocketmanager_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *PublishSettings) GetBatchMaxFrames() uint32 {
+	if x != nil {
+		return x.BatchMaxFrames
+	}
+	return 0
+}
+
+func (x *PublishSettings) GetBatchMaxBytes() uint32 {
+	if x != nil {
+		return x.BatchMaxBytes
+	}
+	return 0
+}
+
+func (x *PublishSettings) GetBatchMaxDelayMs() uint32 {
+	if x != nil {
+		return x.BatchMaxDelayMs
+	}
+	return 0
+}
+
+func (x *PublishSettings) GetIncludeReplies() bool {
+	if x != nil {
+		return x.IncludeReplies
+	}
+	return false
+}
+
+func (x *PublishSettings) GetOverflow() Overflow {
+	if x != nil {
+		return x.Overflow
+	}
+	return Overflow_OVERFLOW_DROP_NEWEST
+}
+
 // DisconnectRequest names the connection to close.
 type DisconnectRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -916,7 +1078,7 @@ type DisconnectRequest struct {
 
 func (x *DisconnectRequest) Reset() {
 	*x = DisconnectRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[9]
+	mi := &file_websocketmanager_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -928,7 +1090,7 @@ func (x *DisconnectRequest) String() string {
 func (*DisconnectRequest) ProtoMessage() {}
 
 func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[9]
+	mi := &file_websocketmanager_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -941,7 +1103,7 @@ func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectRequest.ProtoReflect.Descriptor instead.
 func (*DisconnectRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{9}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DisconnectRequest) GetId() string {
@@ -960,7 +1122,7 @@ type DisconnectResponse struct {
 
 func (x *DisconnectResponse) Reset() {
 	*x = DisconnectResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[10]
+	mi := &file_websocketmanager_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -972,7 +1134,7 @@ func (x *DisconnectResponse) String() string {
 func (*DisconnectResponse) ProtoMessage() {}
 
 func (x *DisconnectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[10]
+	mi := &file_websocketmanager_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -985,23 +1147,49 @@ func (x *DisconnectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectResponse.ProtoReflect.Descriptor instead.
 func (*DisconnectResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{10}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{11}
 }
 
-// StartPublishRequest names the connection and the topic.
+// StartPublishRequest names the connection and the topic, and how frames are published.
+//
+// Which frames are published: every inbound text and binary frame the connection receives
+// after StartPublish, in the order received, except a frame that answered a Send (it goes to
+// that Send's caller) unless include_replies is set. Control frames (ping, pong, close) are
+// never published. Each published frame gets the next number of the connection's sequence;
+// a gap in the sequence is a counted drop (WebSocketConnection.dropped_frames_by_reason).
+//
+// Calling StartPublish on a connection that already publishes replaces the topic and the
+// settings; the frames already waiting keep the topic they were received for.
 type StartPublishRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Connection ID to start publishing for.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// Dapr pub/sub topic name.
-	Topic         string `protobuf:"bytes,2,opt,name=topic,proto3" json:"topic,omitempty"`
+	Topic string `protobuf:"bytes,2,opt,name=topic,proto3" json:"topic,omitempty"`
+	// Most frames in one event. 0 or 1: one CloudEvent of type websocketmanager.frame per frame
+	// (the default). Above 1: waiting frames are published together as one CloudEvent of type
+	// websocketmanager.frame.batch (docs/architecture.md, "Published frames"). At most 100000.
+	BatchMaxFrames uint32 `protobuf:"varint,3,opt,name=batch_max_frames,json=batchMaxFrames,proto3" json:"batch_max_frames,omitempty"`
+	// Most bytes of a batch event's data (the JSON array of frames). 0: as large as the pub/sub
+	// accepts (--max-publish-bytes less the envelope's reserve); larger values are capped at that.
+	// A single frame larger than this is published alone.
+	BatchMaxBytes uint32 `protobuf:"varint,4,opt,name=batch_max_bytes,json=batchMaxBytes,proto3" json:"batch_max_bytes,omitempty"`
+	// How long a partial batch may wait for more frames, in milliseconds (at most 10000). 0: a
+	// batch is whatever waits when the previous publish returned, so batches grow only under
+	// load and an idle feed keeps the latency of a single publish.
+	BatchMaxDelayMs uint32 `protobuf:"varint,5,opt,name=batch_max_delay_ms,json=batchMaxDelayMs,proto3" json:"batch_max_delay_ms,omitempty"`
+	// Publish also the frames that answered a Send (they still answer the Send).
+	IncludeReplies bool `protobuf:"varint,6,opt,name=include_replies,json=includeReplies,proto3" json:"include_replies,omitempty"`
+	// What happens when the connection's publish buffer (--publish-buffer frames,
+	// --publish-buffer-bytes bytes, or the instance's --publish-buffer-instance-bytes) is full.
+	Overflow      Overflow `protobuf:"varint,7,opt,name=overflow,proto3,enum=websocketmanager.v1.Overflow" json:"overflow,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StartPublishRequest) Reset() {
 	*x = StartPublishRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[11]
+	mi := &file_websocketmanager_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1013,7 +1201,7 @@ func (x *StartPublishRequest) String() string {
 func (*StartPublishRequest) ProtoMessage() {}
 
 func (x *StartPublishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[11]
+	mi := &file_websocketmanager_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1026,7 +1214,7 @@ func (x *StartPublishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartPublishRequest.ProtoReflect.Descriptor instead.
 func (*StartPublishRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{11}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StartPublishRequest) GetId() string {
@@ -1043,6 +1231,41 @@ func (x *StartPublishRequest) GetTopic() string {
 	return ""
 }
 
+func (x *StartPublishRequest) GetBatchMaxFrames() uint32 {
+	if x != nil {
+		return x.BatchMaxFrames
+	}
+	return 0
+}
+
+func (x *StartPublishRequest) GetBatchMaxBytes() uint32 {
+	if x != nil {
+		return x.BatchMaxBytes
+	}
+	return 0
+}
+
+func (x *StartPublishRequest) GetBatchMaxDelayMs() uint32 {
+	if x != nil {
+		return x.BatchMaxDelayMs
+	}
+	return 0
+}
+
+func (x *StartPublishRequest) GetIncludeReplies() bool {
+	if x != nil {
+		return x.IncludeReplies
+	}
+	return false
+}
+
+func (x *StartPublishRequest) GetOverflow() Overflow {
+	if x != nil {
+		return x.Overflow
+	}
+	return Overflow_OVERFLOW_DROP_NEWEST
+}
+
 // StartPublishResponse is empty.
 type StartPublishResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1052,7 +1275,7 @@ type StartPublishResponse struct {
 
 func (x *StartPublishResponse) Reset() {
 	*x = StartPublishResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[12]
+	mi := &file_websocketmanager_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1064,7 +1287,7 @@ func (x *StartPublishResponse) String() string {
 func (*StartPublishResponse) ProtoMessage() {}
 
 func (x *StartPublishResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[12]
+	mi := &file_websocketmanager_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1077,7 +1300,7 @@ func (x *StartPublishResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartPublishResponse.ProtoReflect.Descriptor instead.
 func (*StartPublishResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{12}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{13}
 }
 
 // StopPublishRequest names the connection.
@@ -1091,7 +1314,7 @@ type StopPublishRequest struct {
 
 func (x *StopPublishRequest) Reset() {
 	*x = StopPublishRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[13]
+	mi := &file_websocketmanager_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1103,7 +1326,7 @@ func (x *StopPublishRequest) String() string {
 func (*StopPublishRequest) ProtoMessage() {}
 
 func (x *StopPublishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[13]
+	mi := &file_websocketmanager_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1116,7 +1339,7 @@ func (x *StopPublishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopPublishRequest.ProtoReflect.Descriptor instead.
 func (*StopPublishRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{13}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StopPublishRequest) GetId() string {
@@ -1135,7 +1358,7 @@ type StopPublishResponse struct {
 
 func (x *StopPublishResponse) Reset() {
 	*x = StopPublishResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[14]
+	mi := &file_websocketmanager_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1147,7 +1370,7 @@ func (x *StopPublishResponse) String() string {
 func (*StopPublishResponse) ProtoMessage() {}
 
 func (x *StopPublishResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[14]
+	mi := &file_websocketmanager_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1160,7 +1383,7 @@ func (x *StopPublishResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopPublishResponse.ProtoReflect.Descriptor instead.
 func (*StopPublishResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{14}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{15}
 }
 
 // SendRequest sends a message and waits for a correlated response.
@@ -1180,7 +1403,7 @@ type SendRequest struct {
 
 func (x *SendRequest) Reset() {
 	*x = SendRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[15]
+	mi := &file_websocketmanager_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1192,7 +1415,7 @@ func (x *SendRequest) String() string {
 func (*SendRequest) ProtoMessage() {}
 
 func (x *SendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[15]
+	mi := &file_websocketmanager_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1205,7 +1428,7 @@ func (x *SendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRequest.ProtoReflect.Descriptor instead.
 func (*SendRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{15}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SendRequest) GetId() string {
@@ -1251,7 +1474,7 @@ type SendResponse struct {
 
 func (x *SendResponse) Reset() {
 	*x = SendResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[16]
+	mi := &file_websocketmanager_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1263,7 +1486,7 @@ func (x *SendResponse) String() string {
 func (*SendResponse) ProtoMessage() {}
 
 func (x *SendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[16]
+	mi := &file_websocketmanager_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1276,7 +1499,7 @@ func (x *SendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendResponse.ProtoReflect.Descriptor instead.
 func (*SendResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{16}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SendResponse) GetResponse() string {
@@ -1315,7 +1538,7 @@ type SendRawRequest struct {
 
 func (x *SendRawRequest) Reset() {
 	*x = SendRawRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[17]
+	mi := &file_websocketmanager_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1327,7 +1550,7 @@ func (x *SendRawRequest) String() string {
 func (*SendRawRequest) ProtoMessage() {}
 
 func (x *SendRawRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[17]
+	mi := &file_websocketmanager_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1340,7 +1563,7 @@ func (x *SendRawRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRawRequest.ProtoReflect.Descriptor instead.
 func (*SendRawRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{17}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SendRawRequest) GetId() string {
@@ -1373,7 +1596,7 @@ type SendRawResponse struct {
 
 func (x *SendRawResponse) Reset() {
 	*x = SendRawResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[18]
+	mi := &file_websocketmanager_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1385,7 +1608,7 @@ func (x *SendRawResponse) String() string {
 func (*SendRawResponse) ProtoMessage() {}
 
 func (x *SendRawResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[18]
+	mi := &file_websocketmanager_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1398,7 +1621,7 @@ func (x *SendRawResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRawResponse.ProtoReflect.Descriptor instead.
 func (*SendRawResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{18}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{19}
 }
 
 // HeldRequest names the connections to check.
@@ -1411,7 +1634,7 @@ type HeldRequest struct {
 
 func (x *HeldRequest) Reset() {
 	*x = HeldRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[19]
+	mi := &file_websocketmanager_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1423,7 +1646,7 @@ func (x *HeldRequest) String() string {
 func (*HeldRequest) ProtoMessage() {}
 
 func (x *HeldRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[19]
+	mi := &file_websocketmanager_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1436,7 +1659,7 @@ func (x *HeldRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeldRequest.ProtoReflect.Descriptor instead.
 func (*HeldRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{19}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *HeldRequest) GetIds() []string {
@@ -1456,7 +1679,7 @@ type HeldResponse struct {
 
 func (x *HeldResponse) Reset() {
 	*x = HeldResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[20]
+	mi := &file_websocketmanager_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1468,7 +1691,7 @@ func (x *HeldResponse) String() string {
 func (*HeldResponse) ProtoMessage() {}
 
 func (x *HeldResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[20]
+	mi := &file_websocketmanager_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1481,7 +1704,7 @@ func (x *HeldResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeldResponse.ProtoReflect.Descriptor instead.
 func (*HeldResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{20}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *HeldResponse) GetHeld() []string {
@@ -1546,7 +1769,7 @@ const file_websocketmanager_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"Z\n" +
 	"\fListResponse\x12J\n" +
-	"\vconnections\x18\x01 \x03(\v2(.websocketmanager.v1.WebSocketConnectionR\vconnections\"\xf2\x06\n" +
+	"\vconnections\x18\x01 \x03(\v2(.websocketmanager.v1.WebSocketConnectionR\vconnections\"\xac\b\n" +
 	"\x13WebSocketConnection\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12=\n" +
@@ -1566,19 +1789,33 @@ const file_websocketmanager_proto_rawDesc = "" +
 	"\vsubprotocol\x18\f \x01(\tR\vsubprotocol\x12B\n" +
 	"\vcorrelation\x18\r \x01(\v2 .websocketmanager.v1.CorrelationR\vcorrelation\x12%\n" +
 	"\x0edropped_frames\x18\x0e \x01(\x03R\rdroppedFrames\x12|\n" +
-	"\x18dropped_frames_by_reason\x18\x0f \x03(\v2C.websocketmanager.v1.WebSocketConnection.DroppedFramesByReasonEntryR\x15droppedFramesByReason\x1a7\n" +
+	"\x18dropped_frames_by_reason\x18\x0f \x03(\v2C.websocketmanager.v1.WebSocketConnection.DroppedFramesByReasonEntryR\x15droppedFramesByReason\x12>\n" +
+	"\apublish\x18\x10 \x01(\v2$.websocketmanager.v1.PublishSettingsR\apublish\x12L\n" +
+	"\x14publish_paused_since\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\x12publishPausedSince\x12*\n" +
+	"\x11publish_paused_ms\x18\x12 \x01(\x03R\x0fpublishPausedMs\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aH\n" +
 	"\x1aDroppedFramesByReasonEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"#\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xf4\x01\n" +
+	"\x0fPublishSettings\x12(\n" +
+	"\x10batch_max_frames\x18\x01 \x01(\rR\x0ebatchMaxFrames\x12&\n" +
+	"\x0fbatch_max_bytes\x18\x02 \x01(\rR\rbatchMaxBytes\x12+\n" +
+	"\x12batch_max_delay_ms\x18\x03 \x01(\rR\x0fbatchMaxDelayMs\x12'\n" +
+	"\x0finclude_replies\x18\x04 \x01(\bR\x0eincludeReplies\x129\n" +
+	"\boverflow\x18\x05 \x01(\x0e2\x1d.websocketmanager.v1.OverflowR\boverflow\"#\n" +
 	"\x11DisconnectRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x14\n" +
-	"\x12DisconnectResponse\";\n" +
+	"\x12DisconnectResponse\"\x9e\x02\n" +
 	"\x13StartPublishRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
-	"\x05topic\x18\x02 \x01(\tR\x05topic\"\x16\n" +
+	"\x05topic\x18\x02 \x01(\tR\x05topic\x12(\n" +
+	"\x10batch_max_frames\x18\x03 \x01(\rR\x0ebatchMaxFrames\x12&\n" +
+	"\x0fbatch_max_bytes\x18\x04 \x01(\rR\rbatchMaxBytes\x12+\n" +
+	"\x12batch_max_delay_ms\x18\x05 \x01(\rR\x0fbatchMaxDelayMs\x12'\n" +
+	"\x0finclude_replies\x18\x06 \x01(\bR\x0eincludeReplies\x129\n" +
+	"\boverflow\x18\a \x01(\x0e2\x1d.websocketmanager.v1.OverflowR\boverflow\"\x16\n" +
 	"\x14StartPublishResponse\"$\n" +
 	"\x12StopPublishRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x15\n" +
@@ -1614,7 +1851,11 @@ const file_websocketmanager_proto_rawDesc = "" +
 	"\x15CORRELATION_MODE_AUTO\x10\x01\x12\x1f\n" +
 	"\x1bCORRELATION_MODE_JSON_FIELD\x10\x02\x12\x1b\n" +
 	"\x17CORRELATION_MODE_PREFIX\x10\x03\x12\x19\n" +
-	"\x15CORRELATION_MODE_NEXT\x10\x042\xe0\a\n" +
+	"\x15CORRELATION_MODE_NEXT\x10\x04*Y\n" +
+	"\bOverflow\x12\x18\n" +
+	"\x14OVERFLOW_DROP_NEWEST\x10\x00\x12\x18\n" +
+	"\x14OVERFLOW_DROP_OLDEST\x10\x01\x12\x19\n" +
+	"\x15OVERFLOW_BACKPRESSURE\x10\x022\xe0\a\n" +
 	"\x10WebSocketManager\x12l\n" +
 	"\aConnect\x12#.websocketmanager.v1.ConnectRequest\x1a$.websocketmanager.v1.ConnectResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/connect\x12d\n" +
 	"\x04List\x12 .websocketmanager.v1.ListRequest\x1a!.websocketmanager.v1.ListResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/connections\x12{\n" +
@@ -1641,80 +1882,86 @@ func file_websocketmanager_proto_rawDescGZIP() []byte {
 	return file_websocketmanager_proto_rawDescData
 }
 
-var file_websocketmanager_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_websocketmanager_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_websocketmanager_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_websocketmanager_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_websocketmanager_proto_goTypes = []any{
 	(ConnectionStatus)(0),         // 0: websocketmanager.v1.ConnectionStatus
 	(CorrelationMode)(0),          // 1: websocketmanager.v1.CorrelationMode
-	(*WatchEventsRequest)(nil),    // 2: websocketmanager.v1.WatchEventsRequest
-	(*LifecycleEvent)(nil),        // 3: websocketmanager.v1.LifecycleEvent
-	(*ConnectRequest)(nil),        // 4: websocketmanager.v1.ConnectRequest
-	(*Correlation)(nil),           // 5: websocketmanager.v1.Correlation
-	(*ReconnectPolicy)(nil),       // 6: websocketmanager.v1.ReconnectPolicy
-	(*ConnectResponse)(nil),       // 7: websocketmanager.v1.ConnectResponse
-	(*ListRequest)(nil),           // 8: websocketmanager.v1.ListRequest
-	(*ListResponse)(nil),          // 9: websocketmanager.v1.ListResponse
-	(*WebSocketConnection)(nil),   // 10: websocketmanager.v1.WebSocketConnection
-	(*DisconnectRequest)(nil),     // 11: websocketmanager.v1.DisconnectRequest
-	(*DisconnectResponse)(nil),    // 12: websocketmanager.v1.DisconnectResponse
-	(*StartPublishRequest)(nil),   // 13: websocketmanager.v1.StartPublishRequest
-	(*StartPublishResponse)(nil),  // 14: websocketmanager.v1.StartPublishResponse
-	(*StopPublishRequest)(nil),    // 15: websocketmanager.v1.StopPublishRequest
-	(*StopPublishResponse)(nil),   // 16: websocketmanager.v1.StopPublishResponse
-	(*SendRequest)(nil),           // 17: websocketmanager.v1.SendRequest
-	(*SendResponse)(nil),          // 18: websocketmanager.v1.SendResponse
-	(*SendRawRequest)(nil),        // 19: websocketmanager.v1.SendRawRequest
-	(*SendRawResponse)(nil),       // 20: websocketmanager.v1.SendRawResponse
-	(*HeldRequest)(nil),           // 21: websocketmanager.v1.HeldRequest
-	(*HeldResponse)(nil),          // 22: websocketmanager.v1.HeldResponse
-	nil,                           // 23: websocketmanager.v1.ConnectRequest.HeadersEntry
-	nil,                           // 24: websocketmanager.v1.ConnectRequest.TagsEntry
-	nil,                           // 25: websocketmanager.v1.ListRequest.TagsEntry
-	nil,                           // 26: websocketmanager.v1.WebSocketConnection.TagsEntry
-	nil,                           // 27: websocketmanager.v1.WebSocketConnection.DroppedFramesByReasonEntry
-	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
+	(Overflow)(0),                 // 2: websocketmanager.v1.Overflow
+	(*WatchEventsRequest)(nil),    // 3: websocketmanager.v1.WatchEventsRequest
+	(*LifecycleEvent)(nil),        // 4: websocketmanager.v1.LifecycleEvent
+	(*ConnectRequest)(nil),        // 5: websocketmanager.v1.ConnectRequest
+	(*Correlation)(nil),           // 6: websocketmanager.v1.Correlation
+	(*ReconnectPolicy)(nil),       // 7: websocketmanager.v1.ReconnectPolicy
+	(*ConnectResponse)(nil),       // 8: websocketmanager.v1.ConnectResponse
+	(*ListRequest)(nil),           // 9: websocketmanager.v1.ListRequest
+	(*ListResponse)(nil),          // 10: websocketmanager.v1.ListResponse
+	(*WebSocketConnection)(nil),   // 11: websocketmanager.v1.WebSocketConnection
+	(*PublishSettings)(nil),       // 12: websocketmanager.v1.PublishSettings
+	(*DisconnectRequest)(nil),     // 13: websocketmanager.v1.DisconnectRequest
+	(*DisconnectResponse)(nil),    // 14: websocketmanager.v1.DisconnectResponse
+	(*StartPublishRequest)(nil),   // 15: websocketmanager.v1.StartPublishRequest
+	(*StartPublishResponse)(nil),  // 16: websocketmanager.v1.StartPublishResponse
+	(*StopPublishRequest)(nil),    // 17: websocketmanager.v1.StopPublishRequest
+	(*StopPublishResponse)(nil),   // 18: websocketmanager.v1.StopPublishResponse
+	(*SendRequest)(nil),           // 19: websocketmanager.v1.SendRequest
+	(*SendResponse)(nil),          // 20: websocketmanager.v1.SendResponse
+	(*SendRawRequest)(nil),        // 21: websocketmanager.v1.SendRawRequest
+	(*SendRawResponse)(nil),       // 22: websocketmanager.v1.SendRawResponse
+	(*HeldRequest)(nil),           // 23: websocketmanager.v1.HeldRequest
+	(*HeldResponse)(nil),          // 24: websocketmanager.v1.HeldResponse
+	nil,                           // 25: websocketmanager.v1.ConnectRequest.HeadersEntry
+	nil,                           // 26: websocketmanager.v1.ConnectRequest.TagsEntry
+	nil,                           // 27: websocketmanager.v1.ListRequest.TagsEntry
+	nil,                           // 28: websocketmanager.v1.WebSocketConnection.TagsEntry
+	nil,                           // 29: websocketmanager.v1.WebSocketConnection.DroppedFramesByReasonEntry
+	(*timestamppb.Timestamp)(nil), // 30: google.protobuf.Timestamp
 }
 var file_websocketmanager_proto_depIdxs = []int32{
 	0,  // 0: websocketmanager.v1.LifecycleEvent.status:type_name -> websocketmanager.v1.ConnectionStatus
 	0,  // 1: websocketmanager.v1.LifecycleEvent.previous_status:type_name -> websocketmanager.v1.ConnectionStatus
-	28, // 2: websocketmanager.v1.LifecycleEvent.time:type_name -> google.protobuf.Timestamp
-	23, // 3: websocketmanager.v1.ConnectRequest.headers:type_name -> websocketmanager.v1.ConnectRequest.HeadersEntry
-	5,  // 4: websocketmanager.v1.ConnectRequest.correlation:type_name -> websocketmanager.v1.Correlation
-	24, // 5: websocketmanager.v1.ConnectRequest.tags:type_name -> websocketmanager.v1.ConnectRequest.TagsEntry
-	6,  // 6: websocketmanager.v1.ConnectRequest.reconnect:type_name -> websocketmanager.v1.ReconnectPolicy
+	30, // 2: websocketmanager.v1.LifecycleEvent.time:type_name -> google.protobuf.Timestamp
+	25, // 3: websocketmanager.v1.ConnectRequest.headers:type_name -> websocketmanager.v1.ConnectRequest.HeadersEntry
+	6,  // 4: websocketmanager.v1.ConnectRequest.correlation:type_name -> websocketmanager.v1.Correlation
+	26, // 5: websocketmanager.v1.ConnectRequest.tags:type_name -> websocketmanager.v1.ConnectRequest.TagsEntry
+	7,  // 6: websocketmanager.v1.ConnectRequest.reconnect:type_name -> websocketmanager.v1.ReconnectPolicy
 	1,  // 7: websocketmanager.v1.Correlation.mode:type_name -> websocketmanager.v1.CorrelationMode
 	0,  // 8: websocketmanager.v1.ConnectResponse.status:type_name -> websocketmanager.v1.ConnectionStatus
-	25, // 9: websocketmanager.v1.ListRequest.tags:type_name -> websocketmanager.v1.ListRequest.TagsEntry
-	10, // 10: websocketmanager.v1.ListResponse.connections:type_name -> websocketmanager.v1.WebSocketConnection
+	27, // 9: websocketmanager.v1.ListRequest.tags:type_name -> websocketmanager.v1.ListRequest.TagsEntry
+	11, // 10: websocketmanager.v1.ListResponse.connections:type_name -> websocketmanager.v1.WebSocketConnection
 	0,  // 11: websocketmanager.v1.WebSocketConnection.status:type_name -> websocketmanager.v1.ConnectionStatus
-	28, // 12: websocketmanager.v1.WebSocketConnection.created_at:type_name -> google.protobuf.Timestamp
-	28, // 13: websocketmanager.v1.WebSocketConnection.connected_since:type_name -> google.protobuf.Timestamp
-	26, // 14: websocketmanager.v1.WebSocketConnection.tags:type_name -> websocketmanager.v1.WebSocketConnection.TagsEntry
-	5,  // 15: websocketmanager.v1.WebSocketConnection.correlation:type_name -> websocketmanager.v1.Correlation
-	27, // 16: websocketmanager.v1.WebSocketConnection.dropped_frames_by_reason:type_name -> websocketmanager.v1.WebSocketConnection.DroppedFramesByReasonEntry
-	4,  // 17: websocketmanager.v1.WebSocketManager.Connect:input_type -> websocketmanager.v1.ConnectRequest
-	8,  // 18: websocketmanager.v1.WebSocketManager.List:input_type -> websocketmanager.v1.ListRequest
-	11, // 19: websocketmanager.v1.WebSocketManager.Disconnect:input_type -> websocketmanager.v1.DisconnectRequest
-	13, // 20: websocketmanager.v1.WebSocketManager.StartPublish:input_type -> websocketmanager.v1.StartPublishRequest
-	15, // 21: websocketmanager.v1.WebSocketManager.StopPublish:input_type -> websocketmanager.v1.StopPublishRequest
-	17, // 22: websocketmanager.v1.WebSocketManager.Send:input_type -> websocketmanager.v1.SendRequest
-	19, // 23: websocketmanager.v1.WebSocketManager.SendRaw:input_type -> websocketmanager.v1.SendRawRequest
-	2,  // 24: websocketmanager.v1.WebSocketManager.WatchEvents:input_type -> websocketmanager.v1.WatchEventsRequest
-	21, // 25: websocketmanager.v1.WebSocketManagerPeer.Held:input_type -> websocketmanager.v1.HeldRequest
-	7,  // 26: websocketmanager.v1.WebSocketManager.Connect:output_type -> websocketmanager.v1.ConnectResponse
-	9,  // 27: websocketmanager.v1.WebSocketManager.List:output_type -> websocketmanager.v1.ListResponse
-	12, // 28: websocketmanager.v1.WebSocketManager.Disconnect:output_type -> websocketmanager.v1.DisconnectResponse
-	14, // 29: websocketmanager.v1.WebSocketManager.StartPublish:output_type -> websocketmanager.v1.StartPublishResponse
-	16, // 30: websocketmanager.v1.WebSocketManager.StopPublish:output_type -> websocketmanager.v1.StopPublishResponse
-	18, // 31: websocketmanager.v1.WebSocketManager.Send:output_type -> websocketmanager.v1.SendResponse
-	20, // 32: websocketmanager.v1.WebSocketManager.SendRaw:output_type -> websocketmanager.v1.SendRawResponse
-	3,  // 33: websocketmanager.v1.WebSocketManager.WatchEvents:output_type -> websocketmanager.v1.LifecycleEvent
-	22, // 34: websocketmanager.v1.WebSocketManagerPeer.Held:output_type -> websocketmanager.v1.HeldResponse
-	26, // [26:35] is the sub-list for method output_type
-	17, // [17:26] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	30, // 12: websocketmanager.v1.WebSocketConnection.created_at:type_name -> google.protobuf.Timestamp
+	30, // 13: websocketmanager.v1.WebSocketConnection.connected_since:type_name -> google.protobuf.Timestamp
+	28, // 14: websocketmanager.v1.WebSocketConnection.tags:type_name -> websocketmanager.v1.WebSocketConnection.TagsEntry
+	6,  // 15: websocketmanager.v1.WebSocketConnection.correlation:type_name -> websocketmanager.v1.Correlation
+	29, // 16: websocketmanager.v1.WebSocketConnection.dropped_frames_by_reason:type_name -> websocketmanager.v1.WebSocketConnection.DroppedFramesByReasonEntry
+	12, // 17: websocketmanager.v1.WebSocketConnection.publish:type_name -> websocketmanager.v1.PublishSettings
+	30, // 18: websocketmanager.v1.WebSocketConnection.publish_paused_since:type_name -> google.protobuf.Timestamp
+	2,  // 19: websocketmanager.v1.PublishSettings.overflow:type_name -> websocketmanager.v1.Overflow
+	2,  // 20: websocketmanager.v1.StartPublishRequest.overflow:type_name -> websocketmanager.v1.Overflow
+	5,  // 21: websocketmanager.v1.WebSocketManager.Connect:input_type -> websocketmanager.v1.ConnectRequest
+	9,  // 22: websocketmanager.v1.WebSocketManager.List:input_type -> websocketmanager.v1.ListRequest
+	13, // 23: websocketmanager.v1.WebSocketManager.Disconnect:input_type -> websocketmanager.v1.DisconnectRequest
+	15, // 24: websocketmanager.v1.WebSocketManager.StartPublish:input_type -> websocketmanager.v1.StartPublishRequest
+	17, // 25: websocketmanager.v1.WebSocketManager.StopPublish:input_type -> websocketmanager.v1.StopPublishRequest
+	19, // 26: websocketmanager.v1.WebSocketManager.Send:input_type -> websocketmanager.v1.SendRequest
+	21, // 27: websocketmanager.v1.WebSocketManager.SendRaw:input_type -> websocketmanager.v1.SendRawRequest
+	3,  // 28: websocketmanager.v1.WebSocketManager.WatchEvents:input_type -> websocketmanager.v1.WatchEventsRequest
+	23, // 29: websocketmanager.v1.WebSocketManagerPeer.Held:input_type -> websocketmanager.v1.HeldRequest
+	8,  // 30: websocketmanager.v1.WebSocketManager.Connect:output_type -> websocketmanager.v1.ConnectResponse
+	10, // 31: websocketmanager.v1.WebSocketManager.List:output_type -> websocketmanager.v1.ListResponse
+	14, // 32: websocketmanager.v1.WebSocketManager.Disconnect:output_type -> websocketmanager.v1.DisconnectResponse
+	16, // 33: websocketmanager.v1.WebSocketManager.StartPublish:output_type -> websocketmanager.v1.StartPublishResponse
+	18, // 34: websocketmanager.v1.WebSocketManager.StopPublish:output_type -> websocketmanager.v1.StopPublishResponse
+	20, // 35: websocketmanager.v1.WebSocketManager.Send:output_type -> websocketmanager.v1.SendResponse
+	22, // 36: websocketmanager.v1.WebSocketManager.SendRaw:output_type -> websocketmanager.v1.SendRawResponse
+	4,  // 37: websocketmanager.v1.WebSocketManager.WatchEvents:output_type -> websocketmanager.v1.LifecycleEvent
+	24, // 38: websocketmanager.v1.WebSocketManagerPeer.Held:output_type -> websocketmanager.v1.HeldResponse
+	30, // [30:39] is the sub-list for method output_type
+	21, // [21:30] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_websocketmanager_proto_init() }
@@ -1727,8 +1974,8 @@ func file_websocketmanager_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_websocketmanager_proto_rawDesc), len(file_websocketmanager_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   26,
+			NumEnums:      3,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file websocketmanager.proto.
  */
 export const file_websocketmanager: GenFile = /*@__PURE__*/
-  fileDesc("ChZ3ZWJzb2NrZXRtYW5hZ2VyLnByb3RvEhN3ZWJzb2NrZXRtYW5hZ2VyLnYxIkcKEldhdGNoRXZlbnRzUmVxdWVzdBIVCg1jb25uZWN0aW9uX2lkGAEgASgJEhoKEnRoaXNfaW5zdGFuY2Vfb25seRgCIAEoCCKrAgoOTGlmZWN5Y2xlRXZlbnQSFQoNY29ubmVjdGlvbl9pZBgBIAEoCRILCgN1cmwYAiABKAkSEwoLaW5zdGFuY2VfaWQYAyABKAkSNQoGc3RhdHVzGAQgASgOMiUud2Vic29ja2V0bWFuYWdlci52MS5Db25uZWN0aW9uU3RhdHVzEj4KD3ByZXZpb3VzX3N0YXR1cxgFIAEoDjIlLndlYnNvY2tldG1hbmFnZXIudjEuQ29ubmVjdGlvblN0YXR1cxIPCgdhdHRlbXB0GAYgASgFEg0KBWVycm9yGAcgASgJEg4KBnJlYXNvbhgIIAEoCRIoCgR0aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdza2lwcGVkGAogASgEIuUDCg5Db25uZWN0UmVxdWVzdBILCgN1cmwYASABKAkSFgoOYXV0b19yZWNvbm5lY3QYAiABKAgSFQoNY29ubmVjdGlvbl9pZBgDIAEoCRJBCgdoZWFkZXJzGAQgAygLMjAud2Vic29ja2V0bWFuYWdlci52MS5Db25uZWN0UmVxdWVzdC5IZWFkZXJzRW50cnkSFAoMc3VicHJvdG9jb2xzGAUgAygJEhsKE29uX2Nvbm5lY3RfbWVzc2FnZXMYBiADKAkSNQoLY29ycmVsYXRpb24YByABKAsyIC53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvcnJlbGF0aW9uEjsKBHRhZ3MYCCADKAsyLS53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvbm5lY3RSZXF1ZXN0LlRhZ3NFbnRyeRI3CglyZWNvbm5lY3QYCSABKAsyJC53ZWJzb2NrZXRtYW5hZ2VyLnYxLlJlY29ubmVjdFBvbGljeRIXCg9pZGxlX3RpbWVvdXRfbXMYCiABKAUaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaKwoJVGFnc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiUAoLQ29ycmVsYXRpb24SMgoEbW9kZRgBIAEoDjIkLndlYnNvY2tldG1hbmFnZXIudjEuQ29ycmVsYXRpb25Nb2RlEg0KBWZpZWxkGAIgASgJIlsKD1JlY29ubmVjdFBvbGljeRIaChJpbml0aWFsX2JhY2tvZmZfbXMYASABKAUSFgoObWF4X2JhY2tvZmZfbXMYAiABKAUSFAoMbWF4X2F0dGVtcHRzGAMgASgFIl8KD0Nvbm5lY3RSZXNwb25zZRIVCg1jb25uZWN0aW9uX2lkGAEgASgJEjUKBnN0YXR1cxgCIAEoDjIlLndlYnNvY2tldG1hbmFnZXIudjEuQ29ubmVjdGlvblN0YXR1cyJ0CgtMaXN0UmVxdWVzdBI4CgR0YWdzGAEgAygLMioud2Vic29ja2V0bWFuYWdlci52MS5MaXN0UmVxdWVzdC5UYWdzRW50cnkaKwoJVGFnc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiTQoMTGlzdFJlc3BvbnNlEj0KC2Nvbm5lY3Rpb25zGAEgAygLMigud2Vic29ja2V0bWFuYWdlci52MS5XZWJTb2NrZXRDb25uZWN0aW9uIqsFChNXZWJTb2NrZXRDb25uZWN0aW9uEgoKAmlkGAEgASgJEgsKA3VybBgCIAEoCRI1CgZzdGF0dXMYAyABKA4yJS53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvbm5lY3Rpb25TdGF0dXMSEwoLaW5zdGFuY2VfaWQYBCABKAkSDQoFdG9waWMYBSABKAkSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKbGFzdF9lcnJvchgHIAEoCRIXCg9yZWNvbm5lY3RfY291bnQYCCABKAUSMwoPY29ubmVjdGVkX3NpbmNlGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBJACgR0YWdzGAogAygLMjIud2Vic29ja2V0bWFuYWdlci52MS5XZWJTb2NrZXRDb25uZWN0aW9uLlRhZ3NFbnRyeRIWCg5hdXRvX3JlY29ubmVjdBgLIAEoCBITCgtzdWJwcm90b2NvbBgMIAEoCRI1Cgtjb3JyZWxhdGlvbhgNIAEoCzIgLndlYnNvY2tldG1hbmFnZXIudjEuQ29ycmVsYXRpb24SFgoOZHJvcHBlZF9mcmFtZXMYDiABKAMSZQoYZHJvcHBlZF9mcmFtZXNfYnlfcmVhc29uGA8gAygLMkMud2Vic29ja2V0bWFuYWdlci52MS5XZWJTb2NrZXRDb25uZWN0aW9uLkRyb3BwZWRGcmFtZXNCeVJlYXNvbkVudHJ5GisKCVRhZ3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGjwKGkRyb3BwZWRGcmFtZXNCeVJlYXNvbkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAzoCOAEiHwoRRGlzY29ubmVjdFJlcXVlc3QSCgoCaWQYASABKAkiFAoSRGlzY29ubmVjdFJlc3BvbnNlIjAKE1N0YXJ0UHVibGlzaFJlcXVlc3QSCgoCaWQYASABKAkSDQoFdG9waWMYAiABKAkiFgoUU3RhcnRQdWJsaXNoUmVzcG9uc2UiIAoSU3RvcFB1Ymxpc2hSZXF1ZXN0EgoKAmlkGAEgASgJIhUKE1N0b3BQdWJsaXNoUmVzcG9uc2UiVgoLU2VuZFJlcXVlc3QSCgoCaWQYASABKAkSDwoHbWVzc2FnZRgCIAEoCRISCgp0aW1lb3V0X21zGAMgASgFEhYKDmJpbmFyeV9tZXNzYWdlGAQgASgMIkkKDFNlbmRSZXNwb25zZRIQCghyZXNwb25zZRgBIAEoCRIXCg9iaW5hcnlfcmVzcG9uc2UYAiABKAwSDgoGYmluYXJ5GAMgASgIIkUKDlNlbmRSYXdSZXF1ZXN0EgoKAmlkGAEgASgJEg8KB21lc3NhZ2UYAiABKAkSFgoOYmluYXJ5X21lc3NhZ2UYAyABKAwiEQoPU2VuZFJhd1Jlc3BvbnNlIhoKC0hlbGRSZXF1ZXN0EgsKA2lkcxgBIAMoCSIcCgxIZWxkUmVzcG9uc2USDAoEaGVsZBgBIAMoCSpbChBDb25uZWN0aW9uU3RhdHVzEgsKB1VOS05PV04QABIOCgpDT05ORUNUSU5HEAESDQoJQ09OTkVDVEVEEAISEAoMRElTQ09OTkVDVEVEEAMSCQoFRVJST1IQBCqnAQoPQ29ycmVsYXRpb25Nb2RlEiAKHENPUlJFTEFUSU9OX01PREVfVU5TUEVDSUZJRUQQABIZChVDT1JSRUxBVElPTl9NT0RFX0FVVE8QARIfChtDT1JSRUxBVElPTl9NT0RFX0pTT05fRklFTEQQAhIbChdDT1JSRUxBVElPTl9NT0RFX1BSRUZJWBADEhkKFUNPUlJFTEFUSU9OX01PREVfTkVYVBAEMuAHChBXZWJTb2NrZXRNYW5hZ2VyEmwKB0Nvbm5lY3QSIy53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvbm5lY3RSZXF1ZXN0GiQud2Vic29ja2V0bWFuYWdlci52MS5Db25uZWN0UmVzcG9uc2UiFoLT5JMCEDoBKiILL3YxL2Nvbm5lY3QSZAoETGlzdBIgLndlYnNvY2tldG1hbmFnZXIudjEuTGlzdFJlcXVlc3QaIS53ZWJzb2NrZXRtYW5hZ2VyLnYxLkxpc3RSZXNwb25zZSIXgtPkkwIREg8vdjEvY29ubmVjdGlvbnMSewoKRGlzY29ubmVjdBImLndlYnNvY2tldG1hbmFnZXIudjEuRGlzY29ubmVjdFJlcXVlc3QaJy53ZWJzb2NrZXRtYW5hZ2VyLnYxLkRpc2Nvbm5lY3RSZXNwb25zZSIcgtPkkwIWKhQvdjEvY29ubmVjdGlvbnMve2lkfRKMAQoMU3RhcnRQdWJsaXNoEigud2Vic29ja2V0bWFuYWdlci52MS5TdGFydFB1Ymxpc2hSZXF1ZXN0Gikud2Vic29ja2V0bWFuYWdlci52MS5TdGFydFB1Ymxpc2hSZXNwb25zZSIngtPkkwIhOgEqIhwvdjEvY29ubmVjdGlvbnMve2lkfS9wdWJsaXNoEoYBCgtTdG9wUHVibGlzaBInLndlYnNvY2tldG1hbmFnZXIudjEuU3RvcFB1Ymxpc2hSZXF1ZXN0Gigud2Vic29ja2V0bWFuYWdlci52MS5TdG9wUHVibGlzaFJlc3BvbnNlIiSC0+STAh4qHC92MS9jb25uZWN0aW9ucy97aWR9L3B1Ymxpc2gScQoEU2VuZBIgLndlYnNvY2tldG1hbmFnZXIudjEuU2VuZFJlcXVlc3QaIS53ZWJzb2NrZXRtYW5hZ2VyLnYxLlNlbmRSZXNwb25zZSIkgtPkkwIeOgEqIhkvdjEvY29ubmVjdGlvbnMve2lkfS9zZW5kEn0KB1NlbmRSYXcSIy53ZWJzb2NrZXRtYW5hZ2VyLnYxLlNlbmRSYXdSZXF1ZXN0GiQud2Vic29ja2V0bWFuYWdlci52MS5TZW5kUmF3UmVzcG9uc2UiJ4LT5JMCIToBKiIcL3YxL2Nvbm5lY3Rpb25zL3tpZH0vc2VuZHJhdxJxCgtXYXRjaEV2ZW50cxInLndlYnNvY2tldG1hbmFnZXIudjEuV2F0Y2hFdmVudHNSZXF1ZXN0GiMud2Vic29ja2V0bWFuYWdlci52MS5MaWZlY3ljbGVFdmVudCISgtPkkwIMEgovdjEvZXZlbnRzMAEyYwoUV2ViU29ja2V0TWFuYWdlclBlZXISSwoESGVsZBIgLndlYnNvY2tldG1hbmFnZXIudjEuSGVsZFJlcXVlc3QaIS53ZWJzb2NrZXRtYW5hZ2VyLnYxLkhlbGRSZXNwb25zZUJaWlhnaXRodWIuY29tL3dlYnNvY2tldG1hbmFnZXIvd2Vic29ja2V0bWFuYWdlci9wcm90by93ZWJzb2NrZXRtYW5hZ2VydjE7d2Vic29ja2V0bWFuYWdlcnYxYgZwcm90bzM", [file_google_api_annotations, file_google_protobuf_timestamp]);
+  fileDesc("ChZ3ZWJzb2NrZXRtYW5hZ2VyLnByb3RvEhN3ZWJzb2NrZXRtYW5hZ2VyLnYxIkcKEldhdGNoRXZlbnRzUmVxdWVzdBIVCg1jb25uZWN0aW9uX2lkGAEgASgJEhoKEnRoaXNfaW5zdGFuY2Vfb25seRgCIAEoCCKrAgoOTGlmZWN5Y2xlRXZlbnQSFQoNY29ubmVjdGlvbl9pZBgBIAEoCRILCgN1cmwYAiABKAkSEwoLaW5zdGFuY2VfaWQYAyABKAkSNQoGc3RhdHVzGAQgASgOMiUud2Vic29ja2V0bWFuYWdlci52MS5Db25uZWN0aW9uU3RhdHVzEj4KD3ByZXZpb3VzX3N0YXR1cxgFIAEoDjIlLndlYnNvY2tldG1hbmFnZXIudjEuQ29ubmVjdGlvblN0YXR1cxIPCgdhdHRlbXB0GAYgASgFEg0KBWVycm9yGAcgASgJEg4KBnJlYXNvbhgIIAEoCRIoCgR0aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdza2lwcGVkGAogASgEIuUDCg5Db25uZWN0UmVxdWVzdBILCgN1cmwYASABKAkSFgoOYXV0b19yZWNvbm5lY3QYAiABKAgSFQoNY29ubmVjdGlvbl9pZBgDIAEoCRJBCgdoZWFkZXJzGAQgAygLMjAud2Vic29ja2V0bWFuYWdlci52MS5Db25uZWN0UmVxdWVzdC5IZWFkZXJzRW50cnkSFAoMc3VicHJvdG9jb2xzGAUgAygJEhsKE29uX2Nvbm5lY3RfbWVzc2FnZXMYBiADKAkSNQoLY29ycmVsYXRpb24YByABKAsyIC53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvcnJlbGF0aW9uEjsKBHRhZ3MYCCADKAsyLS53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvbm5lY3RSZXF1ZXN0LlRhZ3NFbnRyeRI3CglyZWNvbm5lY3QYCSABKAsyJC53ZWJzb2NrZXRtYW5hZ2VyLnYxLlJlY29ubmVjdFBvbGljeRIXCg9pZGxlX3RpbWVvdXRfbXMYCiABKAUaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaKwoJVGFnc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiUAoLQ29ycmVsYXRpb24SMgoEbW9kZRgBIAEoDjIkLndlYnNvY2tldG1hbmFnZXIudjEuQ29ycmVsYXRpb25Nb2RlEg0KBWZpZWxkGAIgASgJIlsKD1JlY29ubmVjdFBvbGljeRIaChJpbml0aWFsX2JhY2tvZmZfbXMYASABKAUSFgoObWF4X2JhY2tvZmZfbXMYAiABKAUSFAoMbWF4X2F0dGVtcHRzGAMgASgFIl8KD0Nvbm5lY3RSZXNwb25zZRIVCg1jb25uZWN0aW9uX2lkGAEgASgJEjUKBnN0YXR1cxgCIAEoDjIlLndlYnNvY2tldG1hbmFnZXIudjEuQ29ubmVjdGlvblN0YXR1cyJ0CgtMaXN0UmVxdWVzdBI4CgR0YWdzGAEgAygLMioud2Vic29ja2V0bWFuYWdlci52MS5MaXN0UmVxdWVzdC5UYWdzRW50cnkaKwoJVGFnc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiTQoMTGlzdFJlc3BvbnNlEj0KC2Nvbm5lY3Rpb25zGAEgAygLMigud2Vic29ja2V0bWFuYWdlci52MS5XZWJTb2NrZXRDb25uZWN0aW9uIrcGChNXZWJTb2NrZXRDb25uZWN0aW9uEgoKAmlkGAEgASgJEgsKA3VybBgCIAEoCRI1CgZzdGF0dXMYAyABKA4yJS53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvbm5lY3Rpb25TdGF0dXMSEwoLaW5zdGFuY2VfaWQYBCABKAkSDQoFdG9waWMYBSABKAkSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKbGFzdF9lcnJvchgHIAEoCRIXCg9yZWNvbm5lY3RfY291bnQYCCABKAUSMwoPY29ubmVjdGVkX3NpbmNlGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBJACgR0YWdzGAogAygLMjIud2Vic29ja2V0bWFuYWdlci52MS5XZWJTb2NrZXRDb25uZWN0aW9uLlRhZ3NFbnRyeRIWCg5hdXRvX3JlY29ubmVjdBgLIAEoCBITCgtzdWJwcm90b2NvbBgMIAEoCRI1Cgtjb3JyZWxhdGlvbhgNIAEoCzIgLndlYnNvY2tldG1hbmFnZXIudjEuQ29ycmVsYXRpb24SFgoOZHJvcHBlZF9mcmFtZXMYDiABKAMSZQoYZHJvcHBlZF9mcmFtZXNfYnlfcmVhc29uGA8gAygLMkMud2Vic29ja2V0bWFuYWdlci52MS5XZWJTb2NrZXRDb25uZWN0aW9uLkRyb3BwZWRGcmFtZXNCeVJlYXNvbkVudHJ5EjUKB3B1Ymxpc2gYECABKAsyJC53ZWJzb2NrZXRtYW5hZ2VyLnYxLlB1Ymxpc2hTZXR0aW5ncxI4ChRwdWJsaXNoX3BhdXNlZF9zaW5jZRgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGQoRcHVibGlzaF9wYXVzZWRfbXMYEiABKAMaKwoJVGFnc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaPAoaRHJvcHBlZEZyYW1lc0J5UmVhc29uRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgDOgI4ASKqAQoPUHVibGlzaFNldHRpbmdzEhgKEGJhdGNoX21heF9mcmFtZXMYASABKA0SFwoPYmF0Y2hfbWF4X2J5dGVzGAIgASgNEhoKEmJhdGNoX21heF9kZWxheV9tcxgDIAEoDRIXCg9pbmNsdWRlX3JlcGxpZXMYBCABKAgSLwoIb3ZlcmZsb3cYBSABKA4yHS53ZWJzb2NrZXRtYW5hZ2VyLnYxLk92ZXJmbG93Ih8KEURpc2Nvbm5lY3RSZXF1ZXN0EgoKAmlkGAEgASgJIhQKEkRpc2Nvbm5lY3RSZXNwb25zZSLJAQoTU3RhcnRQdWJsaXNoUmVxdWVzdBIKCgJpZBgBIAEoCRINCgV0b3BpYxgCIAEoCRIYChBiYXRjaF9tYXhfZnJhbWVzGAMgASgNEhcKD2JhdGNoX21heF9ieXRlcxgEIAEoDRIaChJiYXRjaF9tYXhfZGVsYXlfbXMYBSABKA0SFwoPaW5jbHVkZV9yZXBsaWVzGAYgASgIEi8KCG92ZXJmbG93GAcgASgOMh0ud2Vic29ja2V0bWFuYWdlci52MS5PdmVyZmxvdyIWChRTdGFydFB1Ymxpc2hSZXNwb25zZSIgChJTdG9wUHVibGlzaFJlcXVlc3QSCgoCaWQYASABKAkiFQoTU3RvcFB1Ymxpc2hSZXNwb25zZSJWCgtTZW5kUmVxdWVzdBIKCgJpZBgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEhIKCnRpbWVvdXRfbXMYAyABKAUSFgoOYmluYXJ5X21lc3NhZ2UYBCABKAwiSQoMU2VuZFJlc3BvbnNlEhAKCHJlc3BvbnNlGAEgASgJEhcKD2JpbmFyeV9yZXNwb25zZRgCIAEoDBIOCgZiaW5hcnkYAyABKAgiRQoOU2VuZFJhd1JlcXVlc3QSCgoCaWQYASABKAkSDwoHbWVzc2FnZRgCIAEoCRIWCg5iaW5hcnlfbWVzc2FnZRgDIAEoDCIRCg9TZW5kUmF3UmVzcG9uc2UiGgoLSGVsZFJlcXVlc3QSCwoDaWRzGAEgAygJIhwKDEhlbGRSZXNwb25zZRIMCgRoZWxkGAEgAygJKlsKEENvbm5lY3Rpb25TdGF0dXMSCwoHVU5LTk9XThAAEg4KCkNPTk5FQ1RJTkcQARINCglDT05ORUNURUQQAhIQCgxESVNDT05ORUNURUQQAxIJCgVFUlJPUhAEKqcBCg9Db3JyZWxhdGlvbk1vZGUSIAocQ09SUkVMQVRJT05fTU9ERV9VTlNQRUNJRklFRBAAEhkKFUNPUlJFTEFUSU9OX01PREVfQVVUTxABEh8KG0NPUlJFTEFUSU9OX01PREVfSlNPTl9GSUVMRBACEhsKF0NPUlJFTEFUSU9OX01PREVfUFJFRklYEAMSGQoVQ09SUkVMQVRJT05fTU9ERV9ORVhUEAQqWQoIT3ZlcmZsb3cSGAoUT1ZFUkZMT1dfRFJPUF9ORVdFU1QQABIYChRPVkVSRkxPV19EUk9QX09MREVTVBABEhkKFU9WRVJGTE9XX0JBQ0tQUkVTU1VSRRACMuAHChBXZWJTb2NrZXRNYW5hZ2VyEmwKB0Nvbm5lY3QSIy53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvbm5lY3RSZXF1ZXN0GiQud2Vic29ja2V0bWFuYWdlci52MS5Db25uZWN0UmVzcG9uc2UiFoLT5JMCEDoBKiILL3YxL2Nvbm5lY3QSZAoETGlzdBIgLndlYnNvY2tldG1hbmFnZXIudjEuTGlzdFJlcXVlc3QaIS53ZWJzb2NrZXRtYW5hZ2VyLnYxLkxpc3RSZXNwb25zZSIXgtPkkwIREg8vdjEvY29ubmVjdGlvbnMSewoKRGlzY29ubmVjdBImLndlYnNvY2tldG1hbmFnZXIudjEuRGlzY29ubmVjdFJlcXVlc3QaJy53ZWJzb2NrZXRtYW5hZ2VyLnYxLkRpc2Nvbm5lY3RSZXNwb25zZSIcgtPkkwIWKhQvdjEvY29ubmVjdGlvbnMve2lkfRKMAQoMU3RhcnRQdWJsaXNoEigud2Vic29ja2V0bWFuYWdlci52MS5TdGFydFB1Ymxpc2hSZXF1ZXN0Gikud2Vic29ja2V0bWFuYWdlci52MS5TdGFydFB1Ymxpc2hSZXNwb25zZSIngtPkkwIhOgEqIhwvdjEvY29ubmVjdGlvbnMve2lkfS9wdWJsaXNoEoYBCgtTdG9wUHVibGlzaBInLndlYnNvY2tldG1hbmFnZXIudjEuU3RvcFB1Ymxpc2hSZXF1ZXN0Gigud2Vic29ja2V0bWFuYWdlci52MS5TdG9wUHVibGlzaFJlc3BvbnNlIiSC0+STAh4qHC92MS9jb25uZWN0aW9ucy97aWR9L3B1Ymxpc2gScQoEU2VuZBIgLndlYnNvY2tldG1hbmFnZXIudjEuU2VuZFJlcXVlc3QaIS53ZWJzb2NrZXRtYW5hZ2VyLnYxLlNlbmRSZXNwb25zZSIkgtPkkwIeOgEqIhkvdjEvY29ubmVjdGlvbnMve2lkfS9zZW5kEn0KB1NlbmRSYXcSIy53ZWJzb2NrZXRtYW5hZ2VyLnYxLlNlbmRSYXdSZXF1ZXN0GiQud2Vic29ja2V0bWFuYWdlci52MS5TZW5kUmF3UmVzcG9uc2UiJ4LT5JMCIToBKiIcL3YxL2Nvbm5lY3Rpb25zL3tpZH0vc2VuZHJhdxJxCgtXYXRjaEV2ZW50cxInLndlYnNvY2tldG1hbmFnZXIudjEuV2F0Y2hFdmVudHNSZXF1ZXN0GiMud2Vic29ja2V0bWFuYWdlci52MS5MaWZlY3ljbGVFdmVudCISgtPkkwIMEgovdjEvZXZlbnRzMAEyYwoUV2ViU29ja2V0TWFuYWdlclBlZXISSwoESGVsZBIgLndlYnNvY2tldG1hbmFnZXIudjEuSGVsZFJlcXVlc3QaIS53ZWJzb2NrZXRtYW5hZ2VyLnYxLkhlbGRSZXNwb25zZUJaWlhnaXRodWIuY29tL3dlYnNvY2tldG1hbmFnZXIvd2Vic29ja2V0bWFuYWdlci9wcm90by93ZWJzb2NrZXRtYW5hZ2VydjE7d2Vic29ja2V0bWFuYWdlcnYxYgZwcm90bzM", [file_google_api_annotations, file_google_protobuf_timestamp]);
 
 /**
  * WatchEventsRequest filters the event stream.
@@ -458,6 +458,29 @@ export type WebSocketConnection = Message<"websocketmanager.v1.WebSocketConnecti
    * @generated from field: map<string, int64> dropped_frames_by_reason = 15;
    */
   droppedFramesByReason: { [key: string]: bigint };
+
+  /**
+   * The publish settings in effect (unset when not publishing).
+   *
+   * @generated from field: websocketmanager.v1.PublishSettings publish = 16;
+   */
+  publish?: PublishSettings | undefined;
+
+  /**
+   * Since when the connection has been paused because its publish buffer is full
+   * (OVERFLOW_BACKPRESSURE); unset while it is not paused.
+   *
+   * @generated from field: google.protobuf.Timestamp publish_paused_since = 17;
+   */
+  publishPausedSince?: Timestamp | undefined;
+
+  /**
+   * How long the connection has been paused in all, in milliseconds, on its current instance
+   * (the current pause included).
+   *
+   * @generated from field: int64 publish_paused_ms = 18;
+   */
+  publishPausedMs: bigint;
 };
 
 /**
@@ -466,6 +489,45 @@ export type WebSocketConnection = Message<"websocketmanager.v1.WebSocketConnecti
  */
 export const WebSocketConnectionSchema: GenMessage<WebSocketConnection> = /*@__PURE__*/
   messageDesc(file_websocketmanager, 8);
+
+/**
+ * PublishSettings are the settings of StartPublishRequest a connection publishes with.
+ *
+ * @generated from message websocketmanager.v1.PublishSettings
+ */
+export type PublishSettings = Message<"websocketmanager.v1.PublishSettings"> & {
+  /**
+   * @generated from field: uint32 batch_max_frames = 1;
+   */
+  batchMaxFrames: number;
+
+  /**
+   * @generated from field: uint32 batch_max_bytes = 2;
+   */
+  batchMaxBytes: number;
+
+  /**
+   * @generated from field: uint32 batch_max_delay_ms = 3;
+   */
+  batchMaxDelayMs: number;
+
+  /**
+   * @generated from field: bool include_replies = 4;
+   */
+  includeReplies: boolean;
+
+  /**
+   * @generated from field: websocketmanager.v1.Overflow overflow = 5;
+   */
+  overflow: Overflow;
+};
+
+/**
+ * Describes the message websocketmanager.v1.PublishSettings.
+ * Use `create(PublishSettingsSchema)` to create a new message.
+ */
+export const PublishSettingsSchema: GenMessage<PublishSettings> = /*@__PURE__*/
+  messageDesc(file_websocketmanager, 9);
 
 /**
  * DisconnectRequest names the connection to close.
@@ -486,7 +548,7 @@ export type DisconnectRequest = Message<"websocketmanager.v1.DisconnectRequest">
  * Use `create(DisconnectRequestSchema)` to create a new message.
  */
 export const DisconnectRequestSchema: GenMessage<DisconnectRequest> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 9);
+  messageDesc(file_websocketmanager, 10);
 
 /**
  * DisconnectResponse is empty.
@@ -501,10 +563,19 @@ export type DisconnectResponse = Message<"websocketmanager.v1.DisconnectResponse
  * Use `create(DisconnectResponseSchema)` to create a new message.
  */
 export const DisconnectResponseSchema: GenMessage<DisconnectResponse> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 10);
+  messageDesc(file_websocketmanager, 11);
 
 /**
- * StartPublishRequest names the connection and the topic.
+ * StartPublishRequest names the connection and the topic, and how frames are published.
+ *
+ * Which frames are published: every inbound text and binary frame the connection receives
+ * after StartPublish, in the order received, except a frame that answered a Send (it goes to
+ * that Send's caller) unless include_replies is set. Control frames (ping, pong, close) are
+ * never published. Each published frame gets the next number of the connection's sequence;
+ * a gap in the sequence is a counted drop (WebSocketConnection.dropped_frames_by_reason).
+ *
+ * Calling StartPublish on a connection that already publishes replaces the topic and the
+ * settings; the frames already waiting keep the topic they were received for.
  *
  * @generated from message websocketmanager.v1.StartPublishRequest
  */
@@ -522,6 +593,48 @@ export type StartPublishRequest = Message<"websocketmanager.v1.StartPublishReque
    * @generated from field: string topic = 2;
    */
   topic: string;
+
+  /**
+   * Most frames in one event. 0 or 1: one CloudEvent of type websocketmanager.frame per frame
+   * (the default). Above 1: waiting frames are published together as one CloudEvent of type
+   * websocketmanager.frame.batch (docs/architecture.md, "Published frames"). At most 100000.
+   *
+   * @generated from field: uint32 batch_max_frames = 3;
+   */
+  batchMaxFrames: number;
+
+  /**
+   * Most bytes of a batch event's data (the JSON array of frames). 0: as large as the pub/sub
+   * accepts (--max-publish-bytes less the envelope's reserve); larger values are capped at that.
+   * A single frame larger than this is published alone.
+   *
+   * @generated from field: uint32 batch_max_bytes = 4;
+   */
+  batchMaxBytes: number;
+
+  /**
+   * How long a partial batch may wait for more frames, in milliseconds (at most 10000). 0: a
+   * batch is whatever waits when the previous publish returned, so batches grow only under
+   * load and an idle feed keeps the latency of a single publish.
+   *
+   * @generated from field: uint32 batch_max_delay_ms = 5;
+   */
+  batchMaxDelayMs: number;
+
+  /**
+   * Publish also the frames that answered a Send (they still answer the Send).
+   *
+   * @generated from field: bool include_replies = 6;
+   */
+  includeReplies: boolean;
+
+  /**
+   * What happens when the connection's publish buffer (--publish-buffer frames,
+   * --publish-buffer-bytes bytes, or the instance's --publish-buffer-instance-bytes) is full.
+   *
+   * @generated from field: websocketmanager.v1.Overflow overflow = 7;
+   */
+  overflow: Overflow;
 };
 
 /**
@@ -529,7 +642,7 @@ export type StartPublishRequest = Message<"websocketmanager.v1.StartPublishReque
  * Use `create(StartPublishRequestSchema)` to create a new message.
  */
 export const StartPublishRequestSchema: GenMessage<StartPublishRequest> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 11);
+  messageDesc(file_websocketmanager, 12);
 
 /**
  * StartPublishResponse is empty.
@@ -544,7 +657,7 @@ export type StartPublishResponse = Message<"websocketmanager.v1.StartPublishResp
  * Use `create(StartPublishResponseSchema)` to create a new message.
  */
 export const StartPublishResponseSchema: GenMessage<StartPublishResponse> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 12);
+  messageDesc(file_websocketmanager, 13);
 
 /**
  * StopPublishRequest names the connection.
@@ -565,7 +678,7 @@ export type StopPublishRequest = Message<"websocketmanager.v1.StopPublishRequest
  * Use `create(StopPublishRequestSchema)` to create a new message.
  */
 export const StopPublishRequestSchema: GenMessage<StopPublishRequest> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 13);
+  messageDesc(file_websocketmanager, 14);
 
 /**
  * StopPublishResponse is empty.
@@ -580,7 +693,7 @@ export type StopPublishResponse = Message<"websocketmanager.v1.StopPublishRespon
  * Use `create(StopPublishResponseSchema)` to create a new message.
  */
 export const StopPublishResponseSchema: GenMessage<StopPublishResponse> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 14);
+  messageDesc(file_websocketmanager, 15);
 
 /**
  * SendRequest sends a message and waits for a correlated response.
@@ -622,7 +735,7 @@ export type SendRequest = Message<"websocketmanager.v1.SendRequest"> & {
  * Use `create(SendRequestSchema)` to create a new message.
  */
 export const SendRequestSchema: GenMessage<SendRequest> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 15);
+  messageDesc(file_websocketmanager, 16);
 
 /**
  * SendResponse carries the server's response.
@@ -657,7 +770,7 @@ export type SendResponse = Message<"websocketmanager.v1.SendResponse"> & {
  * Use `create(SendResponseSchema)` to create a new message.
  */
 export const SendResponseSchema: GenMessage<SendResponse> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 16);
+  messageDesc(file_websocketmanager, 17);
 
 /**
  * SendRawRequest sends a message without waiting for a response.
@@ -692,7 +805,7 @@ export type SendRawRequest = Message<"websocketmanager.v1.SendRawRequest"> & {
  * Use `create(SendRawRequestSchema)` to create a new message.
  */
 export const SendRawRequestSchema: GenMessage<SendRawRequest> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 17);
+  messageDesc(file_websocketmanager, 18);
 
 /**
  * SendRawResponse is empty.
@@ -707,7 +820,7 @@ export type SendRawResponse = Message<"websocketmanager.v1.SendRawResponse"> & {
  * Use `create(SendRawResponseSchema)` to create a new message.
  */
 export const SendRawResponseSchema: GenMessage<SendRawResponse> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 18);
+  messageDesc(file_websocketmanager, 19);
 
 /**
  * HeldRequest names the connections to check.
@@ -726,7 +839,7 @@ export type HeldRequest = Message<"websocketmanager.v1.HeldRequest"> & {
  * Use `create(HeldRequestSchema)` to create a new message.
  */
 export const HeldRequestSchema: GenMessage<HeldRequest> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 19);
+  messageDesc(file_websocketmanager, 20);
 
 /**
  * HeldResponse lists the ids of HeldRequest whose socket this instance holds.
@@ -745,7 +858,7 @@ export type HeldResponse = Message<"websocketmanager.v1.HeldResponse"> & {
  * Use `create(HeldResponseSchema)` to create a new message.
  */
 export const HeldResponseSchema: GenMessage<HeldResponse> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 20);
+  messageDesc(file_websocketmanager, 21);
 
 /**
  * ConnectionStatus is the state of a managed connection.
@@ -845,6 +958,43 @@ export enum CorrelationMode {
  */
 export const CorrelationModeSchema: GenEnum<CorrelationMode> = /*@__PURE__*/
   enumDesc(file_websocketmanager, 1);
+
+/**
+ * Overflow is what a connection does with an inbound frame when its publish buffer is full.
+ *
+ * @generated from enum websocketmanager.v1.Overflow
+ */
+export enum Overflow {
+  /**
+   * Drop the frame that does not fit (the newest); counted as buffer_full or instance_budget.
+   *
+   * @generated from enum value: OVERFLOW_DROP_NEWEST = 0;
+   */
+  DROP_NEWEST = 0,
+
+  /**
+   * Drop the oldest waiting frames to make room for the new one; counted the same way.
+   *
+   * @generated from enum value: OVERFLOW_DROP_OLDEST = 1;
+   */
+  DROP_OLDEST = 1,
+
+  /**
+   * Stop reading from the socket until the frame fits: TCP flow control pushes back on the
+   * server and no frame is dropped for lack of room. While paused the service reads nothing,
+   * so it answers no ping from the server until it resumes (docs/architecture.md,
+   * "Backpressure"). A failing publish is retried without end instead of being dropped.
+   *
+   * @generated from enum value: OVERFLOW_BACKPRESSURE = 2;
+   */
+  BACKPRESSURE = 2,
+}
+
+/**
+ * Describes the enum websocketmanager.v1.Overflow.
+ */
+export const OverflowSchema: GenEnum<Overflow> = /*@__PURE__*/
+  enumDesc(file_websocketmanager, 2);
 
 /**
  * WebSocketManager opens, lists and closes outbound WebSocket connections, sends through
