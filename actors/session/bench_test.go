@@ -14,7 +14,7 @@ import (
 
 type nopPublisher struct{}
 
-func (nopPublisher) Publish(context.Context, *publish.Frames) error           { return nil }
+func (nopPublisher) Publish(context.Context, *publish.Frames) error            { return nil }
 func (nopPublisher) PublishEvent(context.Context, string, publish.Event) error { return nil }
 
 func benchSession(b *testing.B, mode correlation.Mode, topic string) *Session {
