@@ -58,6 +58,8 @@ Commands:
   send <id> <message>         send a message and print the reply
   sendraw <id> <message>      send a message without waiting
   publish start <id> <topic>  publish every inbound frame to a Dapr pub/sub topic
+                              [--batch-frames N --batch-bytes N --batch-delay D]
+                              [--overflow drop_newest|drop_oldest|backpressure] [--include-replies]
   publish stop <id>           stop publishing
   disconnect <id>             close the connection and forget it
   events [--id <id>]          print lifecycle events as they happen, until Ctrl-C
@@ -331,11 +333,25 @@ func (g *globals) sendraw(ctx context.Context, args []string) error {
 
 func (g *globals) publish(ctx context.Context, args []string) error {
 	if len(args) > 0 && args[0] == "start" {
-		pos, err := parse(g.flags("publish start"), args[1:], 2, "<id> <topic>")
+		fs := g.flags("publish start")
+		frames := fs.Int("batch-frames", 0, "publish waiting frames together, at most this many per event (0 or 1: one event per frame)")
+		bytes := fs.Int("batch-bytes", 0, "most bytes of a batch event's data (0: what the pub/sub accepts)")
+		delay := fs.Duration("batch-delay", 0, "how long a partial batch may wait for more frames")
+		overflow := fs.String("overflow", "drop_newest", "when the publish buffer is full: drop_newest, drop_oldest or backpressure")
+		replies := fs.Bool("include-replies", false, "publish also the frames that answered a Send")
+		pos, err := parse(fs, args[1:], 2, "[flags] <id> <topic>")
 		if err != nil {
 			return err
 		}
-		return g.client.StartPublish(ctx, pos[0], pos[1])
+		o, ok := pb.Overflow_value["OVERFLOW_"+strings.ToUpper(*overflow)]
+		if !ok {
+			return usageError(fmt.Sprintf("--overflow %q: use drop_newest, drop_oldest or backpressure", *overflow))
+		}
+		opts := []wsmclient.PublishOption{wsmclient.WithBatch(*frames, *bytes, *delay), wsmclient.WithOverflow(pb.Overflow(o))}
+		if *replies {
+			opts = append(opts, wsmclient.WithReplies())
+		}
+		return g.client.StartPublish(ctx, pos[0], pos[1], opts...)
 	}
 	if len(args) > 0 && args[0] == "stop" {
 		pos, err := parse(g.flags("publish stop"), args[1:], 1, "<id>")

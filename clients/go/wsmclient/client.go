@@ -200,12 +200,41 @@ func (c *Client) SendRaw(ctx context.Context, id, message string) error {
 	return err
 }
 
-// StartPublish publishes every frame the connection receives to topic.
-func (c *Client) StartPublish(ctx context.Context, id, topic string) error {
+// StartPublish publishes every frame the connection receives to topic, one event per frame
+// unless options say otherwise ([WithBatch], [WithOverflow], [WithReplies]). [Frames] turns
+// either kind of event back into frames.
+func (c *Client) StartPublish(ctx context.Context, id, topic string, opts ...PublishOption) error {
 	ctx, cancel := c.bound(ctx)
 	defer cancel()
-	_, err := c.api.StartPublish(ctx, &pb.StartPublishRequest{Id: id, Topic: topic})
+	req := &pb.StartPublishRequest{Id: id, Topic: topic}
+	for _, o := range opts {
+		o(req)
+	}
+	_, err := c.api.StartPublish(ctx, req)
 	return err
+}
+
+// PublishOption sets a StartPublish setting.
+type PublishOption func(*pb.StartPublishRequest)
+
+// WithBatch publishes waiting frames together, as websocketmanager.frame.batch events of at
+// most maxFrames frames and maxBytes bytes of data (0: what the pub/sub accepts), a partial
+// batch waiting at most maxDelay for more frames (0: not at all).
+func WithBatch(maxFrames, maxBytes int, maxDelay time.Duration) PublishOption {
+	return func(r *pb.StartPublishRequest) {
+		r.BatchMaxFrames, r.BatchMaxBytes = uint32(maxFrames), uint32(maxBytes)
+		r.BatchMaxDelayMs = uint32(maxDelay.Milliseconds())
+	}
+}
+
+// WithOverflow sets what happens when the connection's publish buffer is full.
+func WithOverflow(o pb.Overflow) PublishOption {
+	return func(r *pb.StartPublishRequest) { r.Overflow = o }
+}
+
+// WithReplies publishes also the frames that answered a Send.
+func WithReplies() PublishOption {
+	return func(r *pb.StartPublishRequest) { r.IncludeReplies = true }
 }
 
 // StopPublish stops publishing.
