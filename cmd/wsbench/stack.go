@@ -216,10 +216,11 @@ func (b *bench) newSingle(ctx context.Context) (*singleStack, error) {
 	}
 	o := svcargs.Options{GRPCPort: ports[0], HTTPPort: ports[1], ActorPort: ports[2], DaprGRPCAddress: d.GRPCAddr(),
 		LogLevel: "warn", LifecycleTopic: s.lifecycle,
-		DialAllow: svcargs.Loopback, // the benchmark's servers are on loopback, denied by default
-		// A buffer as large as the largest publish burst (one connection, batching on): the
-		// measurement is how fast frames get out, not how many a full buffer drops.
-		PublishBuffer:    max(batchedFrames(b.o.publishN), 1024),
+		DialAllow:     svcargs.Loopback, // the benchmark's servers are on loopback, denied by default
+		PublishBuffer: publishBuffer(b.o.publishN),
+		// Room in bytes for the largest burst too (the default 8 MiB holds about 150,000 of
+		// the benchmark's small frames with their bookkeeping).
+		Extra:            []string{"--publish-buffer-bytes", strconv.Itoa(64 << 20)},
 		WatchdogInterval: b.o.watchdog, PprofAddress: b.pprofAddr}
 	s.svc, err = st.Start("wsmanager", o.Environ(), filepath.Join(b.bins, "wsmanager"), o.Args()...)
 	if err != nil {
