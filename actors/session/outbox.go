@@ -141,10 +141,8 @@ type outbox struct {
 
 func newOutbox(cfg Config, b *budget, pub publish.Publisher, log *zap.Logger, onDrop func(map[string]uint64, string), ctx context.Context, wg *sync.WaitGroup) *outbox {
 	abandon, abandonNow := context.WithCancel(context.Background())
-	maxEvent := cfg.MaxPublishBytes - publish.EnvelopeReserve
-	if maxEvent <= 0 {
-		maxEvent = cfg.MaxPublishBytes
-	}
+	// A batch's data leaves room for its envelope: the reserve, or half of a small limit.
+	maxEvent := cfg.MaxPublishBytes - min(publish.EnvelopeReserve, cfg.MaxPublishBytes/2)
 	return &outbox{pub: pub, log: log, limit: cfg.PublishBuffer, limitBytes: cfg.PublishBufferBytes, maxEvent: maxEvent,
 		retryFor: cfg.PublishRetryFor, budget: b, onDrop: onDrop, ctx: ctx, abandon: abandon, abandonNow: abandonNow, wg: wg,
 		metrics: cfg.Metrics, dropped: map[string]uint64{}, wake: make(chan struct{}, 1), space: make(chan struct{}, 1)}
@@ -242,7 +240,11 @@ func (o *outbox) push(m publish.Message) {
 		counts = o.reportLocked()
 	}
 	if !ok {
+		wake := o.batchReadyLocked()
 		o.mu.Unlock()
+		if wake {
+			signal(o.wake)
+		}
 		o.report(counts, latest)
 		return
 	}
@@ -253,7 +255,7 @@ func (o *outbox) push(m publish.Message) {
 		o.running = true
 		o.wg.Add(1)
 	}
-	full := o.opts.batching() && len(o.queue) >= o.opts.BatchMaxFrames
+	full := o.batchReadyLocked()
 	o.mu.Unlock()
 	o.report(counts, latest)
 	if full {
@@ -262,6 +264,14 @@ func (o *outbox) push(m publish.Message) {
 	if start {
 		go o.run()
 	}
+}
+
+// batchReadyLocked reports whether a publisher waiting for a fuller batch should stop waiting:
+// the batch is full by frames or bytes, or the buffer is (frames would be dropped, or the
+// reader paused, while it waits).
+func (o *outbox) batchReadyLocked() bool {
+	return o.opts.batching() && (len(o.queue) >= o.opts.BatchMaxFrames || o.held-o.inflight >= int64(o.batchLimit(o.opts)) ||
+		!o.fitsLocked(frameOverhead) || !o.pausedSince.IsZero())
 }
 
 // fitsLocked reports whether a frame of cost bytes fits the connection's buffer as it is.
@@ -405,7 +415,7 @@ func (o *outbox) take(flushing bool) (ms []publish.Message, opts PublishOptions,
 			break
 		}
 		wait := time.Until(o.queue[0].ReceivedAt.Add(opts.BatchMaxDelay))
-		if flushing || wait <= 0 || len(o.queue) >= opts.BatchMaxFrames || !o.pausedSince.IsZero() || !o.fitsLocked(frameOverhead) {
+		if flushing || wait <= 0 || o.batchReadyLocked() {
 			break
 		}
 		o.mu.Unlock()
@@ -505,7 +515,7 @@ func (o *outbox) run() {
 		}
 		ev, rest := o.build(ms, opts)
 		o.giveBack(rest)
-		if r := o.publish(o.ctx, ev, opts.Overflow == Backpressure); r == interrupted {
+		if r := o.publish(o.ctx, ev, o.backpressure); r == interrupted {
 			o.giveBack(ev.Msgs) // flush tries once more
 		} else {
 			o.done(ev.Msgs, r)
@@ -529,12 +539,20 @@ const attemptTimeout = 10 * time.Second
 // publishRetry is the wait after a failed publish: 50ms doubling to 5s.
 var publishRetry = backoff.Schedule{Initial: 50 * time.Millisecond, Max: 5 * time.Second}
 
+// backpressure reports whether the connection publishes with Backpressure now.
+func (o *outbox) backpressure() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.opts.Overflow == Backpressure
+}
+
 // publish retries ev with backoff until it is accepted, refused for good, or ctx ends; unless
-// endless, it gives up after the retry timeout. An attempt in progress is not cut short by
+// endless says so (asked at each failure: the policy may change), it gives up after the retry
+// timeout. An attempt in progress is not cut short by
 // ctx's cancellation (only by its own timeout, or by ctx's deadline): cancelling a publish the
 // component may already have accepted would publish the frames twice, but a deadline is a
 // promise to the caller (a shutdown must end in time).
-func (o *outbox) publish(ctx context.Context, ev *publish.Frames, endless bool) outcome {
+func (o *outbox) publish(ctx context.Context, ev *publish.Frames, endless func() bool) outcome {
 	var failingSince time.Time
 	first, last := ev.Msgs[0].Seq, ev.Msgs[len(ev.Msgs)-1].Seq
 	for attempt := 1; ; attempt++ {
@@ -565,7 +583,7 @@ func (o *outbox) publish(ctx context.Context, ev *publish.Frames, endless bool) 
 		}
 		if failingSince.IsZero() {
 			failingSince = start
-		} else if !endless && time.Since(failingSince) >= o.retryFor {
+		} else if time.Since(failingSince) >= o.retryFor && !endless() {
 			o.log.Warn("frames not published: every attempt failed for the publish retry timeout; dropped", zap.String("topic", ev.Topic),
 				zap.Uint64("first_sequence", first), zap.Uint64("last_sequence", last), zap.Duration("retried_for", time.Since(failingSince)), zap.Error(err))
 			return gaveUp
@@ -592,7 +610,7 @@ func (o *outbox) flush(ctx context.Context, deadline time.Time) {
 		}
 		ev, rest := o.build(ms, opts)
 		o.giveBack(rest)
-		r := o.publish(fctx, ev, false)
+		r := o.publish(fctx, ev, func() bool { return false })
 		if r != interrupted {
 			o.done(ev.Msgs, r)
 			continue

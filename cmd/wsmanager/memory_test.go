@@ -260,7 +260,7 @@ func TestOversizedFrameIsNotRetried(t *testing.T) {
 			// One attempt: frame 3 was published after it, so nothing retries it any more (a
 			// retried frame blocks the ones behind it: publishing keeps order).
 			assert.Equal(t, 1.0, m[`wsmanager_publish_failures_total`], "one attempt, no retries")
-			assert.Equal(t, 1, strings.Count(in.svc.Log(), "refuses it for good"))
+			assert.Equal(t, 1, strings.Count(in.svc.Log(), "refuses the event for good"))
 			if tc.name == "refused by daprd" {
 				assert.Contains(t, in.svc.Log(), "larger than max", "daprd's own refusal was what was classified")
 			}

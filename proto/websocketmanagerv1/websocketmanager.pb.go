@@ -163,8 +163,9 @@ const (
 	Overflow_OVERFLOW_DROP_OLDEST Overflow = 1
 	// Stop reading from the socket until the frame fits: TCP flow control pushes back on the
 	// server and no frame is dropped for lack of room. While paused the service reads nothing,
-	// so it answers no ping from the server until it resumes (docs/architecture.md,
-	// "Backpressure"). A failing publish is retried without end instead of being dropped.
+	// so it answers no ping from the server until it resumes, and a Send waits for its reply
+	// until then (docs/architecture.md, "Backpressure"). A failing publish is retried without
+	// end instead of being dropped.
 	Overflow_OVERFLOW_BACKPRESSURE Overflow = 2
 )
 
@@ -1868,7 +1869,7 @@ const file_websocketmanager_proto_rawDesc = "" +
 	"\vWatchEvents\x12'.websocketmanager.v1.WatchEventsRequest\x1a#.websocketmanager.v1.LifecycleEvent\"\x12\x82\xd3\xe4\x93\x02\f\x12\n" +
 	"/v1/events0\x012c\n" +
 	"\x14WebSocketManagerPeer\x12K\n" +
-	"\x04Held\x12 .websocketmanager.v1.HeldRequest\x1a!.websocketmanager.v1.HeldResponseBZZXgithub.com/websocketmanager/websocketmanager/proto/websocketmanagerv1;websocketmanagerv1b\x06proto3"
+	"\x04Held\x12 .websocketmanager.v1.HeldRequest\x1a!.websocketmanager.v1.HeldResponseB}ZXgithub.com/websocketmanager/websocketmanager/proto/websocketmanagerv1;websocketmanagerv1\xaa\x02 Virtufin.WebSocketManager.Clientb\x06proto3"
 
 var (
 	file_websocketmanager_proto_rawDescOnce sync.Once
