@@ -210,6 +210,275 @@ func (Overflow) EnumDescriptor() ([]byte, []int) {
 	return file_websocketmanager_proto_rawDescGZIP(), []int{2}
 }
 
+// WatchFramesRequest names the connection and where to start.
+type WatchFramesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Connection ID.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Resume: send the retained frames with sequence >= from_sequence first, then live ones.
+	// Unset: live frames only, from the next one.
+	FromSequence *uint64 `protobuf:"varint,2,opt,name=from_sequence,json=fromSequence,proto3,oneof" json:"from_sequence,omitempty"`
+	// Send also the frames that answered a Send (left out by default, as for publishing).
+	IncludeReplies bool `protobuf:"varint,3,opt,name=include_replies,json=includeReplies,proto3" json:"include_replies,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *WatchFramesRequest) Reset() {
+	*x = WatchFramesRequest{}
+	mi := &file_websocketmanager_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchFramesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchFramesRequest) ProtoMessage() {}
+
+func (x *WatchFramesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_websocketmanager_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchFramesRequest.ProtoReflect.Descriptor instead.
+func (*WatchFramesRequest) Descriptor() ([]byte, []int) {
+	return file_websocketmanager_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *WatchFramesRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *WatchFramesRequest) GetFromSequence() uint64 {
+	if x != nil && x.FromSequence != nil {
+		return *x.FromSequence
+	}
+	return 0
+}
+
+func (x *WatchFramesRequest) GetIncludeReplies() bool {
+	if x != nil {
+		return x.IncludeReplies
+	}
+	return false
+}
+
+// Frame is one inbound frame of a connection, or (missing set) a notice of frames that were
+// asked for and will not be sent.
+type Frame struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The connection that received the frame.
+	ConnectionId string `protobuf:"bytes,1,opt,name=connection_id,json=connectionId,proto3" json:"connection_id,omitempty"`
+	// The frame's number in the connection's sequence (docs/architecture.md, "Sequence").
+	Sequence uint64 `protobuf:"varint,2,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// When the service read the frame from the socket.
+	ReceivedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
+	// Types that are valid to be assigned to Payload:
+	//
+	//	*Frame_Text
+	//	*Frame_Binary
+	//	*Frame_Missing
+	Payload isFrame_Payload `protobuf_oneof:"payload"`
+	// The frame answered a Send (sent only with include_replies).
+	Reply         bool `protobuf:"varint,7,opt,name=reply,proto3" json:"reply,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Frame) Reset() {
+	*x = Frame{}
+	mi := &file_websocketmanager_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Frame) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Frame) ProtoMessage() {}
+
+func (x *Frame) ProtoReflect() protoreflect.Message {
+	mi := &file_websocketmanager_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Frame.ProtoReflect.Descriptor instead.
+func (*Frame) Descriptor() ([]byte, []int) {
+	return file_websocketmanager_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Frame) GetConnectionId() string {
+	if x != nil {
+		return x.ConnectionId
+	}
+	return ""
+}
+
+func (x *Frame) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *Frame) GetReceivedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReceivedAt
+	}
+	return nil
+}
+
+func (x *Frame) GetPayload() isFrame_Payload {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *Frame) GetText() string {
+	if x != nil {
+		if x, ok := x.Payload.(*Frame_Text); ok {
+			return x.Text
+		}
+	}
+	return ""
+}
+
+func (x *Frame) GetBinary() []byte {
+	if x != nil {
+		if x, ok := x.Payload.(*Frame_Binary); ok {
+			return x.Binary
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetMissing() *FrameGap {
+	if x != nil {
+		if x, ok := x.Payload.(*Frame_Missing); ok {
+			return x.Missing
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetReply() bool {
+	if x != nil {
+		return x.Reply
+	}
+	return false
+}
+
+type isFrame_Payload interface {
+	isFrame_Payload()
+}
+
+type Frame_Text struct {
+	// A text frame.
+	Text string `protobuf:"bytes,4,opt,name=text,proto3,oneof"`
+}
+
+type Frame_Binary struct {
+	// A binary frame.
+	Binary []byte `protobuf:"bytes,5,opt,name=binary,proto3,oneof"`
+}
+
+type Frame_Missing struct {
+	// Frames that were asked for and are not retained (any more, or on this instance after a
+	// failover): the range of sequence numbers not sent. Some numbers in it may never have been
+	// used (sequences jump forward when a connection moves). `sequence` is unset.
+	Missing *FrameGap `protobuf:"bytes,6,opt,name=missing,proto3,oneof"`
+}
+
+func (*Frame_Text) isFrame_Payload() {}
+
+func (*Frame_Binary) isFrame_Payload() {}
+
+func (*Frame_Missing) isFrame_Payload() {}
+
+// FrameGap is a range of sequence numbers, both ends included.
+type FrameGap struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	FromSequence uint64                 `protobuf:"varint,1,opt,name=from_sequence,json=fromSequence,proto3" json:"from_sequence,omitempty"`
+	ToSequence   uint64                 `protobuf:"varint,2,opt,name=to_sequence,json=toSequence,proto3" json:"to_sequence,omitempty"`
+	// Why: "not_retained" (older than the connection's retention), "moved" (before the
+	// connection was established on this instance).
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FrameGap) Reset() {
+	*x = FrameGap{}
+	mi := &file_websocketmanager_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FrameGap) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FrameGap) ProtoMessage() {}
+
+func (x *FrameGap) ProtoReflect() protoreflect.Message {
+	mi := &file_websocketmanager_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FrameGap.ProtoReflect.Descriptor instead.
+func (*FrameGap) Descriptor() ([]byte, []int) {
+	return file_websocketmanager_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *FrameGap) GetFromSequence() uint64 {
+	if x != nil {
+		return x.FromSequence
+	}
+	return 0
+}
+
+func (x *FrameGap) GetToSequence() uint64 {
+	if x != nil {
+		return x.ToSequence
+	}
+	return 0
+}
+
+func (x *FrameGap) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // WatchEventsRequest filters the event stream.
 type WatchEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -223,7 +492,7 @@ type WatchEventsRequest struct {
 
 func (x *WatchEventsRequest) Reset() {
 	*x = WatchEventsRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[0]
+	mi := &file_websocketmanager_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -235,7 +504,7 @@ func (x *WatchEventsRequest) String() string {
 func (*WatchEventsRequest) ProtoMessage() {}
 
 func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[0]
+	mi := &file_websocketmanager_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -248,7 +517,7 @@ func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{0}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *WatchEventsRequest) GetConnectionId() string {
@@ -289,7 +558,7 @@ type LifecycleEvent struct {
 
 func (x *LifecycleEvent) Reset() {
 	*x = LifecycleEvent{}
-	mi := &file_websocketmanager_proto_msgTypes[1]
+	mi := &file_websocketmanager_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -301,7 +570,7 @@ func (x *LifecycleEvent) String() string {
 func (*LifecycleEvent) ProtoMessage() {}
 
 func (x *LifecycleEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[1]
+	mi := &file_websocketmanager_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -314,7 +583,7 @@ func (x *LifecycleEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LifecycleEvent.ProtoReflect.Descriptor instead.
 func (*LifecycleEvent) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{1}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *LifecycleEvent) GetConnectionId() string {
@@ -413,13 +682,18 @@ type ConnectRequest struct {
 	// Idle watchdog: no inbound frame for this many milliseconds → the connection is treated as
 	// dead (and reconnects with auto_reconnect). 0 = off.
 	IdleTimeoutMs int32 `protobuf:"varint,10,opt,name=idle_timeout_ms,json=idleTimeoutMs,proto3" json:"idle_timeout_ms,omitempty"`
+	// Inbound frames kept for WatchFrames resume: at most this many (0: --retain-frames), and
+	// at most retain_bytes bytes of them (0: --retain-bytes); above the service maximums
+	// (--max-retain-frames, --max-retain-bytes) → INVALID_ARGUMENT.
+	RetainFrames  uint32 `protobuf:"varint,11,opt,name=retain_frames,json=retainFrames,proto3" json:"retain_frames,omitempty"`
+	RetainBytes   uint32 `protobuf:"varint,12,opt,name=retain_bytes,json=retainBytes,proto3" json:"retain_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ConnectRequest) Reset() {
 	*x = ConnectRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[2]
+	mi := &file_websocketmanager_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -431,7 +705,7 @@ func (x *ConnectRequest) String() string {
 func (*ConnectRequest) ProtoMessage() {}
 
 func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[2]
+	mi := &file_websocketmanager_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -444,7 +718,7 @@ func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectRequest.ProtoReflect.Descriptor instead.
 func (*ConnectRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{2}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ConnectRequest) GetUrl() string {
@@ -517,6 +791,20 @@ func (x *ConnectRequest) GetIdleTimeoutMs() int32 {
 	return 0
 }
 
+func (x *ConnectRequest) GetRetainFrames() uint32 {
+	if x != nil {
+		return x.RetainFrames
+	}
+	return 0
+}
+
+func (x *ConnectRequest) GetRetainBytes() uint32 {
+	if x != nil {
+		return x.RetainBytes
+	}
+	return 0
+}
+
 // Correlation configures reply matching for one connection.
 type Correlation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -530,7 +818,7 @@ type Correlation struct {
 
 func (x *Correlation) Reset() {
 	*x = Correlation{}
-	mi := &file_websocketmanager_proto_msgTypes[3]
+	mi := &file_websocketmanager_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -542,7 +830,7 @@ func (x *Correlation) String() string {
 func (*Correlation) ProtoMessage() {}
 
 func (x *Correlation) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[3]
+	mi := &file_websocketmanager_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -555,7 +843,7 @@ func (x *Correlation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Correlation.ProtoReflect.Descriptor instead.
 func (*Correlation) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{3}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Correlation) GetMode() CorrelationMode {
@@ -588,7 +876,7 @@ type ReconnectPolicy struct {
 
 func (x *ReconnectPolicy) Reset() {
 	*x = ReconnectPolicy{}
-	mi := &file_websocketmanager_proto_msgTypes[4]
+	mi := &file_websocketmanager_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -600,7 +888,7 @@ func (x *ReconnectPolicy) String() string {
 func (*ReconnectPolicy) ProtoMessage() {}
 
 func (x *ReconnectPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[4]
+	mi := &file_websocketmanager_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -613,7 +901,7 @@ func (x *ReconnectPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconnectPolicy.ProtoReflect.Descriptor instead.
 func (*ReconnectPolicy) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{4}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReconnectPolicy) GetInitialBackoffMs() int32 {
@@ -650,7 +938,7 @@ type ConnectResponse struct {
 
 func (x *ConnectResponse) Reset() {
 	*x = ConnectResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[5]
+	mi := &file_websocketmanager_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -662,7 +950,7 @@ func (x *ConnectResponse) String() string {
 func (*ConnectResponse) ProtoMessage() {}
 
 func (x *ConnectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[5]
+	mi := &file_websocketmanager_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -675,7 +963,7 @@ func (x *ConnectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectResponse.ProtoReflect.Descriptor instead.
 func (*ConnectResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{5}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ConnectResponse) GetConnectionId() string {
@@ -704,7 +992,7 @@ type ListRequest struct {
 
 func (x *ListRequest) Reset() {
 	*x = ListRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[6]
+	mi := &file_websocketmanager_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -716,7 +1004,7 @@ func (x *ListRequest) String() string {
 func (*ListRequest) ProtoMessage() {}
 
 func (x *ListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[6]
+	mi := &file_websocketmanager_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -729,7 +1017,7 @@ func (x *ListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
 func (*ListRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{6}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListRequest) GetTags() map[string]string {
@@ -750,7 +1038,7 @@ type ListResponse struct {
 
 func (x *ListResponse) Reset() {
 	*x = ListResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[7]
+	mi := &file_websocketmanager_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -762,7 +1050,7 @@ func (x *ListResponse) String() string {
 func (*ListResponse) ProtoMessage() {}
 
 func (x *ListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[7]
+	mi := &file_websocketmanager_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -775,7 +1063,7 @@ func (x *ListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
 func (*ListResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{7}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListResponse) GetConnections() []*WebSocketConnection {
@@ -837,7 +1125,7 @@ type WebSocketConnection struct {
 
 func (x *WebSocketConnection) Reset() {
 	*x = WebSocketConnection{}
-	mi := &file_websocketmanager_proto_msgTypes[8]
+	mi := &file_websocketmanager_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -849,7 +1137,7 @@ func (x *WebSocketConnection) String() string {
 func (*WebSocketConnection) ProtoMessage() {}
 
 func (x *WebSocketConnection) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[8]
+	mi := &file_websocketmanager_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -862,7 +1150,7 @@ func (x *WebSocketConnection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketConnection.ProtoReflect.Descriptor instead.
 func (*WebSocketConnection) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{8}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *WebSocketConnection) GetId() string {
@@ -1005,7 +1293,7 @@ type PublishSettings struct {
 
 func (x *PublishSettings) Reset() {
 	*x = PublishSettings{}
-	mi := &file_websocketmanager_proto_msgTypes[9]
+	mi := &file_websocketmanager_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1017,7 +1305,7 @@ func (x *PublishSettings) String() string {
 func (*PublishSettings) ProtoMessage() {}
 
 func (x *PublishSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[9]
+	mi := &file_websocketmanager_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1030,7 +1318,7 @@ func (x *PublishSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishSettings.ProtoReflect.Descriptor instead.
 func (*PublishSettings) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{9}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PublishSettings) GetBatchMaxFrames() uint32 {
@@ -1079,7 +1367,7 @@ type DisconnectRequest struct {
 
 func (x *DisconnectRequest) Reset() {
 	*x = DisconnectRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[10]
+	mi := &file_websocketmanager_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1091,7 +1379,7 @@ func (x *DisconnectRequest) String() string {
 func (*DisconnectRequest) ProtoMessage() {}
 
 func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[10]
+	mi := &file_websocketmanager_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1104,7 +1392,7 @@ func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectRequest.ProtoReflect.Descriptor instead.
 func (*DisconnectRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{10}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DisconnectRequest) GetId() string {
@@ -1123,7 +1411,7 @@ type DisconnectResponse struct {
 
 func (x *DisconnectResponse) Reset() {
 	*x = DisconnectResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[11]
+	mi := &file_websocketmanager_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1135,7 +1423,7 @@ func (x *DisconnectResponse) String() string {
 func (*DisconnectResponse) ProtoMessage() {}
 
 func (x *DisconnectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[11]
+	mi := &file_websocketmanager_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1148,7 +1436,7 @@ func (x *DisconnectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectResponse.ProtoReflect.Descriptor instead.
 func (*DisconnectResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{11}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{14}
 }
 
 // StartPublishRequest names the connection and the topic, and how frames are published.
@@ -1190,7 +1478,7 @@ type StartPublishRequest struct {
 
 func (x *StartPublishRequest) Reset() {
 	*x = StartPublishRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[12]
+	mi := &file_websocketmanager_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1202,7 +1490,7 @@ func (x *StartPublishRequest) String() string {
 func (*StartPublishRequest) ProtoMessage() {}
 
 func (x *StartPublishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[12]
+	mi := &file_websocketmanager_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1215,7 +1503,7 @@ func (x *StartPublishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartPublishRequest.ProtoReflect.Descriptor instead.
 func (*StartPublishRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{12}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StartPublishRequest) GetId() string {
@@ -1276,7 +1564,7 @@ type StartPublishResponse struct {
 
 func (x *StartPublishResponse) Reset() {
 	*x = StartPublishResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[13]
+	mi := &file_websocketmanager_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1288,7 +1576,7 @@ func (x *StartPublishResponse) String() string {
 func (*StartPublishResponse) ProtoMessage() {}
 
 func (x *StartPublishResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[13]
+	mi := &file_websocketmanager_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1301,7 +1589,7 @@ func (x *StartPublishResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartPublishResponse.ProtoReflect.Descriptor instead.
 func (*StartPublishResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{13}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{16}
 }
 
 // StopPublishRequest names the connection.
@@ -1315,7 +1603,7 @@ type StopPublishRequest struct {
 
 func (x *StopPublishRequest) Reset() {
 	*x = StopPublishRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[14]
+	mi := &file_websocketmanager_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1327,7 +1615,7 @@ func (x *StopPublishRequest) String() string {
 func (*StopPublishRequest) ProtoMessage() {}
 
 func (x *StopPublishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[14]
+	mi := &file_websocketmanager_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1340,7 +1628,7 @@ func (x *StopPublishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopPublishRequest.ProtoReflect.Descriptor instead.
 func (*StopPublishRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{14}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StopPublishRequest) GetId() string {
@@ -1359,7 +1647,7 @@ type StopPublishResponse struct {
 
 func (x *StopPublishResponse) Reset() {
 	*x = StopPublishResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[15]
+	mi := &file_websocketmanager_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1371,7 +1659,7 @@ func (x *StopPublishResponse) String() string {
 func (*StopPublishResponse) ProtoMessage() {}
 
 func (x *StopPublishResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[15]
+	mi := &file_websocketmanager_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1384,7 +1672,7 @@ func (x *StopPublishResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopPublishResponse.ProtoReflect.Descriptor instead.
 func (*StopPublishResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{15}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{18}
 }
 
 // SendRequest sends a message and waits for a correlated response.
@@ -1404,7 +1692,7 @@ type SendRequest struct {
 
 func (x *SendRequest) Reset() {
 	*x = SendRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[16]
+	mi := &file_websocketmanager_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1416,7 +1704,7 @@ func (x *SendRequest) String() string {
 func (*SendRequest) ProtoMessage() {}
 
 func (x *SendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[16]
+	mi := &file_websocketmanager_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1429,7 +1717,7 @@ func (x *SendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRequest.ProtoReflect.Descriptor instead.
 func (*SendRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{16}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SendRequest) GetId() string {
@@ -1475,7 +1763,7 @@ type SendResponse struct {
 
 func (x *SendResponse) Reset() {
 	*x = SendResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[17]
+	mi := &file_websocketmanager_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1487,7 +1775,7 @@ func (x *SendResponse) String() string {
 func (*SendResponse) ProtoMessage() {}
 
 func (x *SendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[17]
+	mi := &file_websocketmanager_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1500,7 +1788,7 @@ func (x *SendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendResponse.ProtoReflect.Descriptor instead.
 func (*SendResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{17}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SendResponse) GetResponse() string {
@@ -1539,7 +1827,7 @@ type SendRawRequest struct {
 
 func (x *SendRawRequest) Reset() {
 	*x = SendRawRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[18]
+	mi := &file_websocketmanager_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1551,7 +1839,7 @@ func (x *SendRawRequest) String() string {
 func (*SendRawRequest) ProtoMessage() {}
 
 func (x *SendRawRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[18]
+	mi := &file_websocketmanager_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1564,7 +1852,7 @@ func (x *SendRawRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRawRequest.ProtoReflect.Descriptor instead.
 func (*SendRawRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{18}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SendRawRequest) GetId() string {
@@ -1597,7 +1885,7 @@ type SendRawResponse struct {
 
 func (x *SendRawResponse) Reset() {
 	*x = SendRawResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[19]
+	mi := &file_websocketmanager_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1609,7 +1897,7 @@ func (x *SendRawResponse) String() string {
 func (*SendRawResponse) ProtoMessage() {}
 
 func (x *SendRawResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[19]
+	mi := &file_websocketmanager_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1622,7 +1910,7 @@ func (x *SendRawResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRawResponse.ProtoReflect.Descriptor instead.
 func (*SendRawResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{19}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{22}
 }
 
 // HeldRequest names the connections to check.
@@ -1635,7 +1923,7 @@ type HeldRequest struct {
 
 func (x *HeldRequest) Reset() {
 	*x = HeldRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[20]
+	mi := &file_websocketmanager_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1647,7 +1935,7 @@ func (x *HeldRequest) String() string {
 func (*HeldRequest) ProtoMessage() {}
 
 func (x *HeldRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[20]
+	mi := &file_websocketmanager_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1660,7 +1948,7 @@ func (x *HeldRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeldRequest.ProtoReflect.Descriptor instead.
 func (*HeldRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{20}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *HeldRequest) GetIds() []string {
@@ -1680,7 +1968,7 @@ type HeldResponse struct {
 
 func (x *HeldResponse) Reset() {
 	*x = HeldResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[21]
+	mi := &file_websocketmanager_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1692,7 +1980,7 @@ func (x *HeldResponse) String() string {
 func (*HeldResponse) ProtoMessage() {}
 
 func (x *HeldResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[21]
+	mi := &file_websocketmanager_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1705,7 +1993,7 @@ func (x *HeldResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeldResponse.ProtoReflect.Descriptor instead.
 func (*HeldResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{21}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *HeldResponse) GetHeld() []string {
@@ -1719,7 +2007,27 @@ var File_websocketmanager_proto protoreflect.FileDescriptor
 
 const file_websocketmanager_proto_rawDesc = "" +
 	"\n" +
-	"\x16websocketmanager.proto\x12\x13websocketmanager.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"g\n" +
+	"\x16websocketmanager.proto\x12\x13websocketmanager.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x89\x01\n" +
+	"\x12WatchFramesRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12(\n" +
+	"\rfrom_sequence\x18\x02 \x01(\x04H\x00R\ffromSequence\x88\x01\x01\x12'\n" +
+	"\x0finclude_replies\x18\x03 \x01(\bR\x0eincludeRepliesB\x10\n" +
+	"\x0e_from_sequence\"\x91\x02\n" +
+	"\x05Frame\x12#\n" +
+	"\rconnection_id\x18\x01 \x01(\tR\fconnectionId\x12\x1a\n" +
+	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12;\n" +
+	"\vreceived_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"receivedAt\x12\x14\n" +
+	"\x04text\x18\x04 \x01(\tH\x00R\x04text\x12\x18\n" +
+	"\x06binary\x18\x05 \x01(\fH\x00R\x06binary\x129\n" +
+	"\amissing\x18\x06 \x01(\v2\x1d.websocketmanager.v1.FrameGapH\x00R\amissing\x12\x14\n" +
+	"\x05reply\x18\a \x01(\bR\x05replyB\t\n" +
+	"\apayload\"h\n" +
+	"\bFrameGap\x12#\n" +
+	"\rfrom_sequence\x18\x01 \x01(\x04R\ffromSequence\x12\x1f\n" +
+	"\vto_sequence\x18\x02 \x01(\x04R\n" +
+	"toSequence\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"g\n" +
 	"\x12WatchEventsRequest\x12#\n" +
 	"\rconnection_id\x18\x01 \x01(\tR\fconnectionId\x12,\n" +
 	"\x12this_instance_only\x18\x02 \x01(\bR\x10thisInstanceOnly\"\x89\x03\n" +
@@ -1735,7 +2043,7 @@ const file_websocketmanager_proto_rawDesc = "" +
 	"\x06reason\x18\b \x01(\tR\x06reason\x12.\n" +
 	"\x04time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x18\n" +
 	"\askipped\x18\n" +
-	" \x01(\x04R\askipped\"\xf6\x04\n" +
+	" \x01(\x04R\askipped\"\xbe\x05\n" +
 	"\x0eConnectRequest\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12%\n" +
 	"\x0eauto_reconnect\x18\x02 \x01(\bR\rautoReconnect\x12#\n" +
@@ -1747,7 +2055,9 @@ const file_websocketmanager_proto_rawDesc = "" +
 	"\x04tags\x18\b \x03(\v2-.websocketmanager.v1.ConnectRequest.TagsEntryR\x04tags\x12B\n" +
 	"\treconnect\x18\t \x01(\v2$.websocketmanager.v1.ReconnectPolicyR\treconnect\x12&\n" +
 	"\x0fidle_timeout_ms\x18\n" +
-	" \x01(\x05R\ridleTimeoutMs\x1a:\n" +
+	" \x01(\x05R\ridleTimeoutMs\x12#\n" +
+	"\rretain_frames\x18\v \x01(\rR\fretainFrames\x12!\n" +
+	"\fretain_bytes\x18\f \x01(\rR\vretainBytes\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a7\n" +
@@ -1856,7 +2166,7 @@ const file_websocketmanager_proto_rawDesc = "" +
 	"\bOverflow\x12\x18\n" +
 	"\x14OVERFLOW_DROP_NEWEST\x10\x00\x12\x18\n" +
 	"\x14OVERFLOW_DROP_OLDEST\x10\x01\x12\x19\n" +
-	"\x15OVERFLOW_BACKPRESSURE\x10\x022\xe0\a\n" +
+	"\x15OVERFLOW_BACKPRESSURE\x10\x022\xdb\b\n" +
 	"\x10WebSocketManager\x12l\n" +
 	"\aConnect\x12#.websocketmanager.v1.ConnectRequest\x1a$.websocketmanager.v1.ConnectResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/connect\x12d\n" +
 	"\x04List\x12 .websocketmanager.v1.ListRequest\x1a!.websocketmanager.v1.ListResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/connections\x12{\n" +
@@ -1867,7 +2177,8 @@ const file_websocketmanager_proto_rawDesc = "" +
 	"\x04Send\x12 .websocketmanager.v1.SendRequest\x1a!.websocketmanager.v1.SendResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/connections/{id}/send\x12}\n" +
 	"\aSendRaw\x12#.websocketmanager.v1.SendRawRequest\x1a$.websocketmanager.v1.SendRawResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/connections/{id}/sendraw\x12q\n" +
 	"\vWatchEvents\x12'.websocketmanager.v1.WatchEventsRequest\x1a#.websocketmanager.v1.LifecycleEvent\"\x12\x82\xd3\xe4\x93\x02\f\x12\n" +
-	"/v1/events0\x012c\n" +
+	"/v1/events0\x01\x12y\n" +
+	"\vWatchFrames\x12'.websocketmanager.v1.WatchFramesRequest\x1a\x1a.websocketmanager.v1.Frame\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/connections/{id}/frames0\x012c\n" +
 	"\x14WebSocketManagerPeer\x12K\n" +
 	"\x04Held\x12 .websocketmanager.v1.HeldRequest\x1a!.websocketmanager.v1.HeldResponseB}ZXgithub.com/websocketmanager/websocketmanager/proto/websocketmanagerv1;websocketmanagerv1\xaa\x02 Virtufin.WebSocketManager.Clientb\x06proto3"
 
@@ -1884,85 +2195,92 @@ func file_websocketmanager_proto_rawDescGZIP() []byte {
 }
 
 var file_websocketmanager_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_websocketmanager_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_websocketmanager_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_websocketmanager_proto_goTypes = []any{
 	(ConnectionStatus)(0),         // 0: websocketmanager.v1.ConnectionStatus
 	(CorrelationMode)(0),          // 1: websocketmanager.v1.CorrelationMode
 	(Overflow)(0),                 // 2: websocketmanager.v1.Overflow
-	(*WatchEventsRequest)(nil),    // 3: websocketmanager.v1.WatchEventsRequest
-	(*LifecycleEvent)(nil),        // 4: websocketmanager.v1.LifecycleEvent
-	(*ConnectRequest)(nil),        // 5: websocketmanager.v1.ConnectRequest
-	(*Correlation)(nil),           // 6: websocketmanager.v1.Correlation
-	(*ReconnectPolicy)(nil),       // 7: websocketmanager.v1.ReconnectPolicy
-	(*ConnectResponse)(nil),       // 8: websocketmanager.v1.ConnectResponse
-	(*ListRequest)(nil),           // 9: websocketmanager.v1.ListRequest
-	(*ListResponse)(nil),          // 10: websocketmanager.v1.ListResponse
-	(*WebSocketConnection)(nil),   // 11: websocketmanager.v1.WebSocketConnection
-	(*PublishSettings)(nil),       // 12: websocketmanager.v1.PublishSettings
-	(*DisconnectRequest)(nil),     // 13: websocketmanager.v1.DisconnectRequest
-	(*DisconnectResponse)(nil),    // 14: websocketmanager.v1.DisconnectResponse
-	(*StartPublishRequest)(nil),   // 15: websocketmanager.v1.StartPublishRequest
-	(*StartPublishResponse)(nil),  // 16: websocketmanager.v1.StartPublishResponse
-	(*StopPublishRequest)(nil),    // 17: websocketmanager.v1.StopPublishRequest
-	(*StopPublishResponse)(nil),   // 18: websocketmanager.v1.StopPublishResponse
-	(*SendRequest)(nil),           // 19: websocketmanager.v1.SendRequest
-	(*SendResponse)(nil),          // 20: websocketmanager.v1.SendResponse
-	(*SendRawRequest)(nil),        // 21: websocketmanager.v1.SendRawRequest
-	(*SendRawResponse)(nil),       // 22: websocketmanager.v1.SendRawResponse
-	(*HeldRequest)(nil),           // 23: websocketmanager.v1.HeldRequest
-	(*HeldResponse)(nil),          // 24: websocketmanager.v1.HeldResponse
-	nil,                           // 25: websocketmanager.v1.ConnectRequest.HeadersEntry
-	nil,                           // 26: websocketmanager.v1.ConnectRequest.TagsEntry
-	nil,                           // 27: websocketmanager.v1.ListRequest.TagsEntry
-	nil,                           // 28: websocketmanager.v1.WebSocketConnection.TagsEntry
-	nil,                           // 29: websocketmanager.v1.WebSocketConnection.DroppedFramesByReasonEntry
-	(*timestamppb.Timestamp)(nil), // 30: google.protobuf.Timestamp
+	(*WatchFramesRequest)(nil),    // 3: websocketmanager.v1.WatchFramesRequest
+	(*Frame)(nil),                 // 4: websocketmanager.v1.Frame
+	(*FrameGap)(nil),              // 5: websocketmanager.v1.FrameGap
+	(*WatchEventsRequest)(nil),    // 6: websocketmanager.v1.WatchEventsRequest
+	(*LifecycleEvent)(nil),        // 7: websocketmanager.v1.LifecycleEvent
+	(*ConnectRequest)(nil),        // 8: websocketmanager.v1.ConnectRequest
+	(*Correlation)(nil),           // 9: websocketmanager.v1.Correlation
+	(*ReconnectPolicy)(nil),       // 10: websocketmanager.v1.ReconnectPolicy
+	(*ConnectResponse)(nil),       // 11: websocketmanager.v1.ConnectResponse
+	(*ListRequest)(nil),           // 12: websocketmanager.v1.ListRequest
+	(*ListResponse)(nil),          // 13: websocketmanager.v1.ListResponse
+	(*WebSocketConnection)(nil),   // 14: websocketmanager.v1.WebSocketConnection
+	(*PublishSettings)(nil),       // 15: websocketmanager.v1.PublishSettings
+	(*DisconnectRequest)(nil),     // 16: websocketmanager.v1.DisconnectRequest
+	(*DisconnectResponse)(nil),    // 17: websocketmanager.v1.DisconnectResponse
+	(*StartPublishRequest)(nil),   // 18: websocketmanager.v1.StartPublishRequest
+	(*StartPublishResponse)(nil),  // 19: websocketmanager.v1.StartPublishResponse
+	(*StopPublishRequest)(nil),    // 20: websocketmanager.v1.StopPublishRequest
+	(*StopPublishResponse)(nil),   // 21: websocketmanager.v1.StopPublishResponse
+	(*SendRequest)(nil),           // 22: websocketmanager.v1.SendRequest
+	(*SendResponse)(nil),          // 23: websocketmanager.v1.SendResponse
+	(*SendRawRequest)(nil),        // 24: websocketmanager.v1.SendRawRequest
+	(*SendRawResponse)(nil),       // 25: websocketmanager.v1.SendRawResponse
+	(*HeldRequest)(nil),           // 26: websocketmanager.v1.HeldRequest
+	(*HeldResponse)(nil),          // 27: websocketmanager.v1.HeldResponse
+	nil,                           // 28: websocketmanager.v1.ConnectRequest.HeadersEntry
+	nil,                           // 29: websocketmanager.v1.ConnectRequest.TagsEntry
+	nil,                           // 30: websocketmanager.v1.ListRequest.TagsEntry
+	nil,                           // 31: websocketmanager.v1.WebSocketConnection.TagsEntry
+	nil,                           // 32: websocketmanager.v1.WebSocketConnection.DroppedFramesByReasonEntry
+	(*timestamppb.Timestamp)(nil), // 33: google.protobuf.Timestamp
 }
 var file_websocketmanager_proto_depIdxs = []int32{
-	0,  // 0: websocketmanager.v1.LifecycleEvent.status:type_name -> websocketmanager.v1.ConnectionStatus
-	0,  // 1: websocketmanager.v1.LifecycleEvent.previous_status:type_name -> websocketmanager.v1.ConnectionStatus
-	30, // 2: websocketmanager.v1.LifecycleEvent.time:type_name -> google.protobuf.Timestamp
-	25, // 3: websocketmanager.v1.ConnectRequest.headers:type_name -> websocketmanager.v1.ConnectRequest.HeadersEntry
-	6,  // 4: websocketmanager.v1.ConnectRequest.correlation:type_name -> websocketmanager.v1.Correlation
-	26, // 5: websocketmanager.v1.ConnectRequest.tags:type_name -> websocketmanager.v1.ConnectRequest.TagsEntry
-	7,  // 6: websocketmanager.v1.ConnectRequest.reconnect:type_name -> websocketmanager.v1.ReconnectPolicy
-	1,  // 7: websocketmanager.v1.Correlation.mode:type_name -> websocketmanager.v1.CorrelationMode
-	0,  // 8: websocketmanager.v1.ConnectResponse.status:type_name -> websocketmanager.v1.ConnectionStatus
-	27, // 9: websocketmanager.v1.ListRequest.tags:type_name -> websocketmanager.v1.ListRequest.TagsEntry
-	11, // 10: websocketmanager.v1.ListResponse.connections:type_name -> websocketmanager.v1.WebSocketConnection
-	0,  // 11: websocketmanager.v1.WebSocketConnection.status:type_name -> websocketmanager.v1.ConnectionStatus
-	30, // 12: websocketmanager.v1.WebSocketConnection.created_at:type_name -> google.protobuf.Timestamp
-	30, // 13: websocketmanager.v1.WebSocketConnection.connected_since:type_name -> google.protobuf.Timestamp
-	28, // 14: websocketmanager.v1.WebSocketConnection.tags:type_name -> websocketmanager.v1.WebSocketConnection.TagsEntry
-	6,  // 15: websocketmanager.v1.WebSocketConnection.correlation:type_name -> websocketmanager.v1.Correlation
-	29, // 16: websocketmanager.v1.WebSocketConnection.dropped_frames_by_reason:type_name -> websocketmanager.v1.WebSocketConnection.DroppedFramesByReasonEntry
-	12, // 17: websocketmanager.v1.WebSocketConnection.publish:type_name -> websocketmanager.v1.PublishSettings
-	30, // 18: websocketmanager.v1.WebSocketConnection.publish_paused_since:type_name -> google.protobuf.Timestamp
-	2,  // 19: websocketmanager.v1.PublishSettings.overflow:type_name -> websocketmanager.v1.Overflow
-	2,  // 20: websocketmanager.v1.StartPublishRequest.overflow:type_name -> websocketmanager.v1.Overflow
-	5,  // 21: websocketmanager.v1.WebSocketManager.Connect:input_type -> websocketmanager.v1.ConnectRequest
-	9,  // 22: websocketmanager.v1.WebSocketManager.List:input_type -> websocketmanager.v1.ListRequest
-	13, // 23: websocketmanager.v1.WebSocketManager.Disconnect:input_type -> websocketmanager.v1.DisconnectRequest
-	15, // 24: websocketmanager.v1.WebSocketManager.StartPublish:input_type -> websocketmanager.v1.StartPublishRequest
-	17, // 25: websocketmanager.v1.WebSocketManager.StopPublish:input_type -> websocketmanager.v1.StopPublishRequest
-	19, // 26: websocketmanager.v1.WebSocketManager.Send:input_type -> websocketmanager.v1.SendRequest
-	21, // 27: websocketmanager.v1.WebSocketManager.SendRaw:input_type -> websocketmanager.v1.SendRawRequest
-	3,  // 28: websocketmanager.v1.WebSocketManager.WatchEvents:input_type -> websocketmanager.v1.WatchEventsRequest
-	23, // 29: websocketmanager.v1.WebSocketManagerPeer.Held:input_type -> websocketmanager.v1.HeldRequest
-	8,  // 30: websocketmanager.v1.WebSocketManager.Connect:output_type -> websocketmanager.v1.ConnectResponse
-	10, // 31: websocketmanager.v1.WebSocketManager.List:output_type -> websocketmanager.v1.ListResponse
-	14, // 32: websocketmanager.v1.WebSocketManager.Disconnect:output_type -> websocketmanager.v1.DisconnectResponse
-	16, // 33: websocketmanager.v1.WebSocketManager.StartPublish:output_type -> websocketmanager.v1.StartPublishResponse
-	18, // 34: websocketmanager.v1.WebSocketManager.StopPublish:output_type -> websocketmanager.v1.StopPublishResponse
-	20, // 35: websocketmanager.v1.WebSocketManager.Send:output_type -> websocketmanager.v1.SendResponse
-	22, // 36: websocketmanager.v1.WebSocketManager.SendRaw:output_type -> websocketmanager.v1.SendRawResponse
-	4,  // 37: websocketmanager.v1.WebSocketManager.WatchEvents:output_type -> websocketmanager.v1.LifecycleEvent
-	24, // 38: websocketmanager.v1.WebSocketManagerPeer.Held:output_type -> websocketmanager.v1.HeldResponse
-	30, // [30:39] is the sub-list for method output_type
-	21, // [21:30] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	33, // 0: websocketmanager.v1.Frame.received_at:type_name -> google.protobuf.Timestamp
+	5,  // 1: websocketmanager.v1.Frame.missing:type_name -> websocketmanager.v1.FrameGap
+	0,  // 2: websocketmanager.v1.LifecycleEvent.status:type_name -> websocketmanager.v1.ConnectionStatus
+	0,  // 3: websocketmanager.v1.LifecycleEvent.previous_status:type_name -> websocketmanager.v1.ConnectionStatus
+	33, // 4: websocketmanager.v1.LifecycleEvent.time:type_name -> google.protobuf.Timestamp
+	28, // 5: websocketmanager.v1.ConnectRequest.headers:type_name -> websocketmanager.v1.ConnectRequest.HeadersEntry
+	9,  // 6: websocketmanager.v1.ConnectRequest.correlation:type_name -> websocketmanager.v1.Correlation
+	29, // 7: websocketmanager.v1.ConnectRequest.tags:type_name -> websocketmanager.v1.ConnectRequest.TagsEntry
+	10, // 8: websocketmanager.v1.ConnectRequest.reconnect:type_name -> websocketmanager.v1.ReconnectPolicy
+	1,  // 9: websocketmanager.v1.Correlation.mode:type_name -> websocketmanager.v1.CorrelationMode
+	0,  // 10: websocketmanager.v1.ConnectResponse.status:type_name -> websocketmanager.v1.ConnectionStatus
+	30, // 11: websocketmanager.v1.ListRequest.tags:type_name -> websocketmanager.v1.ListRequest.TagsEntry
+	14, // 12: websocketmanager.v1.ListResponse.connections:type_name -> websocketmanager.v1.WebSocketConnection
+	0,  // 13: websocketmanager.v1.WebSocketConnection.status:type_name -> websocketmanager.v1.ConnectionStatus
+	33, // 14: websocketmanager.v1.WebSocketConnection.created_at:type_name -> google.protobuf.Timestamp
+	33, // 15: websocketmanager.v1.WebSocketConnection.connected_since:type_name -> google.protobuf.Timestamp
+	31, // 16: websocketmanager.v1.WebSocketConnection.tags:type_name -> websocketmanager.v1.WebSocketConnection.TagsEntry
+	9,  // 17: websocketmanager.v1.WebSocketConnection.correlation:type_name -> websocketmanager.v1.Correlation
+	32, // 18: websocketmanager.v1.WebSocketConnection.dropped_frames_by_reason:type_name -> websocketmanager.v1.WebSocketConnection.DroppedFramesByReasonEntry
+	15, // 19: websocketmanager.v1.WebSocketConnection.publish:type_name -> websocketmanager.v1.PublishSettings
+	33, // 20: websocketmanager.v1.WebSocketConnection.publish_paused_since:type_name -> google.protobuf.Timestamp
+	2,  // 21: websocketmanager.v1.PublishSettings.overflow:type_name -> websocketmanager.v1.Overflow
+	2,  // 22: websocketmanager.v1.StartPublishRequest.overflow:type_name -> websocketmanager.v1.Overflow
+	8,  // 23: websocketmanager.v1.WebSocketManager.Connect:input_type -> websocketmanager.v1.ConnectRequest
+	12, // 24: websocketmanager.v1.WebSocketManager.List:input_type -> websocketmanager.v1.ListRequest
+	16, // 25: websocketmanager.v1.WebSocketManager.Disconnect:input_type -> websocketmanager.v1.DisconnectRequest
+	18, // 26: websocketmanager.v1.WebSocketManager.StartPublish:input_type -> websocketmanager.v1.StartPublishRequest
+	20, // 27: websocketmanager.v1.WebSocketManager.StopPublish:input_type -> websocketmanager.v1.StopPublishRequest
+	22, // 28: websocketmanager.v1.WebSocketManager.Send:input_type -> websocketmanager.v1.SendRequest
+	24, // 29: websocketmanager.v1.WebSocketManager.SendRaw:input_type -> websocketmanager.v1.SendRawRequest
+	6,  // 30: websocketmanager.v1.WebSocketManager.WatchEvents:input_type -> websocketmanager.v1.WatchEventsRequest
+	3,  // 31: websocketmanager.v1.WebSocketManager.WatchFrames:input_type -> websocketmanager.v1.WatchFramesRequest
+	26, // 32: websocketmanager.v1.WebSocketManagerPeer.Held:input_type -> websocketmanager.v1.HeldRequest
+	11, // 33: websocketmanager.v1.WebSocketManager.Connect:output_type -> websocketmanager.v1.ConnectResponse
+	13, // 34: websocketmanager.v1.WebSocketManager.List:output_type -> websocketmanager.v1.ListResponse
+	17, // 35: websocketmanager.v1.WebSocketManager.Disconnect:output_type -> websocketmanager.v1.DisconnectResponse
+	19, // 36: websocketmanager.v1.WebSocketManager.StartPublish:output_type -> websocketmanager.v1.StartPublishResponse
+	21, // 37: websocketmanager.v1.WebSocketManager.StopPublish:output_type -> websocketmanager.v1.StopPublishResponse
+	23, // 38: websocketmanager.v1.WebSocketManager.Send:output_type -> websocketmanager.v1.SendResponse
+	25, // 39: websocketmanager.v1.WebSocketManager.SendRaw:output_type -> websocketmanager.v1.SendRawResponse
+	7,  // 40: websocketmanager.v1.WebSocketManager.WatchEvents:output_type -> websocketmanager.v1.LifecycleEvent
+	4,  // 41: websocketmanager.v1.WebSocketManager.WatchFrames:output_type -> websocketmanager.v1.Frame
+	27, // 42: websocketmanager.v1.WebSocketManagerPeer.Held:output_type -> websocketmanager.v1.HeldResponse
+	33, // [33:43] is the sub-list for method output_type
+	23, // [23:33] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_websocketmanager_proto_init() }
@@ -1970,13 +2288,19 @@ func file_websocketmanager_proto_init() {
 	if File_websocketmanager_proto != nil {
 		return
 	}
+	file_websocketmanager_proto_msgTypes[0].OneofWrappers = []any{}
+	file_websocketmanager_proto_msgTypes[1].OneofWrappers = []any{
+		(*Frame_Text)(nil),
+		(*Frame_Binary)(nil),
+		(*Frame_Missing)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_websocketmanager_proto_rawDesc), len(file_websocketmanager_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   27,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -32,6 +32,7 @@ const (
 	WebSocketManager_Send_FullMethodName         = "/websocketmanager.v1.WebSocketManager/Send"
 	WebSocketManager_SendRaw_FullMethodName      = "/websocketmanager.v1.WebSocketManager/SendRaw"
 	WebSocketManager_WatchEvents_FullMethodName  = "/websocketmanager.v1.WebSocketManager/WatchEvents"
+	WebSocketManager_WatchFrames_FullMethodName  = "/websocketmanager.v1.WebSocketManager/WatchFrames"
 )
 
 // WebSocketManagerClient is the client API for WebSocketManager service.
@@ -59,6 +60,15 @@ type WebSocketManagerClient interface {
 	// topic) as they happen, from every instance, until the caller cancels. REST: newline-
 	// delimited JSON objects {"result": LifecycleEvent}.
 	WatchEvents(ctx context.Context, in *WatchEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LifecycleEvent], error)
+	// WatchFrames streams the connection's inbound frames as they arrive, from whichever
+	// instance holds it, until the caller cancels. With from_sequence it first sends the
+	// retained frames from that sequence on; frames asked for that are no longer retained are
+	// announced by a Frame with `missing` set, never skipped silently. When the instance holding
+	// the connection changes (failover, rebalancing) or stops, the stream ends with UNAVAILABLE
+	// and the trailer `wsm-resume-from` (the sequence to resume from): watch again with that
+	// from_sequence. A watcher that cannot keep up ends with RESOURCE_EXHAUSTED and the same
+	// trailer. REST: newline-delimited JSON objects {"result": Frame}.
+	WatchFrames(ctx context.Context, in *WatchFramesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Frame], error)
 }
 
 type webSocketManagerClient struct {
@@ -158,6 +168,25 @@ func (c *webSocketManagerClient) WatchEvents(ctx context.Context, in *WatchEvent
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type WebSocketManager_WatchEventsClient = grpc.ServerStreamingClient[LifecycleEvent]
 
+func (c *webSocketManagerClient) WatchFrames(ctx context.Context, in *WatchFramesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Frame], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &WebSocketManager_ServiceDesc.Streams[1], WebSocketManager_WatchFrames_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchFramesRequest, Frame]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type WebSocketManager_WatchFramesClient = grpc.ServerStreamingClient[Frame]
+
 // WebSocketManagerServer is the server API for WebSocketManager service.
 // All implementations must embed UnimplementedWebSocketManagerServer
 // for forward compatibility.
@@ -183,6 +212,15 @@ type WebSocketManagerServer interface {
 	// topic) as they happen, from every instance, until the caller cancels. REST: newline-
 	// delimited JSON objects {"result": LifecycleEvent}.
 	WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[LifecycleEvent]) error
+	// WatchFrames streams the connection's inbound frames as they arrive, from whichever
+	// instance holds it, until the caller cancels. With from_sequence it first sends the
+	// retained frames from that sequence on; frames asked for that are no longer retained are
+	// announced by a Frame with `missing` set, never skipped silently. When the instance holding
+	// the connection changes (failover, rebalancing) or stops, the stream ends with UNAVAILABLE
+	// and the trailer `wsm-resume-from` (the sequence to resume from): watch again with that
+	// from_sequence. A watcher that cannot keep up ends with RESOURCE_EXHAUSTED and the same
+	// trailer. REST: newline-delimited JSON objects {"result": Frame}.
+	WatchFrames(*WatchFramesRequest, grpc.ServerStreamingServer[Frame]) error
 	mustEmbedUnimplementedWebSocketManagerServer()
 }
 
@@ -216,6 +254,9 @@ func (UnimplementedWebSocketManagerServer) SendRaw(context.Context, *SendRawRequ
 }
 func (UnimplementedWebSocketManagerServer) WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[LifecycleEvent]) error {
 	return status.Error(codes.Unimplemented, "method WatchEvents not implemented")
+}
+func (UnimplementedWebSocketManagerServer) WatchFrames(*WatchFramesRequest, grpc.ServerStreamingServer[Frame]) error {
+	return status.Error(codes.Unimplemented, "method WatchFrames not implemented")
 }
 func (UnimplementedWebSocketManagerServer) mustEmbedUnimplementedWebSocketManagerServer() {}
 func (UnimplementedWebSocketManagerServer) testEmbeddedByValue()                          {}
@@ -375,6 +416,17 @@ func _WebSocketManager_WatchEvents_Handler(srv interface{}, stream grpc.ServerSt
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type WebSocketManager_WatchEventsServer = grpc.ServerStreamingServer[LifecycleEvent]
 
+func _WebSocketManager_WatchFrames_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchFramesRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(WebSocketManagerServer).WatchFrames(m, &grpc.GenericServerStream[WatchFramesRequest, Frame]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type WebSocketManager_WatchFramesServer = grpc.ServerStreamingServer[Frame]
+
 // WebSocketManager_ServiceDesc is the grpc.ServiceDesc for WebSocketManager service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -415,6 +467,11 @@ var WebSocketManager_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "WatchEvents",
 			Handler:       _WebSocketManager_WatchEvents_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "WatchFrames",
+			Handler:       _WebSocketManager_WatchFrames_Handler,
 			ServerStreams: true,
 		},
 	},

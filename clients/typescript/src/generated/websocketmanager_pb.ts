@@ -18,7 +18,149 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file websocketmanager.proto.
  */
 export const file_websocketmanager: GenFile = /*@__PURE__*/
-  fileDesc("ChZ3ZWJzb2NrZXRtYW5hZ2VyLnByb3RvEhN3ZWJzb2NrZXRtYW5hZ2VyLnYxIkcKEldhdGNoRXZlbnRzUmVxdWVzdBIVCg1jb25uZWN0aW9uX2lkGAEgASgJEhoKEnRoaXNfaW5zdGFuY2Vfb25seRgCIAEoCCKrAgoOTGlmZWN5Y2xlRXZlbnQSFQoNY29ubmVjdGlvbl9pZBgBIAEoCRILCgN1cmwYAiABKAkSEwoLaW5zdGFuY2VfaWQYAyABKAkSNQoGc3RhdHVzGAQgASgOMiUud2Vic29ja2V0bWFuYWdlci52MS5Db25uZWN0aW9uU3RhdHVzEj4KD3ByZXZpb3VzX3N0YXR1cxgFIAEoDjIlLndlYnNvY2tldG1hbmFnZXIudjEuQ29ubmVjdGlvblN0YXR1cxIPCgdhdHRlbXB0GAYgASgFEg0KBWVycm9yGAcgASgJEg4KBnJlYXNvbhgIIAEoCRIoCgR0aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdza2lwcGVkGAogASgEIuUDCg5Db25uZWN0UmVxdWVzdBILCgN1cmwYASABKAkSFgoOYXV0b19yZWNvbm5lY3QYAiABKAgSFQoNY29ubmVjdGlvbl9pZBgDIAEoCRJBCgdoZWFkZXJzGAQgAygLMjAud2Vic29ja2V0bWFuYWdlci52MS5Db25uZWN0UmVxdWVzdC5IZWFkZXJzRW50cnkSFAoMc3VicHJvdG9jb2xzGAUgAygJEhsKE29uX2Nvbm5lY3RfbWVzc2FnZXMYBiADKAkSNQoLY29ycmVsYXRpb24YByABKAsyIC53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvcnJlbGF0aW9uEjsKBHRhZ3MYCCADKAsyLS53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvbm5lY3RSZXF1ZXN0LlRhZ3NFbnRyeRI3CglyZWNvbm5lY3QYCSABKAsyJC53ZWJzb2NrZXRtYW5hZ2VyLnYxLlJlY29ubmVjdFBvbGljeRIXCg9pZGxlX3RpbWVvdXRfbXMYCiABKAUaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaKwoJVGFnc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiUAoLQ29ycmVsYXRpb24SMgoEbW9kZRgBIAEoDjIkLndlYnNvY2tldG1hbmFnZXIudjEuQ29ycmVsYXRpb25Nb2RlEg0KBWZpZWxkGAIgASgJIlsKD1JlY29ubmVjdFBvbGljeRIaChJpbml0aWFsX2JhY2tvZmZfbXMYASABKAUSFgoObWF4X2JhY2tvZmZfbXMYAiABKAUSFAoMbWF4X2F0dGVtcHRzGAMgASgFIl8KD0Nvbm5lY3RSZXNwb25zZRIVCg1jb25uZWN0aW9uX2lkGAEgASgJEjUKBnN0YXR1cxgCIAEoDjIlLndlYnNvY2tldG1hbmFnZXIudjEuQ29ubmVjdGlvblN0YXR1cyJ0CgtMaXN0UmVxdWVzdBI4CgR0YWdzGAEgAygLMioud2Vic29ja2V0bWFuYWdlci52MS5MaXN0UmVxdWVzdC5UYWdzRW50cnkaKwoJVGFnc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiTQoMTGlzdFJlc3BvbnNlEj0KC2Nvbm5lY3Rpb25zGAEgAygLMigud2Vic29ja2V0bWFuYWdlci52MS5XZWJTb2NrZXRDb25uZWN0aW9uIrcGChNXZWJTb2NrZXRDb25uZWN0aW9uEgoKAmlkGAEgASgJEgsKA3VybBgCIAEoCRI1CgZzdGF0dXMYAyABKA4yJS53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvbm5lY3Rpb25TdGF0dXMSEwoLaW5zdGFuY2VfaWQYBCABKAkSDQoFdG9waWMYBSABKAkSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKbGFzdF9lcnJvchgHIAEoCRIXCg9yZWNvbm5lY3RfY291bnQYCCABKAUSMwoPY29ubmVjdGVkX3NpbmNlGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBJACgR0YWdzGAogAygLMjIud2Vic29ja2V0bWFuYWdlci52MS5XZWJTb2NrZXRDb25uZWN0aW9uLlRhZ3NFbnRyeRIWCg5hdXRvX3JlY29ubmVjdBgLIAEoCBITCgtzdWJwcm90b2NvbBgMIAEoCRI1Cgtjb3JyZWxhdGlvbhgNIAEoCzIgLndlYnNvY2tldG1hbmFnZXIudjEuQ29ycmVsYXRpb24SFgoOZHJvcHBlZF9mcmFtZXMYDiABKAMSZQoYZHJvcHBlZF9mcmFtZXNfYnlfcmVhc29uGA8gAygLMkMud2Vic29ja2V0bWFuYWdlci52MS5XZWJTb2NrZXRDb25uZWN0aW9uLkRyb3BwZWRGcmFtZXNCeVJlYXNvbkVudHJ5EjUKB3B1Ymxpc2gYECABKAsyJC53ZWJzb2NrZXRtYW5hZ2VyLnYxLlB1Ymxpc2hTZXR0aW5ncxI4ChRwdWJsaXNoX3BhdXNlZF9zaW5jZRgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGQoRcHVibGlzaF9wYXVzZWRfbXMYEiABKAMaKwoJVGFnc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaPAoaRHJvcHBlZEZyYW1lc0J5UmVhc29uRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgDOgI4ASKqAQoPUHVibGlzaFNldHRpbmdzEhgKEGJhdGNoX21heF9mcmFtZXMYASABKA0SFwoPYmF0Y2hfbWF4X2J5dGVzGAIgASgNEhoKEmJhdGNoX21heF9kZWxheV9tcxgDIAEoDRIXCg9pbmNsdWRlX3JlcGxpZXMYBCABKAgSLwoIb3ZlcmZsb3cYBSABKA4yHS53ZWJzb2NrZXRtYW5hZ2VyLnYxLk92ZXJmbG93Ih8KEURpc2Nvbm5lY3RSZXF1ZXN0EgoKAmlkGAEgASgJIhQKEkRpc2Nvbm5lY3RSZXNwb25zZSLJAQoTU3RhcnRQdWJsaXNoUmVxdWVzdBIKCgJpZBgBIAEoCRINCgV0b3BpYxgCIAEoCRIYChBiYXRjaF9tYXhfZnJhbWVzGAMgASgNEhcKD2JhdGNoX21heF9ieXRlcxgEIAEoDRIaChJiYXRjaF9tYXhfZGVsYXlfbXMYBSABKA0SFwoPaW5jbHVkZV9yZXBsaWVzGAYgASgIEi8KCG92ZXJmbG93GAcgASgOMh0ud2Vic29ja2V0bWFuYWdlci52MS5PdmVyZmxvdyIWChRTdGFydFB1Ymxpc2hSZXNwb25zZSIgChJTdG9wUHVibGlzaFJlcXVlc3QSCgoCaWQYASABKAkiFQoTU3RvcFB1Ymxpc2hSZXNwb25zZSJWCgtTZW5kUmVxdWVzdBIKCgJpZBgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEhIKCnRpbWVvdXRfbXMYAyABKAUSFgoOYmluYXJ5X21lc3NhZ2UYBCABKAwiSQoMU2VuZFJlc3BvbnNlEhAKCHJlc3BvbnNlGAEgASgJEhcKD2JpbmFyeV9yZXNwb25zZRgCIAEoDBIOCgZiaW5hcnkYAyABKAgiRQoOU2VuZFJhd1JlcXVlc3QSCgoCaWQYASABKAkSDwoHbWVzc2FnZRgCIAEoCRIWCg5iaW5hcnlfbWVzc2FnZRgDIAEoDCIRCg9TZW5kUmF3UmVzcG9uc2UiGgoLSGVsZFJlcXVlc3QSCwoDaWRzGAEgAygJIhwKDEhlbGRSZXNwb25zZRIMCgRoZWxkGAEgAygJKlsKEENvbm5lY3Rpb25TdGF0dXMSCwoHVU5LTk9XThAAEg4KCkNPTk5FQ1RJTkcQARINCglDT05ORUNURUQQAhIQCgxESVNDT05ORUNURUQQAxIJCgVFUlJPUhAEKqcBCg9Db3JyZWxhdGlvbk1vZGUSIAocQ09SUkVMQVRJT05fTU9ERV9VTlNQRUNJRklFRBAAEhkKFUNPUlJFTEFUSU9OX01PREVfQVVUTxABEh8KG0NPUlJFTEFUSU9OX01PREVfSlNPTl9GSUVMRBACEhsKF0NPUlJFTEFUSU9OX01PREVfUFJFRklYEAMSGQoVQ09SUkVMQVRJT05fTU9ERV9ORVhUEAQqWQoIT3ZlcmZsb3cSGAoUT1ZFUkZMT1dfRFJPUF9ORVdFU1QQABIYChRPVkVSRkxPV19EUk9QX09MREVTVBABEhkKFU9WRVJGTE9XX0JBQ0tQUkVTU1VSRRACMuAHChBXZWJTb2NrZXRNYW5hZ2VyEmwKB0Nvbm5lY3QSIy53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvbm5lY3RSZXF1ZXN0GiQud2Vic29ja2V0bWFuYWdlci52MS5Db25uZWN0UmVzcG9uc2UiFoLT5JMCEDoBKiILL3YxL2Nvbm5lY3QSZAoETGlzdBIgLndlYnNvY2tldG1hbmFnZXIudjEuTGlzdFJlcXVlc3QaIS53ZWJzb2NrZXRtYW5hZ2VyLnYxLkxpc3RSZXNwb25zZSIXgtPkkwIREg8vdjEvY29ubmVjdGlvbnMSewoKRGlzY29ubmVjdBImLndlYnNvY2tldG1hbmFnZXIudjEuRGlzY29ubmVjdFJlcXVlc3QaJy53ZWJzb2NrZXRtYW5hZ2VyLnYxLkRpc2Nvbm5lY3RSZXNwb25zZSIcgtPkkwIWKhQvdjEvY29ubmVjdGlvbnMve2lkfRKMAQoMU3RhcnRQdWJsaXNoEigud2Vic29ja2V0bWFuYWdlci52MS5TdGFydFB1Ymxpc2hSZXF1ZXN0Gikud2Vic29ja2V0bWFuYWdlci52MS5TdGFydFB1Ymxpc2hSZXNwb25zZSIngtPkkwIhOgEqIhwvdjEvY29ubmVjdGlvbnMve2lkfS9wdWJsaXNoEoYBCgtTdG9wUHVibGlzaBInLndlYnNvY2tldG1hbmFnZXIudjEuU3RvcFB1Ymxpc2hSZXF1ZXN0Gigud2Vic29ja2V0bWFuYWdlci52MS5TdG9wUHVibGlzaFJlc3BvbnNlIiSC0+STAh4qHC92MS9jb25uZWN0aW9ucy97aWR9L3B1Ymxpc2gScQoEU2VuZBIgLndlYnNvY2tldG1hbmFnZXIudjEuU2VuZFJlcXVlc3QaIS53ZWJzb2NrZXRtYW5hZ2VyLnYxLlNlbmRSZXNwb25zZSIkgtPkkwIeOgEqIhkvdjEvY29ubmVjdGlvbnMve2lkfS9zZW5kEn0KB1NlbmRSYXcSIy53ZWJzb2NrZXRtYW5hZ2VyLnYxLlNlbmRSYXdSZXF1ZXN0GiQud2Vic29ja2V0bWFuYWdlci52MS5TZW5kUmF3UmVzcG9uc2UiJ4LT5JMCIToBKiIcL3YxL2Nvbm5lY3Rpb25zL3tpZH0vc2VuZHJhdxJxCgtXYXRjaEV2ZW50cxInLndlYnNvY2tldG1hbmFnZXIudjEuV2F0Y2hFdmVudHNSZXF1ZXN0GiMud2Vic29ja2V0bWFuYWdlci52MS5MaWZlY3ljbGVFdmVudCISgtPkkwIMEgovdjEvZXZlbnRzMAEyYwoUV2ViU29ja2V0TWFuYWdlclBlZXISSwoESGVsZBIgLndlYnNvY2tldG1hbmFnZXIudjEuSGVsZFJlcXVlc3QaIS53ZWJzb2NrZXRtYW5hZ2VyLnYxLkhlbGRSZXNwb25zZUJ9WlhnaXRodWIuY29tL3dlYnNvY2tldG1hbmFnZXIvd2Vic29ja2V0bWFuYWdlci9wcm90by93ZWJzb2NrZXRtYW5hZ2VydjE7d2Vic29ja2V0bWFuYWdlcnYxqgIgVmlydHVmaW4uV2ViU29ja2V0TWFuYWdlci5DbGllbnRiBnByb3RvMw", [file_google_api_annotations, file_google_protobuf_timestamp]);
+  fileDesc("ChZ3ZWJzb2NrZXRtYW5hZ2VyLnByb3RvEhN3ZWJzb2NrZXRtYW5hZ2VyLnYxImcKEldhdGNoRnJhbWVzUmVxdWVzdBIKCgJpZBgBIAEoCRIaCg1mcm9tX3NlcXVlbmNlGAIgASgESACIAQESFwoPaW5jbHVkZV9yZXBsaWVzGAMgASgIQhAKDl9mcm9tX3NlcXVlbmNlIs8BCgVGcmFtZRIVCg1jb25uZWN0aW9uX2lkGAEgASgJEhAKCHNlcXVlbmNlGAIgASgEEi8KC3JlY2VpdmVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgR0ZXh0GAQgASgJSAASEAoGYmluYXJ5GAUgASgMSAASMAoHbWlzc2luZxgGIAEoCzIdLndlYnNvY2tldG1hbmFnZXIudjEuRnJhbWVHYXBIABINCgVyZXBseRgHIAEoCEIJCgdwYXlsb2FkIkYKCEZyYW1lR2FwEhUKDWZyb21fc2VxdWVuY2UYASABKAQSEwoLdG9fc2VxdWVuY2UYAiABKAQSDgoGcmVhc29uGAMgASgJIkcKEldhdGNoRXZlbnRzUmVxdWVzdBIVCg1jb25uZWN0aW9uX2lkGAEgASgJEhoKEnRoaXNfaW5zdGFuY2Vfb25seRgCIAEoCCKrAgoOTGlmZWN5Y2xlRXZlbnQSFQoNY29ubmVjdGlvbl9pZBgBIAEoCRILCgN1cmwYAiABKAkSEwoLaW5zdGFuY2VfaWQYAyABKAkSNQoGc3RhdHVzGAQgASgOMiUud2Vic29ja2V0bWFuYWdlci52MS5Db25uZWN0aW9uU3RhdHVzEj4KD3ByZXZpb3VzX3N0YXR1cxgFIAEoDjIlLndlYnNvY2tldG1hbmFnZXIudjEuQ29ubmVjdGlvblN0YXR1cxIPCgdhdHRlbXB0GAYgASgFEg0KBWVycm9yGAcgASgJEg4KBnJlYXNvbhgIIAEoCRIoCgR0aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdza2lwcGVkGAogASgEIpIECg5Db25uZWN0UmVxdWVzdBILCgN1cmwYASABKAkSFgoOYXV0b19yZWNvbm5lY3QYAiABKAgSFQoNY29ubmVjdGlvbl9pZBgDIAEoCRJBCgdoZWFkZXJzGAQgAygLMjAud2Vic29ja2V0bWFuYWdlci52MS5Db25uZWN0UmVxdWVzdC5IZWFkZXJzRW50cnkSFAoMc3VicHJvdG9jb2xzGAUgAygJEhsKE29uX2Nvbm5lY3RfbWVzc2FnZXMYBiADKAkSNQoLY29ycmVsYXRpb24YByABKAsyIC53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvcnJlbGF0aW9uEjsKBHRhZ3MYCCADKAsyLS53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvbm5lY3RSZXF1ZXN0LlRhZ3NFbnRyeRI3CglyZWNvbm5lY3QYCSABKAsyJC53ZWJzb2NrZXRtYW5hZ2VyLnYxLlJlY29ubmVjdFBvbGljeRIXCg9pZGxlX3RpbWVvdXRfbXMYCiABKAUSFQoNcmV0YWluX2ZyYW1lcxgLIAEoDRIUCgxyZXRhaW5fYnl0ZXMYDCABKA0aLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaKwoJVGFnc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiUAoLQ29ycmVsYXRpb24SMgoEbW9kZRgBIAEoDjIkLndlYnNvY2tldG1hbmFnZXIudjEuQ29ycmVsYXRpb25Nb2RlEg0KBWZpZWxkGAIgASgJIlsKD1JlY29ubmVjdFBvbGljeRIaChJpbml0aWFsX2JhY2tvZmZfbXMYASABKAUSFgoObWF4X2JhY2tvZmZfbXMYAiABKAUSFAoMbWF4X2F0dGVtcHRzGAMgASgFIl8KD0Nvbm5lY3RSZXNwb25zZRIVCg1jb25uZWN0aW9uX2lkGAEgASgJEjUKBnN0YXR1cxgCIAEoDjIlLndlYnNvY2tldG1hbmFnZXIudjEuQ29ubmVjdGlvblN0YXR1cyJ0CgtMaXN0UmVxdWVzdBI4CgR0YWdzGAEgAygLMioud2Vic29ja2V0bWFuYWdlci52MS5MaXN0UmVxdWVzdC5UYWdzRW50cnkaKwoJVGFnc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiTQoMTGlzdFJlc3BvbnNlEj0KC2Nvbm5lY3Rpb25zGAEgAygLMigud2Vic29ja2V0bWFuYWdlci52MS5XZWJTb2NrZXRDb25uZWN0aW9uIrcGChNXZWJTb2NrZXRDb25uZWN0aW9uEgoKAmlkGAEgASgJEgsKA3VybBgCIAEoCRI1CgZzdGF0dXMYAyABKA4yJS53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvbm5lY3Rpb25TdGF0dXMSEwoLaW5zdGFuY2VfaWQYBCABKAkSDQoFdG9waWMYBSABKAkSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKbGFzdF9lcnJvchgHIAEoCRIXCg9yZWNvbm5lY3RfY291bnQYCCABKAUSMwoPY29ubmVjdGVkX3NpbmNlGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBJACgR0YWdzGAogAygLMjIud2Vic29ja2V0bWFuYWdlci52MS5XZWJTb2NrZXRDb25uZWN0aW9uLlRhZ3NFbnRyeRIWCg5hdXRvX3JlY29ubmVjdBgLIAEoCBITCgtzdWJwcm90b2NvbBgMIAEoCRI1Cgtjb3JyZWxhdGlvbhgNIAEoCzIgLndlYnNvY2tldG1hbmFnZXIudjEuQ29ycmVsYXRpb24SFgoOZHJvcHBlZF9mcmFtZXMYDiABKAMSZQoYZHJvcHBlZF9mcmFtZXNfYnlfcmVhc29uGA8gAygLMkMud2Vic29ja2V0bWFuYWdlci52MS5XZWJTb2NrZXRDb25uZWN0aW9uLkRyb3BwZWRGcmFtZXNCeVJlYXNvbkVudHJ5EjUKB3B1Ymxpc2gYECABKAsyJC53ZWJzb2NrZXRtYW5hZ2VyLnYxLlB1Ymxpc2hTZXR0aW5ncxI4ChRwdWJsaXNoX3BhdXNlZF9zaW5jZRgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGQoRcHVibGlzaF9wYXVzZWRfbXMYEiABKAMaKwoJVGFnc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaPAoaRHJvcHBlZEZyYW1lc0J5UmVhc29uRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgDOgI4ASKqAQoPUHVibGlzaFNldHRpbmdzEhgKEGJhdGNoX21heF9mcmFtZXMYASABKA0SFwoPYmF0Y2hfbWF4X2J5dGVzGAIgASgNEhoKEmJhdGNoX21heF9kZWxheV9tcxgDIAEoDRIXCg9pbmNsdWRlX3JlcGxpZXMYBCABKAgSLwoIb3ZlcmZsb3cYBSABKA4yHS53ZWJzb2NrZXRtYW5hZ2VyLnYxLk92ZXJmbG93Ih8KEURpc2Nvbm5lY3RSZXF1ZXN0EgoKAmlkGAEgASgJIhQKEkRpc2Nvbm5lY3RSZXNwb25zZSLJAQoTU3RhcnRQdWJsaXNoUmVxdWVzdBIKCgJpZBgBIAEoCRINCgV0b3BpYxgCIAEoCRIYChBiYXRjaF9tYXhfZnJhbWVzGAMgASgNEhcKD2JhdGNoX21heF9ieXRlcxgEIAEoDRIaChJiYXRjaF9tYXhfZGVsYXlfbXMYBSABKA0SFwoPaW5jbHVkZV9yZXBsaWVzGAYgASgIEi8KCG92ZXJmbG93GAcgASgOMh0ud2Vic29ja2V0bWFuYWdlci52MS5PdmVyZmxvdyIWChRTdGFydFB1Ymxpc2hSZXNwb25zZSIgChJTdG9wUHVibGlzaFJlcXVlc3QSCgoCaWQYASABKAkiFQoTU3RvcFB1Ymxpc2hSZXNwb25zZSJWCgtTZW5kUmVxdWVzdBIKCgJpZBgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEhIKCnRpbWVvdXRfbXMYAyABKAUSFgoOYmluYXJ5X21lc3NhZ2UYBCABKAwiSQoMU2VuZFJlc3BvbnNlEhAKCHJlc3BvbnNlGAEgASgJEhcKD2JpbmFyeV9yZXNwb25zZRgCIAEoDBIOCgZiaW5hcnkYAyABKAgiRQoOU2VuZFJhd1JlcXVlc3QSCgoCaWQYASABKAkSDwoHbWVzc2FnZRgCIAEoCRIWCg5iaW5hcnlfbWVzc2FnZRgDIAEoDCIRCg9TZW5kUmF3UmVzcG9uc2UiGgoLSGVsZFJlcXVlc3QSCwoDaWRzGAEgAygJIhwKDEhlbGRSZXNwb25zZRIMCgRoZWxkGAEgAygJKlsKEENvbm5lY3Rpb25TdGF0dXMSCwoHVU5LTk9XThAAEg4KCkNPTk5FQ1RJTkcQARINCglDT05ORUNURUQQAhIQCgxESVNDT05ORUNURUQQAxIJCgVFUlJPUhAEKqcBCg9Db3JyZWxhdGlvbk1vZGUSIAocQ09SUkVMQVRJT05fTU9ERV9VTlNQRUNJRklFRBAAEhkKFUNPUlJFTEFUSU9OX01PREVfQVVUTxABEh8KG0NPUlJFTEFUSU9OX01PREVfSlNPTl9GSUVMRBACEhsKF0NPUlJFTEFUSU9OX01PREVfUFJFRklYEAMSGQoVQ09SUkVMQVRJT05fTU9ERV9ORVhUEAQqWQoIT3ZlcmZsb3cSGAoUT1ZFUkZMT1dfRFJPUF9ORVdFU1QQABIYChRPVkVSRkxPV19EUk9QX09MREVTVBABEhkKFU9WRVJGTE9XX0JBQ0tQUkVTU1VSRRACMtsIChBXZWJTb2NrZXRNYW5hZ2VyEmwKB0Nvbm5lY3QSIy53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvbm5lY3RSZXF1ZXN0GiQud2Vic29ja2V0bWFuYWdlci52MS5Db25uZWN0UmVzcG9uc2UiFoLT5JMCEDoBKiILL3YxL2Nvbm5lY3QSZAoETGlzdBIgLndlYnNvY2tldG1hbmFnZXIudjEuTGlzdFJlcXVlc3QaIS53ZWJzb2NrZXRtYW5hZ2VyLnYxLkxpc3RSZXNwb25zZSIXgtPkkwIREg8vdjEvY29ubmVjdGlvbnMSewoKRGlzY29ubmVjdBImLndlYnNvY2tldG1hbmFnZXIudjEuRGlzY29ubmVjdFJlcXVlc3QaJy53ZWJzb2NrZXRtYW5hZ2VyLnYxLkRpc2Nvbm5lY3RSZXNwb25zZSIcgtPkkwIWKhQvdjEvY29ubmVjdGlvbnMve2lkfRKMAQoMU3RhcnRQdWJsaXNoEigud2Vic29ja2V0bWFuYWdlci52MS5TdGFydFB1Ymxpc2hSZXF1ZXN0Gikud2Vic29ja2V0bWFuYWdlci52MS5TdGFydFB1Ymxpc2hSZXNwb25zZSIngtPkkwIhOgEqIhwvdjEvY29ubmVjdGlvbnMve2lkfS9wdWJsaXNoEoYBCgtTdG9wUHVibGlzaBInLndlYnNvY2tldG1hbmFnZXIudjEuU3RvcFB1Ymxpc2hSZXF1ZXN0Gigud2Vic29ja2V0bWFuYWdlci52MS5TdG9wUHVibGlzaFJlc3BvbnNlIiSC0+STAh4qHC92MS9jb25uZWN0aW9ucy97aWR9L3B1Ymxpc2gScQoEU2VuZBIgLndlYnNvY2tldG1hbmFnZXIudjEuU2VuZFJlcXVlc3QaIS53ZWJzb2NrZXRtYW5hZ2VyLnYxLlNlbmRSZXNwb25zZSIkgtPkkwIeOgEqIhkvdjEvY29ubmVjdGlvbnMve2lkfS9zZW5kEn0KB1NlbmRSYXcSIy53ZWJzb2NrZXRtYW5hZ2VyLnYxLlNlbmRSYXdSZXF1ZXN0GiQud2Vic29ja2V0bWFuYWdlci52MS5TZW5kUmF3UmVzcG9uc2UiJ4LT5JMCIToBKiIcL3YxL2Nvbm5lY3Rpb25zL3tpZH0vc2VuZHJhdxJxCgtXYXRjaEV2ZW50cxInLndlYnNvY2tldG1hbmFnZXIudjEuV2F0Y2hFdmVudHNSZXF1ZXN0GiMud2Vic29ja2V0bWFuYWdlci52MS5MaWZlY3ljbGVFdmVudCISgtPkkwIMEgovdjEvZXZlbnRzMAESeQoLV2F0Y2hGcmFtZXMSJy53ZWJzb2NrZXRtYW5hZ2VyLnYxLldhdGNoRnJhbWVzUmVxdWVzdBoaLndlYnNvY2tldG1hbmFnZXIudjEuRnJhbWUiI4LT5JMCHRIbL3YxL2Nvbm5lY3Rpb25zL3tpZH0vZnJhbWVzMAEyYwoUV2ViU29ja2V0TWFuYWdlclBlZXISSwoESGVsZBIgLndlYnNvY2tldG1hbmFnZXIudjEuSGVsZFJlcXVlc3QaIS53ZWJzb2NrZXRtYW5hZ2VyLnYxLkhlbGRSZXNwb25zZUJ9WlhnaXRodWIuY29tL3dlYnNvY2tldG1hbmFnZXIvd2Vic29ja2V0bWFuYWdlci9wcm90by93ZWJzb2NrZXRtYW5hZ2VydjE7d2Vic29ja2V0bWFuYWdlcnYxqgIgVmlydHVmaW4uV2ViU29ja2V0TWFuYWdlci5DbGllbnRiBnByb3RvMw", [file_google_api_annotations, file_google_protobuf_timestamp]);
+
+/**
+ * WatchFramesRequest names the connection and where to start.
+ *
+ * @generated from message websocketmanager.v1.WatchFramesRequest
+ */
+export type WatchFramesRequest = Message<"websocketmanager.v1.WatchFramesRequest"> & {
+  /**
+   * Connection ID.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Resume: send the retained frames with sequence >= from_sequence first, then live ones.
+   * Unset: live frames only, from the next one.
+   *
+   * @generated from field: optional uint64 from_sequence = 2;
+   */
+  fromSequence?: bigint | undefined;
+
+  /**
+   * Send also the frames that answered a Send (left out by default, as for publishing).
+   *
+   * @generated from field: bool include_replies = 3;
+   */
+  includeReplies: boolean;
+};
+
+/**
+ * Describes the message websocketmanager.v1.WatchFramesRequest.
+ * Use `create(WatchFramesRequestSchema)` to create a new message.
+ */
+export const WatchFramesRequestSchema: GenMessage<WatchFramesRequest> = /*@__PURE__*/
+  messageDesc(file_websocketmanager, 0);
+
+/**
+ * Frame is one inbound frame of a connection, or (missing set) a notice of frames that were
+ * asked for and will not be sent.
+ *
+ * @generated from message websocketmanager.v1.Frame
+ */
+export type Frame = Message<"websocketmanager.v1.Frame"> & {
+  /**
+   * The connection that received the frame.
+   *
+   * @generated from field: string connection_id = 1;
+   */
+  connectionId: string;
+
+  /**
+   * The frame's number in the connection's sequence (docs/architecture.md, "Sequence").
+   *
+   * @generated from field: uint64 sequence = 2;
+   */
+  sequence: bigint;
+
+  /**
+   * When the service read the frame from the socket.
+   *
+   * @generated from field: google.protobuf.Timestamp received_at = 3;
+   */
+  receivedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from oneof websocketmanager.v1.Frame.payload
+   */
+  payload: {
+    /**
+     * A text frame.
+     *
+     * @generated from field: string text = 4;
+     */
+    value: string;
+    case: "text";
+  } | {
+    /**
+     * A binary frame.
+     *
+     * @generated from field: bytes binary = 5;
+     */
+    value: Uint8Array;
+    case: "binary";
+  } | {
+    /**
+     * Frames that were asked for and are not retained (any more, or on this instance after a
+     * failover): the range of sequence numbers not sent. Some numbers in it may never have been
+     * used (sequences jump forward when a connection moves). `sequence` is unset.
+     *
+     * @generated from field: websocketmanager.v1.FrameGap missing = 6;
+     */
+    value: FrameGap;
+    case: "missing";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * The frame answered a Send (sent only with include_replies).
+   *
+   * @generated from field: bool reply = 7;
+   */
+  reply: boolean;
+};
+
+/**
+ * Describes the message websocketmanager.v1.Frame.
+ * Use `create(FrameSchema)` to create a new message.
+ */
+export const FrameSchema: GenMessage<Frame> = /*@__PURE__*/
+  messageDesc(file_websocketmanager, 1);
+
+/**
+ * FrameGap is a range of sequence numbers, both ends included.
+ *
+ * @generated from message websocketmanager.v1.FrameGap
+ */
+export type FrameGap = Message<"websocketmanager.v1.FrameGap"> & {
+  /**
+   * @generated from field: uint64 from_sequence = 1;
+   */
+  fromSequence: bigint;
+
+  /**
+   * @generated from field: uint64 to_sequence = 2;
+   */
+  toSequence: bigint;
+
+  /**
+   * Why: "not_retained" (older than the connection's retention), "moved" (before the
+   * connection was established on this instance).
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message websocketmanager.v1.FrameGap.
+ * Use `create(FrameGapSchema)` to create a new message.
+ */
+export const FrameGapSchema: GenMessage<FrameGap> = /*@__PURE__*/
+  messageDesc(file_websocketmanager, 2);
 
 /**
  * WatchEventsRequest filters the event stream.
@@ -46,7 +188,7 @@ export type WatchEventsRequest = Message<"websocketmanager.v1.WatchEventsRequest
  * Use `create(WatchEventsRequestSchema)` to create a new message.
  */
 export const WatchEventsRequestSchema: GenMessage<WatchEventsRequest> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 0);
+  messageDesc(file_websocketmanager, 3);
 
 /**
  * LifecycleEvent is one status change of a connection.
@@ -120,7 +262,7 @@ export type LifecycleEvent = Message<"websocketmanager.v1.LifecycleEvent"> & {
  * Use `create(LifecycleEventSchema)` to create a new message.
  */
 export const LifecycleEventSchema: GenMessage<LifecycleEvent> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 1);
+  messageDesc(file_websocketmanager, 4);
 
 /**
  * ConnectRequest asks for a new WebSocket connection.
@@ -200,6 +342,20 @@ export type ConnectRequest = Message<"websocketmanager.v1.ConnectRequest"> & {
    * @generated from field: int32 idle_timeout_ms = 10;
    */
   idleTimeoutMs: number;
+
+  /**
+   * Inbound frames kept for WatchFrames resume: at most this many (0: --retain-frames), and
+   * at most retain_bytes bytes of them (0: --retain-bytes); above the service maximums
+   * (--max-retain-frames, --max-retain-bytes) → INVALID_ARGUMENT.
+   *
+   * @generated from field: uint32 retain_frames = 11;
+   */
+  retainFrames: number;
+
+  /**
+   * @generated from field: uint32 retain_bytes = 12;
+   */
+  retainBytes: number;
 };
 
 /**
@@ -207,7 +363,7 @@ export type ConnectRequest = Message<"websocketmanager.v1.ConnectRequest"> & {
  * Use `create(ConnectRequestSchema)` to create a new message.
  */
 export const ConnectRequestSchema: GenMessage<ConnectRequest> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 2);
+  messageDesc(file_websocketmanager, 5);
 
 /**
  * Correlation configures reply matching for one connection.
@@ -234,7 +390,7 @@ export type Correlation = Message<"websocketmanager.v1.Correlation"> & {
  * Use `create(CorrelationSchema)` to create a new message.
  */
 export const CorrelationSchema: GenMessage<Correlation> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 3);
+  messageDesc(file_websocketmanager, 6);
 
 /**
  * ReconnectPolicy configures the reconnect backoff of one connection: exponential with full
@@ -270,7 +426,7 @@ export type ReconnectPolicy = Message<"websocketmanager.v1.ReconnectPolicy"> & {
  * Use `create(ReconnectPolicySchema)` to create a new message.
  */
 export const ReconnectPolicySchema: GenMessage<ReconnectPolicy> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 4);
+  messageDesc(file_websocketmanager, 7);
 
 /**
  * ConnectResponse is returned after a successful connection.
@@ -298,7 +454,7 @@ export type ConnectResponse = Message<"websocketmanager.v1.ConnectResponse"> & {
  * Use `create(ConnectResponseSchema)` to create a new message.
  */
 export const ConnectResponseSchema: GenMessage<ConnectResponse> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 5);
+  messageDesc(file_websocketmanager, 8);
 
 /**
  * ListRequest lists all managed connections.
@@ -320,7 +476,7 @@ export type ListRequest = Message<"websocketmanager.v1.ListRequest"> & {
  * Use `create(ListRequestSchema)` to create a new message.
  */
 export const ListRequestSchema: GenMessage<ListRequest> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 6);
+  messageDesc(file_websocketmanager, 9);
 
 /**
  * ListResponse holds every managed connection.
@@ -341,7 +497,7 @@ export type ListResponse = Message<"websocketmanager.v1.ListResponse"> & {
  * Use `create(ListResponseSchema)` to create a new message.
  */
 export const ListResponseSchema: GenMessage<ListResponse> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 7);
+  messageDesc(file_websocketmanager, 10);
 
 /**
  * WebSocketConnection represents a managed external WebSocket connection.
@@ -488,7 +644,7 @@ export type WebSocketConnection = Message<"websocketmanager.v1.WebSocketConnecti
  * Use `create(WebSocketConnectionSchema)` to create a new message.
  */
 export const WebSocketConnectionSchema: GenMessage<WebSocketConnection> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 8);
+  messageDesc(file_websocketmanager, 11);
 
 /**
  * PublishSettings are the settings of StartPublishRequest a connection publishes with.
@@ -527,7 +683,7 @@ export type PublishSettings = Message<"websocketmanager.v1.PublishSettings"> & {
  * Use `create(PublishSettingsSchema)` to create a new message.
  */
 export const PublishSettingsSchema: GenMessage<PublishSettings> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 9);
+  messageDesc(file_websocketmanager, 12);
 
 /**
  * DisconnectRequest names the connection to close.
@@ -548,7 +704,7 @@ export type DisconnectRequest = Message<"websocketmanager.v1.DisconnectRequest">
  * Use `create(DisconnectRequestSchema)` to create a new message.
  */
 export const DisconnectRequestSchema: GenMessage<DisconnectRequest> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 10);
+  messageDesc(file_websocketmanager, 13);
 
 /**
  * DisconnectResponse is empty.
@@ -563,7 +719,7 @@ export type DisconnectResponse = Message<"websocketmanager.v1.DisconnectResponse
  * Use `create(DisconnectResponseSchema)` to create a new message.
  */
 export const DisconnectResponseSchema: GenMessage<DisconnectResponse> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 11);
+  messageDesc(file_websocketmanager, 14);
 
 /**
  * StartPublishRequest names the connection and the topic, and how frames are published.
@@ -642,7 +798,7 @@ export type StartPublishRequest = Message<"websocketmanager.v1.StartPublishReque
  * Use `create(StartPublishRequestSchema)` to create a new message.
  */
 export const StartPublishRequestSchema: GenMessage<StartPublishRequest> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 12);
+  messageDesc(file_websocketmanager, 15);
 
 /**
  * StartPublishResponse is empty.
@@ -657,7 +813,7 @@ export type StartPublishResponse = Message<"websocketmanager.v1.StartPublishResp
  * Use `create(StartPublishResponseSchema)` to create a new message.
  */
 export const StartPublishResponseSchema: GenMessage<StartPublishResponse> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 13);
+  messageDesc(file_websocketmanager, 16);
 
 /**
  * StopPublishRequest names the connection.
@@ -678,7 +834,7 @@ export type StopPublishRequest = Message<"websocketmanager.v1.StopPublishRequest
  * Use `create(StopPublishRequestSchema)` to create a new message.
  */
 export const StopPublishRequestSchema: GenMessage<StopPublishRequest> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 14);
+  messageDesc(file_websocketmanager, 17);
 
 /**
  * StopPublishResponse is empty.
@@ -693,7 +849,7 @@ export type StopPublishResponse = Message<"websocketmanager.v1.StopPublishRespon
  * Use `create(StopPublishResponseSchema)` to create a new message.
  */
 export const StopPublishResponseSchema: GenMessage<StopPublishResponse> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 15);
+  messageDesc(file_websocketmanager, 18);
 
 /**
  * SendRequest sends a message and waits for a correlated response.
@@ -735,7 +891,7 @@ export type SendRequest = Message<"websocketmanager.v1.SendRequest"> & {
  * Use `create(SendRequestSchema)` to create a new message.
  */
 export const SendRequestSchema: GenMessage<SendRequest> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 16);
+  messageDesc(file_websocketmanager, 19);
 
 /**
  * SendResponse carries the server's response.
@@ -770,7 +926,7 @@ export type SendResponse = Message<"websocketmanager.v1.SendResponse"> & {
  * Use `create(SendResponseSchema)` to create a new message.
  */
 export const SendResponseSchema: GenMessage<SendResponse> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 17);
+  messageDesc(file_websocketmanager, 20);
 
 /**
  * SendRawRequest sends a message without waiting for a response.
@@ -805,7 +961,7 @@ export type SendRawRequest = Message<"websocketmanager.v1.SendRawRequest"> & {
  * Use `create(SendRawRequestSchema)` to create a new message.
  */
 export const SendRawRequestSchema: GenMessage<SendRawRequest> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 18);
+  messageDesc(file_websocketmanager, 21);
 
 /**
  * SendRawResponse is empty.
@@ -820,7 +976,7 @@ export type SendRawResponse = Message<"websocketmanager.v1.SendRawResponse"> & {
  * Use `create(SendRawResponseSchema)` to create a new message.
  */
 export const SendRawResponseSchema: GenMessage<SendRawResponse> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 19);
+  messageDesc(file_websocketmanager, 22);
 
 /**
  * HeldRequest names the connections to check.
@@ -839,7 +995,7 @@ export type HeldRequest = Message<"websocketmanager.v1.HeldRequest"> & {
  * Use `create(HeldRequestSchema)` to create a new message.
  */
 export const HeldRequestSchema: GenMessage<HeldRequest> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 20);
+  messageDesc(file_websocketmanager, 23);
 
 /**
  * HeldResponse lists the ids of HeldRequest whose socket this instance holds.
@@ -858,7 +1014,7 @@ export type HeldResponse = Message<"websocketmanager.v1.HeldResponse"> & {
  * Use `create(HeldResponseSchema)` to create a new message.
  */
 export const HeldResponseSchema: GenMessage<HeldResponse> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 21);
+  messageDesc(file_websocketmanager, 24);
 
 /**
  * ConnectionStatus is the state of a managed connection.
@@ -1085,6 +1241,23 @@ export const WebSocketManager: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchEventsRequestSchema;
     output: typeof LifecycleEventSchema;
+  },
+  /**
+   * WatchFrames streams the connection's inbound frames as they arrive, from whichever
+   * instance holds it, until the caller cancels. With from_sequence it first sends the
+   * retained frames from that sequence on; frames asked for that are no longer retained are
+   * announced by a Frame with `missing` set, never skipped silently. When the instance holding
+   * the connection changes (failover, rebalancing) or stops, the stream ends with UNAVAILABLE
+   * and the trailer `wsm-resume-from` (the sequence to resume from): watch again with that
+   * from_sequence. A watcher that cannot keep up ends with RESOURCE_EXHAUSTED and the same
+   * trailer. REST: newline-delimited JSON objects {"result": Frame}.
+   *
+   * @generated from rpc websocketmanager.v1.WebSocketManager.WatchFrames
+   */
+  watchFrames: {
+    methodKind: "server_streaming";
+    input: typeof WatchFramesRequestSchema;
+    output: typeof FrameSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_websocketmanager, 0);
