@@ -84,6 +84,12 @@ proto-check: $(PROTO_TOOLS) ## fail when the committed generated code differs fr
 	if ! cmp -s $$tmp/d.binpb $(PY_DESCRIPTORS); then \
 		echo "the Python client's descriptors are stale: run 'make proto' and commit the result" >&2; exit 1; fi
 
+# The API reference's C# example against C# generated with Debian's protoc (no C# compiler
+# here: the script checks the namespace, client type, calls and properties it uses).
+.PHONY: csharp-check
+csharp-check: $(STAMPS)/buf-$(BUF_VERSION) ## check the C# example's names in C# generated from the proto (Debian's protoc)
+	@deploy/toolchain/check-csharp.sh $(BUF)
+
 .PHONY: build
 build: ## build the service, the demo server, the consumer and the dev runner into .tools/bin
 	go build -o $(BIN)/ ./cmd/wsmanager ./cmd/wsmctl ./cmd/wsdemo ./cmd/wsconsumer ./cmd/devstack
@@ -123,7 +129,7 @@ unit: ## unit and fuzz-corpus tests with -race: no Dapr, Redis, npm, network or 
 	go test -race $(UNITFLAGS) $(GO_PKGS)
 
 .PHONY: check
-check: prereqs-check vet lint proto-check unit ## the fast tier (< 1 min warm): gofmt, vet, golangci-lint, generated-code check, unit tests
+check: prereqs-check vet lint proto-check csharp-check unit ## the fast tier (< 1 min warm): gofmt, vet, golangci-lint, generated-code check, unit tests
 
 .PHONY: integration
 integration: prereqs dapr ## the integration tests (build tag integration) on the real Dapr runtime, with -race

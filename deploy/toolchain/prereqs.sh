@@ -6,10 +6,12 @@
 # and fails. The README's prerequisites list is this script's list; .ci/run calls it too.
 #
 #   prereqs.sh run    make run / run-multi / bench: Go (the Dapr runtime is built with it)
-#   prereqs.sh check  make check: Go, git (gofmt's file list); npm only while buf or the
-#                     TypeScript client's node_modules are not installed yet
+#   prereqs.sh check  make check: Go, git (gofmt's file list), protoc (protobuf-compiler: the
+#                     C# check); npm only while buf or the TypeScript client's node_modules
+#                     are not installed yet
 #   prereqs.sh test   make test: all of check, plus npm (TypeScript client), redis-server,
-#                     Debian's python3-grpcio and python3-protobuf (Python client), curl
+#                     Debian's python3-grpcio and python3-protobuf (Python client), its
+#                     python3-setuptools, -wheel, -pip and -venv (the wheel's test), curl
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -46,6 +48,8 @@ check | test)
 	# under .tools and clients/typescript/node_modules, make check needs no npm (and no network).
 	[[ -x $root/.tools/npm/node_modules/.bin/buf && -f $root/clients/typescript/node_modules/.stamp ]] || npm_needed=true
 	if $npm_needed && ! command -v npm >/dev/null; then need_deb npm; fi
+	# make check generates the C# client's messages with Debian's protoc (check-csharp.sh).
+	command -v protoc >/dev/null || need_deb protobuf-compiler
 	if [[ $tier == test ]]; then
 		command -v redis-server >/dev/null || need_deb redis-server
 		command -v curl >/dev/null || need_deb curl
@@ -55,6 +59,12 @@ check | test)
 			/usr/bin/python3 -c 'import grpc' 2>/dev/null || need_deb python3-grpcio
 			/usr/bin/python3 -c 'import google.protobuf' 2>/dev/null || need_deb python3-protobuf
 		fi
+		# The installed-package test builds the Python client's wheel with Debian's setuptools
+		# and wheel, and installs it with pip into a venv.
+		/usr/bin/python3 -c 'import setuptools' 2>/dev/null || need_deb python3-setuptools
+		/usr/bin/python3 -c 'import wheel' 2>/dev/null || need_deb python3-wheel
+		/usr/bin/python3 -m pip --version >/dev/null 2>&1 || need_deb python3-pip
+		/usr/bin/python3 -c 'import ensurepip' 2>/dev/null || need_deb python3-venv
 	fi
 	;;
 *)

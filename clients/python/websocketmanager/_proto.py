@@ -17,12 +17,17 @@ with open(os.path.join(os.path.dirname(__file__), "websocketmanager.binpb"), "rb
     _fds.ParseFromString(f.read())
 _pool = descriptor_pool.DescriptorPool()
 for _file in _fds.file:  # buf writes them in dependency order
-    _pool.Add(_file)
-_factory = message_factory.MessageFactory(_pool)
+    # AddSerializedFile, as protoc's generated code calls it: every protobuf runtime has it.
+    _pool.AddSerializedFile(_file.SerializeToString())
+# protobuf >= 4.22 builds a message class with message_factory.GetMessageClass and removed
+# MessageFactory.GetPrototype (5.x); Debian's 3.21/4.21 runtime has only GetPrototype.
+_get_message_class = getattr(message_factory, "GetMessageClass", None)
+if _get_message_class is None:
+    _get_message_class = message_factory.MessageFactory(_pool).GetPrototype
 
 
 def _message(name):
-    return _factory.GetPrototype(_pool.FindMessageTypeByName(_PACKAGE + "." + name))
+    return _get_message_class(_pool.FindMessageTypeByName(_PACKAGE + "." + name))
 
 
 ConnectRequest = _message("ConnectRequest")
