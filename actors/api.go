@@ -123,7 +123,11 @@ type ConnectArgs struct {
 	Tags              map[string]string `json:"tags,omitempty"`
 	Reconnect         ReconnectArgs     `json:"reconnect,omitempty"`
 	IdleTimeoutMS     int               `json:"idleTimeoutMs,omitempty"`
-	CreatedAt         time.Time         `json:"createdAt,omitempty"`
+	// RetainFrames and RetainBytes bound the frames kept for WatchFrames resume (0: the
+	// service's --retain-frames / --retain-bytes).
+	RetainFrames int       `json:"retainFrames,omitempty"`
+	RetainBytes  int64     `json:"retainBytes,omitempty"`
+	CreatedAt    time.Time `json:"createdAt,omitempty"`
 }
 
 // ConnectionInfo describes a connection. Headers are never part of it.
@@ -187,6 +191,12 @@ const (
 	OverflowDropNewest   = "DROP_NEWEST"
 	OverflowDropOldest   = "DROP_OLDEST"
 	OverflowBackpressure = "BACKPRESSURE"
+)
+
+// Limits of a connection's retention (ConnectArgs.RetainFrames, RetainBytes).
+const (
+	MaxRetainFrames = 1000000
+	MaxRetainBytes  = 1 << 30
 )
 
 // Limits of [PublishSettings].

@@ -144,6 +144,8 @@ func (c *Connection) sessionSpec(s *spec) session.Spec {
 		AutoReconnect: s.AutoReconnect,
 		Backoff:       b,
 		IdleTimeout:   time.Duration(s.IdleTimeoutMS) * time.Millisecond,
+		RetainFrames:  s.RetainFrames,
+		RetainBytes:   s.RetainBytes,
 		Publish:       s.publishOptions(),
 		SeqBase:       (s.Epoch - 1) << 32, // the first instance publishes 1, 2, …
 	}
@@ -504,6 +506,12 @@ func SessionError(err error) *ErrorInfo {
 		return errorf(CodeAlreadyExists, "%v; use a unique correlation id per Send", err)
 	case errors.Is(err, correlation.ErrNoID):
 		return errorf(CodeInvalidArgument, "%v", err)
+	case errors.Is(err, session.ErrTooManyWatchers):
+		return errorf(CodeResourceExhausted, "%v; close a watch first", err)
+	case errors.Is(err, session.ErrWatcherSlow):
+		return errorf(CodeResourceExhausted, "%v; watch again from the sequence in the trailer wsm-resume-from", err)
+	case errors.Is(err, session.ErrWatchEnded):
+		return errorf(CodeUnavailable, "%v; watch again from the sequence in the trailer wsm-resume-from", err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return errorf(CodeDeadlineExceeded, "the call's deadline passed before the reply arrived")
 	case errors.Is(err, context.Canceled):

@@ -47,6 +47,7 @@ type connectionActors interface {
 type localSession interface {
 	Send(ctx context.Context, f session.Frame, timeout time.Duration) (session.Frame, error)
 	SendRaw(ctx context.Context, f session.Frame) error
+	Watch(from *uint64, includeReplies bool) (*session.Watcher, error)
 }
 
 // localSessions finds this instance's session of a connection (nil: none).
@@ -111,6 +112,40 @@ func (r *Router) Disconnect(ctx context.Context, id string) error {
 		return err
 	}
 	return r.actors.Disconnect(ctx, id)
+}
+
+// WatchFrames follows connection id's inbound frames: a watch of the session held here, or
+// else the gRPC address of the instance that holds it (the caller forwards the stream there).
+// With onlyHere (a call another instance forwarded) it never looks elsewhere: a connection not
+// held here is UNAVAILABLE, so the caller resumes through whichever instance holds it now.
+func (r *Router) WatchFrames(ctx context.Context, id string, from *uint64, includeReplies, onlyHere bool) (*session.Watcher, string, error) {
+	watch := func(sess localSession) (*session.Watcher, string, error) {
+		w, err := sess.Watch(from, includeReplies)
+		if err != nil {
+			return nil, "", SessionError(err).Err()
+		}
+		return w, "", nil
+	}
+	if sess := r.sessions.session(id); sess != nil {
+		return watch(sess)
+	}
+	if onlyHere {
+		return nil, "", errorf(CodeUnavailable, "connection %q is not held by this instance (it moved); watch again", id).Err()
+	}
+	if err := r.known(ctx, id); err != nil {
+		return nil, "", err
+	}
+	info, err := r.actors.Locate(ctx, id) // the holder: established where the actor lives
+	if err != nil {
+		return nil, "", err
+	}
+	if sess := r.sessions.session(id); sess != nil {
+		return watch(sess)
+	}
+	if info.InstanceID == r.instanceID || info.InstanceAddr == "" {
+		return nil, "", errorf(CodeUnavailable, "connection %q is not established on any instance now (%s); watch again", id, info.Status).Err()
+	}
+	return nil, info.InstanceAddr, nil
 }
 
 // StartPublish publishes connection id's inbound frames as args say.

@@ -101,6 +101,8 @@ func (s *fakeSession) Send(_ context.Context, f session.Frame, _ time.Duration) 
 
 func (s *fakeSession) SendRaw(context.Context, session.Frame) error { return s.err }
 
+func (s *fakeSession) Watch(*uint64, bool) (*session.Watcher, error) { return nil, s.err }
+
 type fakeSessions struct {
 	mu sync.Mutex
 	m  map[string]localSession

@@ -215,6 +215,12 @@ func (a *ConnectArgs) Validate() *ErrorInfo {
 	if a.IdleTimeoutMS < 0 {
 		return errorf(CodeInvalidArgument, "idle timeout must not be negative")
 	}
+	if a.RetainFrames < 0 || a.RetainFrames > MaxRetainFrames {
+		return errorf(CodeInvalidArgument, "retain_frames %d is outside 0..%d", a.RetainFrames, MaxRetainFrames)
+	}
+	if a.RetainBytes < 0 || a.RetainBytes > MaxRetainBytes {
+		return errorf(CodeInvalidArgument, "retain_bytes %d is outside 0..%d", a.RetainBytes, MaxRetainBytes)
+	}
 	return nil
 }
 

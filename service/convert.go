@@ -28,6 +28,8 @@ func connectArgs(req *pb.ConnectRequest) actors.ConnectArgs {
 		OnConnectMessages: req.GetOnConnectMessages(),
 		Tags:              req.GetTags(),
 		IdleTimeoutMS:     int(req.GetIdleTimeoutMs()),
+		RetainFrames:      int(req.GetRetainFrames()),
+		RetainBytes:       int64(req.GetRetainBytes()),
 		CreatedAt:         time.Now().UTC(),
 		Correlation:       actors.CorrelationArgs{Field: req.GetCorrelation().GetField()},
 		Reconnect: actors.ReconnectArgs{

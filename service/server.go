@@ -11,6 +11,7 @@ import (
 	"github.com/websocketmanager/websocketmanager/actors"
 	"github.com/websocketmanager/websocketmanager/actors/netguard"
 	"github.com/websocketmanager/websocketmanager/actors/route"
+	"github.com/websocketmanager/websocketmanager/actors/session"
 	pb "github.com/websocketmanager/websocketmanager/proto/websocketmanagerv1"
 )
 
@@ -25,6 +26,9 @@ type Connections interface {
 	// forwarded to another instance returns that instance's status as is.
 	Send(ctx context.Context, id string, in actors.SendArgs, timeout time.Duration, scope route.Scope) (actors.SendReply, error)
 	SendRaw(ctx context.Context, id string, in actors.SendArgs, scope route.Scope) error
+	// WatchFrames follows a connection's frames: a watch here, or the address of the instance
+	// holding it ([actors.Router.WatchFrames]).
+	WatchFrames(ctx context.Context, id string, from *uint64, includeReplies, onlyHere bool) (*session.Watcher, string, error)
 	// Instances returns the gRPC addresses of the instances holding connections.
 	Instances(ctx context.Context) ([]string, error)
 }

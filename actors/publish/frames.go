@@ -60,6 +60,9 @@ func FrameEnvelope(m Message) []byte {
 	b = append(b, `","sequence":"`...)
 	b = strconv.AppendUint(b, m.Seq, 10)
 	b = append(b, '"', ',')
+	if m.Reply {
+		b = append(b, `"reply":true,`...)
+	}
 	b = appendData(b, m, kind)
 	return append(b, '}')
 }
@@ -130,6 +133,9 @@ func (b *BatchBuilder) Add(m Message) bool {
 	b.data = append(b.data, `","receivedat":"`...)
 	b.data = m.ReceivedAt.UTC().AppendFormat(b.data, time.RFC3339Nano)
 	b.data = append(b.data, '"', ',')
+	if m.Reply {
+		b.data = append(b.data, `"reply":true,`...)
+	}
 	kind, _ := classify(m)
 	if kind == kindJSON && !bareJSON(m.Data) {
 		// In a batch there is no content type: a JSON string element must mean text, and a

@@ -43,6 +43,9 @@ type Message struct {
 	Seq uint64
 	// ReceivedAt is when the frame was read from the socket.
 	ReceivedAt time.Time
+	// Reply is set when the frame answered a Send (published with include_replies); it keeps
+	// the sequence number of the frame before it.
+	Reply bool
 }
 
 // FramesDroppedEventType is the CloudEvent type of the lifecycle event that reports inbound

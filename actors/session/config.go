@@ -38,6 +38,20 @@ type Config struct {
 	// (counted publish_failed) so that one frame a broker never takes cannot stop every later
 	// one. Default 1m.
 	PublishRetryFor time.Duration
+	// RetainFrames and RetainBytes bound the inbound frames each connection keeps for its
+	// watchers to resume from (a connection may ask for other bounds). Default 1024 and 1 MiB.
+	RetainFrames int
+	RetainBytes  int64
+	// RetainInstanceBytes bounds the retained frames of all connections together; a
+	// connection that finds it full retains less. Default 256 MiB.
+	RetainInstanceBytes int64
+	// MaxWatchers bounds the frame watchers of the registry, MaxWatchersPerConnection those of
+	// one connection. Default 1024 and 16.
+	MaxWatchers              int
+	MaxWatchersPerConnection int
+	// WatchBuffer bounds the frames waiting for one watcher; a watcher that lets it overflow
+	// is ended. Default 4096.
+	WatchBuffer int
 	// MaxPublishBytes is the largest publish request the pub/sub takes (the service sets
 	// --max-publish-bytes); batch events are cut to fit it. Default publish.DefaultMaxRequestBytes.
 	MaxPublishBytes int
@@ -82,6 +96,12 @@ func DefaultConfig() Config {
 		ShutdownFlush:              15 * time.Second,
 		PublishRetryFor:            time.Minute,
 		MaxPublishBytes:            publish.DefaultMaxRequestBytes,
+		RetainFrames:               1024,
+		RetainBytes:                1 << 20,
+		RetainInstanceBytes:        256 << 20,
+		MaxWatchers:                1024,
+		MaxWatchersPerConnection:   16,
+		WatchBuffer:                4096,
 		ReadBufferSize:             4096,
 		WriteBufferSize:            4096,
 		CloseTimeout:               2 * time.Second,
@@ -107,6 +127,10 @@ func (c Config) Validate() error {
 		return errors.New("publish buffer must be positive")
 	case c.PublishBufferBytes <= 0 || c.PublishBufferInstanceBytes <= 0:
 		return errors.New("publish buffer byte limits must be positive")
+	case c.RetainFrames < 0 || c.RetainBytes < 0 || c.RetainInstanceBytes < 0:
+		return errors.New("retention bounds must not be negative")
+	case c.MaxWatchers < 0 || c.MaxWatchersPerConnection < 0 || c.WatchBuffer <= 0:
+		return errors.New("watcher limits must not be negative, and the watch buffer positive")
 	case c.MaxPublishBytes <= 0:
 		return errors.New("max publish bytes must be positive")
 	case c.PublishRetryFor <= 0:

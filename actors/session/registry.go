@@ -22,6 +22,8 @@ type Registry struct {
 	instanceID string
 	log        *zap.Logger
 	budget     *budget // the bytes all publish buffers may hold together
+	retain     *budget // the bytes all retention rings may hold together
+	watchLimit *watchLimit
 
 	mu       sync.Mutex
 	sessions map[string]*Session
@@ -54,9 +56,22 @@ var ErrTooManyConnections = errors.New("this instance holds as many connections 
 // changes through events (nil: none).
 func NewRegistry(cfg Config, pub publish.Publisher, events Lifecycle, instanceID string, log *zap.Logger) *Registry {
 	return &Registry{cfg: cfg, pub: pub, events: events, instanceID: instanceID, log: log,
-		budget:   &budget{limit: cfg.PublishBufferInstanceBytes},
-		sessions: make(map[string]*Session), opening: make(map[*pendingOpen]string), writePool: &sync.Pool{}}
+		budget: &budget{limit: cfg.PublishBufferInstanceBytes}, retain: &budget{limit: cfg.RetainInstanceBytes},
+		watchLimit: &watchLimit{max: int64(cfg.MaxWatchers)},
+		sessions:   make(map[string]*Session), opening: make(map[*pendingOpen]string), writePool: &sync.Pool{}}
 }
+
+// newSession makes a session that shares the registry's budgets, limits and buffers.
+func (r *Registry) newSession(spec Spec, log *zap.Logger) *Session {
+	s := newSession(spec, r.cfg, r.budget, r.pub, r.events, r.instanceID, log)
+	s.writePool = r.writePool
+	s.ring.budget = r.retain
+	s.watchLimit = r.watchLimit
+	return s
+}
+
+// RetainedBytes returns the bytes the retention rings of every session hold together.
+func (r *Registry) RetainedBytes() int64 { return r.retain.used.Load() }
 
 // BufferedBytes returns the bytes the publish buffers of every session hold together.
 func (r *Registry) BufferedBytes() int64 { return r.budget.used.Load() }
@@ -113,8 +128,7 @@ func (r *Registry) Open(ctx context.Context, spec Spec, resume bool) (*Session, 
 	r.opening[pending] = spec.ID
 	r.mu.Unlock()
 	log := r.log.With(zap.String(logkey.ConnectionID, spec.ID))
-	s := newSession(spec, r.cfg, r.budget, r.pub, r.events, r.instanceID, log)
-	s.writePool = r.writePool
+	s := r.newSession(spec, log)
 	sock, sub, err := s.dial(ctx)
 	r.mu.Lock()
 	delete(r.opening, pending)
@@ -169,7 +183,7 @@ func (r *Registry) Lost(spec Spec, reason string) (*Session, error) {
 	if s := r.sessions[spec.ID]; s != nil {
 		return s, nil
 	}
-	s := newSession(spec, r.cfg, r.budget, r.pub, r.events, r.instanceID, r.log.With(zap.String(logkey.ConnectionID, spec.ID)))
+	s := r.newSession(spec, r.log.With(zap.String(logkey.ConnectionID, spec.ID)))
 	s.mu.Lock()
 	s.setStatus(StatusError, reason, spec.Reason, 0)
 	s.mu.Unlock()

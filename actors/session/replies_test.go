@@ -13,15 +13,19 @@ import (
 )
 
 // Ensure a frame that answers a Send is published only with include_replies, and still
-// answers the Send either way; unsolicited frames are published in both cases.
+// answers the Send either way; unsolicited frames are published in both cases. A reply takes
+// no number of its own (it carries the number of the frame before it, and is marked), so the
+// pushed frames are numbered 1, 2, … whether or not replies are published.
 func TestIncludeReplies(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
 		include bool
 		want    []string
+		seqs    []uint64
+		replies []bool
 	}{
-		{"replies left out (default)", false, []string{"unsolicited"}},
-		{"replies included", true, []string{`{"id":1}`, "plain", "unsolicited"}},
+		{"replies left out (default)", false, []string{"unsolicited"}, []uint64{1}, []bool{false}},
+		{"replies included", true, []string{`{"id":1}`, "plain", "unsolicited"}, []uint64{0, 0, 1}, []bool{true, true, false}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ws := sessiontest.NewServer(t, time.Hour)
@@ -36,7 +40,8 @@ func TestIncludeReplies(t *testing.T) {
 			require.NoError(t, s.SendRaw(context.Background(), text("unsolicited")))
 			require.Eventually(t, func() bool { return len(rec.frames()) == len(tt.want) }, waitFor, 5*time.Millisecond)
 			for i, f := range rec.frames() {
-				assert.Equal(t, uint64(i+1), f.Seq, "published frames are numbered without gaps")
+				assert.Equal(t, tt.seqs[i], f.Seq)
+				assert.Equal(t, tt.replies[i], f.Reply)
 				if tt.want[i][0] == '{' {
 					assert.Contains(t, string(f.Data), `"id":1`)
 					continue

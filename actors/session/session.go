@@ -86,6 +86,10 @@ type Spec struct {
 	IdleTimeout time.Duration
 	// Publish is how inbound frames are published (Topic "" publishes nothing).
 	Publish PublishOptions
+	// RetainFrames and RetainBytes bound the frames kept for watchers to resume from; 0 takes
+	// Config.RetainFrames / Config.RetainBytes.
+	RetainFrames int
+	RetainBytes  int64
 	// SeqBase is the sequence number before the first published frame. The actor raises it
 	// each time the connection is established on another instance, so that sequence numbers
 	// never go backwards when a connection moves.
@@ -165,6 +169,9 @@ type Session struct {
 	keyed          map[correlation.Key]*waiter
 	fifo           []*waiter
 	seq            uint64
+	ring           ring
+	watchers       map[*Watcher]struct{}
+	watchLimit     *watchLimit
 }
 
 func newSession(spec Spec, cfg Config, b *budget, pub publish.Publisher, events Lifecycle, instanceID string, log *zap.Logger) *Session {
@@ -183,6 +190,15 @@ func newSession(spec Spec, cfg Config, b *budget, pub publish.Publisher, events 
 		publish:    spec.Publish,
 		keyed:      map[correlation.Key]*waiter{},
 		seq:        spec.SeqBase,
+		watchers:   map[*Watcher]struct{}{},
+		watchLimit: &watchLimit{max: int64(cfg.MaxWatchers)},
+	}
+	s.ring = ring{maxFrames: cfg.RetainFrames, maxBytes: cfg.RetainBytes, budget: &budget{limit: cfg.RetainInstanceBytes}, firstLocal: spec.SeqBase + 1}
+	if spec.RetainFrames > 0 {
+		s.ring.maxFrames = spec.RetainFrames
+	}
+	if spec.RetainBytes > 0 {
+		s.ring.maxBytes = spec.RetainBytes
 	}
 	s.outbox = newOutbox(cfg, b, pub, log, s.reportDrops, ctx, &s.wg)
 	s.outbox.setOptions(spec.Publish)
@@ -432,6 +448,12 @@ func (s *Session) route(f Frame, at time.Time) {
 		w, reply = s.fifo[0], f
 		s.fifo = s.fifo[1:]
 	}
+	// Every pushed frame takes the next number; a reply keeps the number of the frame before
+	// it, so that the sequence of pushed frames has no gaps whether or not replies are sent on.
+	if w == nil {
+		s.seq++
+	}
+	s.recordLocked(Retained{Seq: s.seq, ReceivedAt: at, Data: f.Data, Binary: f.Binary, Reply: w != nil})
 	topic := s.publish.Topic
 	if topic == "" || (w != nil && !s.publish.IncludeReplies) {
 		s.mu.Unlock()
@@ -440,8 +462,7 @@ func (s *Session) route(f Frame, at time.Time) {
 		}
 		return
 	}
-	s.seq++
-	m := publish.Message{ConnectionID: s.spec.ID, URL: s.redacted, Topic: topic, Data: f.Data, Binary: f.Binary, Seq: s.seq, ReceivedAt: at}
+	m := publish.Message{ConnectionID: s.spec.ID, URL: s.redacted, Topic: topic, Data: f.Data, Binary: f.Binary, Seq: s.seq, ReceivedAt: at, Reply: w != nil}
 	s.mu.Unlock()
 	if w != nil {
 		w.reply <- reply
@@ -464,6 +485,7 @@ func (s *Session) close(ctx context.Context, code int, reason string, flushFor t
 		return
 	}
 	s.cancel()
+	s.endWatchersLocked()
 	sock := s.sock
 	wasUp := s.status == StatusConnected
 	s.setStatus(StatusDisconnected, "", reason, 0)

@@ -115,6 +115,8 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 	scfg.PublishBufferBytes = cfg.publishBufferBytes
 	scfg.PublishBufferInstanceBytes = cfg.publishBufferInstanceBytes
 	scfg.PublishRetryFor = cfg.publishRetryFor
+	scfg.RetainFrames, scfg.RetainBytes, scfg.RetainInstanceBytes = cfg.retainFrames, cfg.retainBytes, cfg.retainInstanceBytes
+	scfg.MaxWatchers, scfg.MaxWatchersPerConnection, scfg.WatchBuffer = cfg.maxFrameWatchers, cfg.maxFrameWatchersPerConn, cfg.watchBuffer
 	scfg.ShutdownFlush = cfg.shutdownTimeout // a shutdown flush never outlasts it, deadline or not
 	scfg.ReadLimit = cfg.readLimit
 	scfg.MaxConnections = cfg.maxConnections

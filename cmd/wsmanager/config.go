@@ -48,6 +48,9 @@ type config struct {
 	publishBufferInstanceBytes int64
 	publishRetryFor            time.Duration
 	maxPublishBytes            int
+	// Retention and frame watchers (WatchFrames).
+	retainFrames, maxFrameWatchers, maxFrameWatchersPerConn, watchBuffer int
+	retainBytes, retainInstanceBytes                                     int64
 	backoffInitial             time.Duration
 	backoffMax                 time.Duration
 	backoffAttempts            int
@@ -135,11 +138,17 @@ func flagSet(c *config, getenv func(string) string, stderr io.Writer) *flag.Flag
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long a shutdown may wait for calls and close handshakes")
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 5*time.Second, "on SIGTERM, how long calls in flight (Sends waiting for a reply) may finish before the sockets close; keep it below the sidecar's block-shutdown duration")
 	fs.StringVar(&c.lifecycleTopic, "lifecycle-topic", "websocketmanager.lifecycle", "topic for connection lifecycle events; empty turns them off")
-	fs.IntVar(&c.publishBuffer, "publish-buffer", 1024, "inbound frames per connection that may wait for the publisher (oldest dropped when full)")
+	fs.IntVar(&c.publishBuffer, "publish-buffer", 1024, "inbound frames per connection that may wait for the publisher (when full, the connection's overflow policy decides)")
 	fs.Int64Var(&c.readLimit, "max-inbound-frame-bytes", session.DefaultReadLimit, "largest inbound frame; a larger one ends the socket (default: the largest binary frame whose event fits in --max-publish-bytes 4 MiB)")
-	fs.Int64Var(&c.publishBufferBytes, "publish-buffer-bytes", 8<<20, "bytes of inbound frames per connection that may wait for the publisher (oldest dropped when full)")
+	fs.Int64Var(&c.publishBufferBytes, "publish-buffer-bytes", 8<<20, "bytes of inbound frames per connection that may wait for the publisher (when full, the connection's overflow policy decides)")
 	fs.DurationVar(&c.publishRetryFor, "publish-retry-timeout", time.Minute, "how long one frame's publish is retried before it is dropped (counted as publish_failed), so that one frame the broker never takes cannot hold up the rest")
-	fs.Int64Var(&c.publishBufferInstanceBytes, "publish-buffer-instance-bytes", 256<<20, "bytes of inbound frames all connections of this instance together may have waiting for the publisher (a connection that finds it full drops its own oldest)")
+	fs.Int64Var(&c.publishBufferInstanceBytes, "publish-buffer-instance-bytes", 256<<20, "bytes of inbound frames all connections of this instance together may have waiting for the publisher (a connection that finds it full applies its overflow policy to its own frames)")
+	fs.IntVar(&c.retainFrames, "retain-frames", 1024, "inbound frames each connection keeps for WatchFrames to resume from (a connection may ask for other bounds)")
+	fs.Int64Var(&c.retainBytes, "retain-bytes", 1<<20, "bytes of inbound frames each connection keeps for WatchFrames to resume from")
+	fs.Int64Var(&c.retainInstanceBytes, "retain-instance-bytes", 256<<20, "bytes of retained frames all connections of this instance keep together (a connection that finds it full retains less)")
+	fs.IntVar(&c.maxFrameWatchers, "max-frame-watchers", 1024, "WatchFrames watches this instance serves from its own connections at once")
+	fs.IntVar(&c.maxFrameWatchersPerConn, "max-frame-watchers-per-connection", 16, "WatchFrames watches one connection serves at once")
+	fs.IntVar(&c.watchBuffer, "watch-buffer", 4096, "frames that may wait for one WatchFrames watcher; a watcher that lets it overflow is ended with RESOURCE_EXHAUSTED")
 	fs.IntVar(&c.maxPublishBytes, "max-publish-bytes", publish.DefaultMaxRequestBytes, "largest publish request sent to the sidecar (an inbound frame's event and its topic); a larger frame is dropped as too_large, not retried. Match daprd's --max-body-size (4Mi by default)")
 	fs.DurationVar(&c.backoffInitial, "reconnect-initial-backoff", 500*time.Millisecond, "cap of the first reconnect delay (exponential, full jitter)")
 	fs.DurationVar(&c.backoffMax, "reconnect-max-backoff", 30*time.Second, "cap of every reconnect delay")

@@ -683,8 +683,9 @@ type ConnectRequest struct {
 	// dead (and reconnects with auto_reconnect). 0 = off.
 	IdleTimeoutMs int32 `protobuf:"varint,10,opt,name=idle_timeout_ms,json=idleTimeoutMs,proto3" json:"idle_timeout_ms,omitempty"`
 	// Inbound frames kept for WatchFrames resume: at most this many (0: --retain-frames), and
-	// at most retain_bytes bytes of them (0: --retain-bytes); above the service maximums
-	// (--max-retain-frames, --max-retain-bytes) → INVALID_ARGUMENT.
+	// at most retain_bytes bytes of them (0: --retain-bytes); above 1000000 frames or 1 GiB →
+	// INVALID_ARGUMENT. All connections of an instance retain at most
+	// --retain-instance-bytes together.
 	RetainFrames  uint32 `protobuf:"varint,11,opt,name=retain_frames,json=retainFrames,proto3" json:"retain_frames,omitempty"`
 	RetainBytes   uint32 `protobuf:"varint,12,opt,name=retain_bytes,json=retainBytes,proto3" json:"retain_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields

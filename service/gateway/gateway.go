@@ -57,7 +57,7 @@ func New(grpcHandler http.Handler, maxBody int64) (http.Handler, error) {
 	mux.Handle("/v1/", restJSON(rest, maxBody))
 	mux.Handle("/"+string(Service.FullName())+"/", http.MaxBytesHandler(rpc, maxBody))
 	for _, g := range getRoutes(Service) {
-		mux.Handle("GET "+g.path, &getRoute{method: g.method, rpc: rpc})
+		mux.Handle("GET "+g.path, &getRoute{method: g.method, rpc: rpc, vars: pathVars(g.path)})
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -145,14 +145,15 @@ type getBinding struct {
 }
 
 // getRoutes lists the GET rules of svc's methods that take no path variables (List and
-// WatchEvents). Vanguard keeps the other rules.
+// WatchEvents), and those of server-streaming methods with path variables (WatchFrames: the
+// mux's pattern syntax is the rule's, {name} a segment). Vanguard keeps the other rules.
 func getRoutes(svc protoreflect.ServiceDescriptor) []getBinding {
 	var out []getBinding
 	for i := range svc.Methods().Len() {
 		md := svc.Methods().Get(i)
 		rule, _ := proto.GetExtension(md.Options(), annotations.E_Http).(*annotations.HttpRule)
 		for _, r := range append([]*annotations.HttpRule{rule}, rule.GetAdditionalBindings()...) {
-			if p := r.GetGet(); p != "" && !strings.Contains(p, "{") {
+			if p := r.GetGet(); p != "" && (!strings.Contains(p, "{") || md.IsStreamingServer()) {
 				out = append(out, getBinding{path: p, method: md})
 			}
 		}

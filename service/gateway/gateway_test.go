@@ -361,11 +361,13 @@ func TestBrowserProtocolsAndMetadata(t *testing.T) {
 	assert.Equal(t, "ok\n", r.body)
 }
 
-// Ensure the GET routes come from the http rules: List and WatchEvents, nothing else.
+// Ensure the GET routes come from the http rules: List, WatchEvents and the streaming
+// WatchFrames (with its path variable), nothing else.
 func TestGetRoutes(t *testing.T) {
 	var got []string
 	for _, g := range getRoutes(Service) {
 		got = append(got, g.path+" "+string(g.method.Name()))
 	}
-	assert.ElementsMatch(t, []string{"/v1/connections List", "/v1/events WatchEvents"}, got)
+	assert.ElementsMatch(t, []string{"/v1/connections List", "/v1/events WatchEvents", "/v1/connections/{id}/frames WatchFrames"}, got)
+	assert.Equal(t, []string{"id"}, pathVars("/v1/connections/{id}/frames"))
 }

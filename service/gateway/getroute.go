@@ -40,6 +40,18 @@ const maxReplyFrame = 64 << 20
 type getRoute struct {
 	method protoreflect.MethodDescriptor
 	rpc    http.Handler
+	vars   []string // path variables: string fields of the request, set from the path
+}
+
+// pathVars returns the {name} segments of a rule's path.
+func pathVars(path string) []string {
+	var out []string
+	for _, seg := range strings.Split(path, "/") {
+		if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") {
+			out = append(out, seg[1:len(seg)-1])
+		}
+	}
+	return out
 }
 
 func (g *getRoute) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -58,6 +70,14 @@ func (g *getRoute) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := queryInto(req, r.URL.Query()); err != nil {
 		writeStatus(w, status.New(codes.InvalidArgument, err.Error()), false) // as grpc-gateway: before the call
 		return
+	}
+	for _, name := range g.vars { // the path wins over the query, as in grpc-gateway
+		fd := req.Descriptor().Fields().ByName(protoreflect.Name(name))
+		if fd == nil || fd.Kind() != protoreflect.StringKind || fd.IsList() {
+			writeStatus(w, status.New(codes.Internal, "path variable "+name+" is not a string field"), stream)
+			return
+		}
+		req.Set(fd, protoreflect.ValueOfString(r.PathValue(name)))
 	}
 	body, err := proto.Marshal(req.Interface())
 	if err != nil {

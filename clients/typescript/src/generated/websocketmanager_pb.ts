@@ -345,8 +345,9 @@ export type ConnectRequest = Message<"websocketmanager.v1.ConnectRequest"> & {
 
   /**
    * Inbound frames kept for WatchFrames resume: at most this many (0: --retain-frames), and
-   * at most retain_bytes bytes of them (0: --retain-bytes); above the service maximums
-   * (--max-retain-frames, --max-retain-bytes) → INVALID_ARGUMENT.
+   * at most retain_bytes bytes of them (0: --retain-bytes); above 1000000 frames or 1 GiB →
+   * INVALID_ARGUMENT. All connections of an instance retain at most
+   * --retain-instance-bytes together.
    *
    * @generated from field: uint32 retain_frames = 11;
    */
