@@ -51,26 +51,26 @@ type config struct {
 	// Retention and frame watchers (WatchFrames).
 	retainFrames, maxFrameWatchers, maxFrameWatchersPerConn, watchBuffer int
 	retainBytes, retainInstanceBytes                                     int64
-	backoffInitial             time.Duration
-	backoffMax                 time.Duration
-	backoffAttempts            int
-	backoffStable              time.Duration
-	watchdog                   time.Duration
-	fenceAfter                 time.Duration
-	pprofAddress               string
-	metricsAuth                bool
-	corsOrigins                []string
-	allowedHosts               []string
-	dialAllow                  []string
-	dialDeny                   []string
-	maxConnections             int
-	maxPendingSends            int
-	maxMessageBytes            int
-	apiTokens                  []string
-	apiTokensFile              string
-	tlsCert, tlsKey            string
-	tlsClientCA                string
-	peerServerName             string
+	backoffInitial                                                       time.Duration
+	backoffMax                                                           time.Duration
+	backoffAttempts                                                      int
+	backoffStable                                                        time.Duration
+	watchdog                                                             time.Duration
+	fenceAfter                                                           time.Duration
+	pprofAddress                                                         string
+	metricsAuth                                                          bool
+	corsOrigins                                                          []string
+	allowedHosts                                                         []string
+	dialAllow                                                            []string
+	dialDeny                                                             []string
+	maxConnections                                                       int
+	maxPendingSends                                                      int
+	maxMessageBytes                                                      int
+	apiTokens                                                            []string
+	apiTokensFile                                                        string
+	tlsCert, tlsKey                                                      string
+	tlsClientCA                                                          string
+	peerServerName                                                       string
 	// Peer calls (docs/security.md, "Instances and peer calls").
 	peerTokens               []string
 	peerTokensFile           string
