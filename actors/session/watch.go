@@ -193,6 +193,9 @@ func (s *Session) Watch(from *uint64, includeReplies bool) (*Watcher, error) {
 		return nil, fmt.Errorf("%w: this instance serves %d already (--max-frame-watchers)", ErrTooManyWatchers, s.cfg.MaxWatchers)
 	}
 	w.next = s.seq + 1
+	if from != nil && *from == 0 {
+		from = new(uint64(1)) // sequences start at 1: 0 asks for everything retained
+	}
 	if from != nil {
 		w.gap, w.backlog = s.ring.from(*from, includeReplies)
 		w.next, w.min = *from, *from

@@ -66,6 +66,7 @@ func TestWatchResume(t *testing.T) {
 	}{
 		{"live only", 0, 3, nil, []string{"4", "5"}},
 		{"resume within the ring", 0, 3, ptr(2), []string{"2", "3", "4", "5"}},
+		{"resume from 0: everything retained", 0, 3, ptr(0), []string{"1", "2", "3", "4", "5"}},
 		{"resume from the next frame", 0, 3, ptr(4), []string{"4", "5"}},
 		{"resume older than the ring", 0, 8, ptr(1), []string{"gap 1-3 not_retained", "4", "5", "6", "7", "8", "9", "10"}},
 		{"resume across a move", 1 << 32, 2, ptr(7), []string{fmt.Sprintf("gap 7-%d moved", 1<<32), fmt.Sprint(1<<32 + 1), fmt.Sprint(1<<32 + 2), fmt.Sprint(1<<32 + 3), fmt.Sprint(1<<32 + 4)}},
