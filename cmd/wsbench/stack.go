@@ -156,6 +156,20 @@ func (b *bench) startSingle(ctx context.Context) (*singleStack, error) {
 	return s, nil
 }
 
+// startUpstream starts the upstream WebSocket server (wsdemo) of a stack on port and returns
+// its ws:// base URL once it listens.
+func (b *bench) startUpstream(ctx context.Context, st *daprstack.Stack, port int) (string, error) {
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	up, err := st.Start("upstream", nil, filepath.Join(b.bins, "wsdemo"), "--addr", addr)
+	if err != nil {
+		return "", err
+	}
+	if err := daprstack.WaitTCP(ctx, up, addr); err != nil {
+		return "", err
+	}
+	return "ws://" + addr, nil
+}
+
 func (b *bench) newSingle(ctx context.Context) (*singleStack, error) {
 	st, err := daprstack.NewStack(filepath.Join(b.dir, "single"))
 	if err != nil {
@@ -177,14 +191,9 @@ func (b *bench) newSingle(ctx context.Context) (*singleStack, error) {
 	if err != nil {
 		return nil, err
 	}
-	up, err := st.Start("upstream", nil, filepath.Join(b.bins, "wsdemo"), "--addr", fmt.Sprintf("127.0.0.1:%d", ports[3]))
-	if err != nil {
+	if s.upstream, err = b.startUpstream(ctx, st, ports[3]); err != nil {
 		return nil, err
 	}
-	if err := daprstack.WaitTCP(ctx, up, fmt.Sprintf("127.0.0.1:%d", ports[3])); err != nil {
-		return nil, err
-	}
-	s.upstream = fmt.Sprintf("ws://127.0.0.1:%d", ports[3])
 	if b.o.profile {
 		b.pprofAddr = fmt.Sprintf("127.0.0.1:%d", ports[4])
 	}
@@ -301,14 +310,9 @@ func (b *bench) newPubStack(ctx context.Context, name string, publishBuffer int)
 	if err != nil {
 		return nil, err
 	}
-	up, err := st.Start("upstream", nil, filepath.Join(b.bins, "wsdemo"), "--addr", fmt.Sprintf("127.0.0.1:%d", ports[3]))
-	if err != nil {
+	if p.upstream, err = b.startUpstream(ctx, st, ports[3]); err != nil {
 		return nil, err
 	}
-	if err := daprstack.WaitTCP(ctx, up, fmt.Sprintf("127.0.0.1:%d", ports[3])); err != nil {
-		return nil, err
-	}
-	p.upstream = fmt.Sprintf("ws://127.0.0.1:%d", ports[3])
 	res, err := writeResources(b.dir, false)
 	if err != nil {
 		return nil, err
