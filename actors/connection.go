@@ -509,9 +509,9 @@ func SessionError(err error) *ErrorInfo {
 	case errors.Is(err, session.ErrTooManyWatchers):
 		return errorf(CodeResourceExhausted, "%v; close a watch first", err)
 	case errors.Is(err, session.ErrWatcherSlow):
-		return errorf(CodeResourceExhausted, "%v; watch again from the sequence in the trailer wsm-resume-from", err)
+		return errorf(CodeResourceExhausted, "%v", err)
 	case errors.Is(err, session.ErrWatchEnded):
-		return errorf(CodeUnavailable, "%v; watch again from the sequence in the trailer wsm-resume-from", err)
+		return errorf(CodeUnavailable, "%v", err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return errorf(CodeDeadlineExceeded, "the call's deadline passed before the reply arrived")
 	case errors.Is(err, context.Canceled):

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"unicode/utf8"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
@@ -34,8 +35,9 @@ func (s *Server) WatchFrames(req *pb.WatchFramesRequest, stream pb.WebSocketMana
 	}
 	w, addr, err := s.conns.WatchFrames(ctx, req.GetId(), from, req.GetIncludeReplies(), isForwarded(ctx))
 	if err != nil {
-		if from != nil {
-			setResume(stream, *from)
+		var ae *actors.Error
+		if from != nil && errors.As(err, &ae) && ae.Code == actors.CodeUnavailable {
+			setResume(stream, *from) // only where watching again can help
 		}
 		return err
 	}
@@ -74,7 +76,7 @@ func framePB(id string, f session.Retained, gap *session.Gap) *pb.Frame {
 		return &pb.Frame{ConnectionId: id, Payload: &pb.Frame_Missing{Missing: &pb.FrameGap{FromSequence: gap.From, ToSequence: gap.To, Reason: gap.Reason}}}
 	}
 	out := &pb.Frame{ConnectionId: id, Sequence: f.Seq, ReceivedAt: timestamppb.New(f.ReceivedAt), Reply: f.Reply}
-	if f.Binary {
+	if f.Binary || !utf8.Valid(f.Data) { // a proto string must be UTF-8: such text travels as bytes, as when published
 		out.Payload = &pb.Frame_Binary{Binary: f.Data}
 	} else {
 		out.Payload = &pb.Frame_Text{Text: string(f.Data)}

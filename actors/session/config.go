@@ -39,7 +39,9 @@ type Config struct {
 	// one. Default 1m.
 	PublishRetryFor time.Duration
 	// RetainFrames and RetainBytes bound the inbound frames each connection keeps for its
-	// watchers to resume from (a connection may ask for other bounds). Default 1024 and 1 MiB.
+	// watchers to resume from (a connection may ask for other bounds). Default 4096 and 4 MiB:
+	// as many frames as a watcher's buffer, so that a watcher ended for falling behind can
+	// usually resume from the ring.
 	RetainFrames int
 	RetainBytes  int64
 	// RetainInstanceBytes bounds the retained frames of all connections together; a
@@ -96,8 +98,8 @@ func DefaultConfig() Config {
 		ShutdownFlush:              15 * time.Second,
 		PublishRetryFor:            time.Minute,
 		MaxPublishBytes:            publish.DefaultMaxRequestBytes,
-		RetainFrames:               1024,
-		RetainBytes:                1 << 20,
+		RetainFrames:               4096,
+		RetainBytes:                4 << 20,
 		RetainInstanceBytes:        256 << 20,
 		MaxWatchers:                1024,
 		MaxWatchersPerConnection:   16,

@@ -54,7 +54,7 @@ type WatchEnd struct {
 }
 
 func (e *WatchEnd) Error() string {
-	return fmt.Sprintf("%v; watch again from sequence %d", e.Err, e.ResumeFrom)
+	return fmt.Sprintf("%v; watch again from sequence %d (trailer wsm-resume-from)", e.Err, e.ResumeFrom)
 }
 
 func (e *WatchEnd) Unwrap() error { return e.Err }

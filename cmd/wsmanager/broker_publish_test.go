@@ -506,7 +506,9 @@ func TestBatchByteLimits(t *testing.T) {
 }
 
 // Ensure a frame that answers a Send is published only when include_replies is set, and that
-// it still answers the Send either way.
+// it still answers the Send either way. A reply takes no number of its own: published, it
+// carries the sequence of the frame before it and is marked "reply":true (in a single event
+// and in a batch element); unpublished, it leaves no gap.
 func TestIncludeReplies(t *testing.T) {
 	ws := sessiontest.NewServer(t, time.Hour)
 	topic := uniqueTopic("e2e-replies")
@@ -525,12 +527,21 @@ func TestIncludeReplies(t *testing.T) {
 				_, err := env.client.SendRaw(callCtx(t), &pb.SendRawRequest{Id: id, Message: msg})
 				require.NoError(t, err)
 			}
-			before := len(broker.frames(id))
-			_, err := env.client.StartPublish(callCtx(t), &pb.StartPublishRequest{Id: id, Topic: topic, BatchMaxFrames: batch})
+			all := broker.frames(id)
+			before, prev := len(all), uint64(0)
+			if before > 0 {
+				prev = all[before-1].Sequence // the last frame published so far (not a reply)
+			}
+			// Batched: a delay long enough that a reply and the frame after it share an event.
+			var delay uint32
+			if batch > 1 {
+				delay = 300
+			}
+			_, err := env.client.StartPublish(callCtx(t), &pb.StartPublishRequest{Id: id, Topic: topic, BatchMaxFrames: batch, BatchMaxDelayMs: delay})
 			require.NoError(t, err)
 			send("reply-off")
 			raw("pushed-1") // its echo answers no Send: published
-			_, err = env.client.StartPublish(callCtx(t), &pb.StartPublishRequest{Id: id, Topic: topic, BatchMaxFrames: batch, IncludeReplies: true})
+			_, err = env.client.StartPublish(callCtx(t), &pb.StartPublishRequest{Id: id, Topic: topic, BatchMaxFrames: batch, BatchMaxDelayMs: delay, IncludeReplies: true})
 			require.NoError(t, err)
 			assert.True(t, find(t, id).GetPublish().GetIncludeReplies())
 			send("reply-on")
@@ -541,8 +552,25 @@ func TestIncludeReplies(t *testing.T) {
 			for _, f := range got {
 				texts = append(texts, string(f.Data))
 			}
-			assert.Equal(t, []string{"pushed-1", "reply-on", "pushed-2"}, texts, "a reply is published only with include_replies")
-			requireContiguous(t, got, got[0].Sequence) // an unpublished reply takes no sequence
+			require.Equal(t, []string{"pushed-1", "reply-on", "pushed-2"}, texts, "a reply is published only with include_replies")
+			assert.Equal(t, prev+1, got[0].Sequence, "the unpublished reply took no number")
+			assert.False(t, got[0].Reply)
+			assert.Equal(t, got[0].Sequence, got[1].Sequence, "a reply carries the number of the frame before it")
+			assert.True(t, got[1].Reply, "a published reply is marked reply")
+			assert.Equal(t, got[0].Sequence+1, got[2].Sequence, "the reply left no gap")
+			assert.False(t, got[2].Reply)
+			evs := broker.of(id)
+			last := evs[len(evs)-1]
+			marked := false
+			for _, ev := range evs {
+				marked = marked || bytes.Contains(ev.raw, []byte(`"reply":true,"data":"reply-on"`))
+			}
+			assert.True(t, marked, "the reply is marked in the event as written")
+			if batch > 1 {
+				assert.Equal(t, wsmclient.FrameBatchEventType, last.typ)
+				assert.GreaterOrEqual(t, last.count, 2, "reply-on and pushed-2 share a batch")
+				t.Logf("the last batch holds %d frames, sequences %d..%d", last.count, last.first, last.last)
+			}
 		})
 	}
 }

@@ -1,5 +1,6 @@
 // Command wsmctl drives WebSocket Manager from a terminal: connect, list, send, sendraw,
-// publish start/stop, disconnect, and events (follows lifecycle events live).
+// publish start/stop, disconnect, events (follows lifecycle events live) and watch (follows a
+// connection's inbound frames live, resuming by itself).
 //
 // Exit codes scripts can rely on: 0 success; 1 any other failure; 2 usage error or a request
 // the service refused as invalid (INVALID_ARGUMENT, FAILED_PRECONDITION); 3 not found;
@@ -9,6 +10,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -16,10 +18,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -63,6 +67,10 @@ Commands:
   publish stop <id>           stop publishing
   disconnect <id>             close the connection and forget it
   events [--id <id>]          print lifecycle events as they happen, until Ctrl-C
+  watch <id> [--from N] [--include-replies]
+                              print the connection's inbound frames as they arrive, until
+                              Ctrl-C, one a line: sequence, time, kind, text (or base64);
+                              frames not retained any more as "missing A-B (reason)"
 
 Global flags (also from the environment: WSMCTL_ADDR, WSMCTL_TOKEN):
 `
@@ -114,7 +122,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	g.client = c
 	cmds := map[string]func(context.Context, []string) error{
 		"connect": g.connect, "list": g.list, "send": g.send, "sendraw": g.sendraw,
-		"publish": g.publish, "disconnect": g.disconnect, "events": g.events,
+		"publish": g.publish, "disconnect": g.disconnect, "events": g.events, "watch": g.watch,
 	}
 	cmd, ok := cmds[rest[0]]
 	if !ok {
@@ -398,4 +406,60 @@ func (g *globals) events(ctx context.Context, args []string) error {
 		_, err := fmt.Fprintln(g.stdout, line)
 		return err
 	})
+}
+
+func (g *globals) watch(ctx context.Context, args []string) error {
+	fs := g.flags("watch")
+	from := fs.String("from", "", "start at this sequence: the retained frames from it first, then live ones (default: live)")
+	replies := fs.Bool("include-replies", false, "also the frames that answered a Send")
+	pos, err := parse(fs, args, 1, "<id> [--from N] [--include-replies]")
+	if err != nil {
+		return err
+	}
+	var opts []wsmclient.WatchOption
+	if *from != "" {
+		n, err := strconv.ParseUint(*from, 10, 64)
+		if err != nil {
+			return usageError(fmt.Sprintf("--from must be a sequence number, got %q", *from))
+		}
+		opts = append(opts, wsmclient.WithFrom(n))
+	}
+	if *replies {
+		opts = append(opts, wsmclient.WithWatchReplies())
+	}
+	enc := json.NewEncoder(g.stdout)
+	for f, err := range g.client.Watch(ctx, pos[0], opts...) {
+		if err != nil {
+			return err
+		}
+		if g.output == "json" {
+			b, _ := protojson.Marshal(f)
+			err = enc.Encode(json.RawMessage(b))
+		} else {
+			_, err = fmt.Fprintln(g.stdout, frameLine(f))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil // Ctrl-C
+}
+
+// frameLine is a watched frame on one line: "sequence time kind payload", kind being text or
+// binary (base64), with ",reply" for a reply and ",quoted" for text that would not stay on
+// one line as it is (then Go-quoted); a gap notice is "missing A-B (reason)".
+func frameLine(f *wsmclient.WatchedFrame) string {
+	if g := f.GetMissing(); g != nil {
+		return fmt.Sprintf("missing %d-%d (%s)", g.GetFromSequence(), g.GetToSequence(), g.GetReason())
+	}
+	kind, payload := "text", f.GetText()
+	if b, ok := f.GetPayload().(*pb.Frame_Binary); ok {
+		kind, payload = "binary", base64.StdEncoding.EncodeToString(b.Binary)
+	} else if strings.ContainsFunc(payload, func(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }) {
+		kind, payload = "text,quoted", strconv.Quote(payload)
+	}
+	if f.GetReply() {
+		kind += ",reply"
+	}
+	return fmt.Sprintf("%d %s %s %s", f.GetSequence(), f.GetReceivedAt().AsTime().UTC().Format(time.RFC3339Nano), kind, payload)
 }

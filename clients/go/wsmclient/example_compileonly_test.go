@@ -62,3 +62,23 @@ func ExampleClient_WatchEvents() {
 		log.Fatal(err)
 	}
 }
+
+// Follow a connection's frames from sequence 1, resuming by itself after a failover; a gap
+// notice says which frames will not come.
+func ExampleClient_Watch() {
+	c, err := wsmclient.New("127.0.0.1:5002", wsmclient.WithToken(os.Getenv("WSM_TOKEN")))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	for f, err := range c.Watch(context.Background(), "feed-1", wsmclient.WithFrom(1)) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		if g := f.GetMissing(); g != nil {
+			fmt.Printf("frames %d..%d missing (%s)\n", g.GetFromSequence(), g.GetToSequence(), g.GetReason())
+			continue
+		}
+		fmt.Println(f.GetSequence(), f.GetText())
+	}
+}

@@ -28,9 +28,12 @@ const daprRawEventType = "com.dapr.event.sent"
 // Frame is one inbound frame of a connection, as published.
 type Frame struct {
 	ConnectionID string
-	// Sequence counts the connection's published frames (from 1; gaps are dropped frames,
-	// a repeat is a duplicate delivery).
+	// Sequence is the frame's number in the connection's sequence of pushed frames (from 1;
+	// a gap is dropped frames, a repeat a duplicate delivery). A reply takes no number of its
+	// own: it carries the number of the frame before it.
 	Sequence uint64
+	// Reply reports a frame that answered a Send (published with include_replies).
+	Reply bool
 	// ReceivedAt is when the service read the frame.
 	ReceivedAt time.Time
 	// Data is the frame's payload: for a JSON frame its JSON text as it is in the event (a
@@ -45,7 +48,8 @@ type Frame struct {
 	JSON bool
 }
 
-// Frames returns the frames of a frame event in sequence order: a single-frame event
+// Frames returns the frames of a frame event in sequence order (a reply, marked Reply, has
+// the number of the frame before it): a single-frame event
 // (FrameEventType) gives one, a batch (FrameBatchEventType) its frames. event is the
 // CloudEvent's JSON as a Dapr subscriber receives it or as read from the broker; the envelope
 // daprd puts around it for a rawPayload subscription is taken off. An event of another type,
@@ -112,6 +116,9 @@ func single(ev map[string]json.RawMessage) (Frame, error) {
 		return f, err
 	}
 	if f.ReceivedAt, err = timeAttr(ev, "receivedat"); err != nil {
+		return f, err
+	}
+	if f.Reply, err = boolAttr(ev, "reply"); err != nil {
 		return f, err
 	}
 	ct, err := stringAttr(ev, "datacontenttype", false)
@@ -189,7 +196,12 @@ func batch(ev map[string]json.RawMessage) ([]Frame, error) {
 		if f.Sequence, err = uintAttr(el, "sequence"); err != nil {
 			return nil, fmt.Errorf("batch frame %d: %w", i, err)
 		}
-		if i > 0 && f.Sequence <= out[i-1].Sequence {
+		if f.Reply, err = boolAttr(el, "reply"); err != nil {
+			return nil, fmt.Errorf("batch frame %d: %w", i, err)
+		}
+		// Sequences ascend; a reply repeats the number of the frame before it (or, when that
+		// one was dropped, the dropped frame's).
+		if i > 0 && (f.Sequence < out[i-1].Sequence || f.Sequence == out[i-1].Sequence && !f.Reply) {
 			return nil, fmt.Errorf("batch sequences do not ascend: %d after %d", f.Sequence, out[i-1].Sequence)
 		}
 		if f.ReceivedAt, err = timeAttr(el, "receivedat"); err != nil {
@@ -240,6 +252,19 @@ func stringAttr(m map[string]json.RawMessage, name string, required bool) (strin
 		return "", fmt.Errorf("%s is not a string", name)
 	}
 	return s, nil
+}
+
+// boolAttr reads an optional JSON boolean (absent: false).
+func boolAttr(m map[string]json.RawMessage, name string) (bool, error) {
+	raw, ok := m[name]
+	if !ok {
+		return false, nil
+	}
+	var b bool
+	if err := json.Unmarshal(raw, &b); err != nil || string(bytes.TrimSpace(raw)) == "null" {
+		return false, fmt.Errorf("%s is not a boolean", name)
+	}
+	return b, nil
 }
 
 // uintAttr reads a decimal string (how the service writes sequences: they can pass 2^53) or

@@ -7,8 +7,25 @@
 
 Failures raise grpc.aio.AioRpcError; its .code() is the gRPC status code (NOT_FOUND, …) and
 .details() the service's message.
+
+Follow a connection's inbound frames, resuming by itself after a failover:
+
+        async for frame in client.watch(connection_id, from_sequence=last + 1):
+            if frame.HasField("missing"):
+                ...  # frames missing.from_sequence..missing.to_sequence will not come
+            else:
+                print(frame.sequence, frame.text or frame.binary)
 """
 
+# The trailer in which the service says, when a watch ends UNAVAILABLE or RESOURCE_EXHAUSTED,
+# which sequence to watch again from.
+RESUME_TRAILER = "wsm-resume-from"
+# Bounds of the wait between two watch attempts, in seconds: it doubles while attempts bring
+# nothing, and starts again from the lower bound after one that brought a frame.
+_WATCH_BACKOFF_MIN = 0.1
+_WATCH_BACKOFF_MAX = 5.0
+
+import asyncio
 import os
 
 import grpc
@@ -37,6 +54,7 @@ class WebSocketManagerClient:
         else:
             self._channel = grpc.aio.insecure_channel(self._target)
         self._calls = {}
+        self._sleep = asyncio.sleep  # the wait between watch attempts (replaced in tests)
 
     async def __aenter__(self):
         return self
@@ -116,3 +134,75 @@ class WebSocketManagerClient:
                 yield event
         finally:
             call.cancel()
+
+    async def watch(self, connection_id, from_sequence=None, include_replies=False):
+        """Yields the connection's inbound frames (Frame messages: .sequence, .received_at,
+        .text or .binary, .reply) as they arrive, from whichever instance holds it, until the
+        caller stops iterating.
+
+        from_sequence: start with the retained frames from this sequence on, then live ones
+        (None: the next live frame). include_replies: also the frames that answered a Send
+        (they carry the sequence of the frame before them and have .reply set).
+
+        Frames asked for that are no longer retained come as a Frame with .missing set
+        (from_sequence, to_sequence, reason), never silently. When the stream ends because the
+        instance holding the connection changed or went away (UNAVAILABLE, a transport error),
+        or the caller fell behind (RESOURCE_EXHAUSTED after frames), it watches again from the
+        sequence in the service's trailer wsm-resume-from, else from the one after the last
+        frame it yielded, else live, waiting 0.1 s before the first retry and up to 5 s while
+        retries fail. Any other failure (NOT_FOUND, PERMISSION_DENIED, INVALID_ARGUMENT,
+        RESOURCE_EXHAUSTED before any frame, which is a watcher limit, ...) raises
+        grpc.aio.AioRpcError. The watch has no deadline.
+        """
+        stream = self._channel.unary_stream(f"/{pb.SERVICE}/WatchFrames",
+                                            request_serializer=lambda m: m.SerializeToString(),
+                                            response_deserializer=pb.Frame.FromString)
+        position = from_sequence  # where to (re)start; None: live
+        delay = _WATCH_BACKOFF_MIN
+        while True:
+            req = pb.WatchFramesRequest(id=connection_id, include_replies=include_replies)
+            if position is not None:
+                req.from_sequence = position
+            call = stream(req, metadata=self._metadata)
+            received = False
+            try:
+                try:
+                    async for frame in call:
+                        received = True
+                        if frame.HasField("missing"):
+                            position = frame.missing.to_sequence + 1
+                        elif not frame.reply:
+                            # A reply carries the number of the frame before it.
+                            position = frame.sequence + 1
+                        yield frame
+                    # The stream ended without an error: the service went away.
+                    trailer = await call.trailing_metadata()
+                except grpc.aio.AioRpcError as e:
+                    code = e.code()
+                    if not (code == grpc.StatusCode.UNAVAILABLE
+                            or (code == grpc.StatusCode.RESOURCE_EXHAUSTED and received)):
+                        raise
+                    trailer = e.trailing_metadata()
+            finally:
+                call.cancel()  # the caller stopped (or the call is over: a no-op)
+            seq = _resume_from(trailer)
+            if seq is not None:
+                position = seq
+            if received:
+                delay = _WATCH_BACKOFF_MIN
+            await self._sleep(delay)
+            if not received:
+                delay = min(2 * delay, _WATCH_BACKOFF_MAX)
+
+
+def _resume_from(metadata):
+    """The sequence in the trailer wsm-resume-from, or None."""
+    value = None
+    for key, v in metadata or ():
+        if key == RESUME_TRAILER:
+            value = v
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    if isinstance(value, str) and value.isascii() and value.isdigit() and int(value) < 1 << 64:
+        return int(value)
+    return None

@@ -30,9 +30,11 @@ class FrameEventError(ValueError):
 class Frame:
     """One inbound frame of a connection, as published.
 
-    sequence counts the connection's published frames from 1 (a gap: dropped frames; a
-    repeat: a duplicate delivery). received_at is the RFC 3339 text of the event (nanoseconds
-    kept). kind tells data:
+    sequence is the frame's number in the connection's sequence of pushed frames, from 1 (a
+    gap: dropped frames; a repeat: a duplicate delivery). A reply (reply True: the frame
+    answered a Send, published with include_replies) takes no number of its own: it carries
+    the number of the frame before it. received_at is the RFC 3339 text of the event
+    (nanoseconds kept). kind tells data:
       "json"   a text frame that is valid JSON: data is its parsed value, raw its JSON text as
                it is in the event (given a dict, raw is json.dumps(data));
       "text"   other text: data is the str;
@@ -47,14 +49,16 @@ class Frame:
     kind: str
     data: Any
     raw: Optional[str] = None
+    reply: bool = False
 
 
 def frames_from_event(event) -> "list[Frame]":
-    """The frames of a frame event, in sequence order: one for a single-frame event, all of a
-    batch. event is the CloudEvent as a Dapr subscriber receives it: its JSON text (str or
-    bytes) or the parsed dict. daprd's envelope of a rawPayload subscription is taken off.
-    Raises FrameEventError for an event of another type or a malformed one (a batch whose
-    count, sequences or first/last sequence do not match its frames, bad base64, ...).
+    """The frames of a frame event, in sequence order (a reply has the number of the frame
+    before it): one for a single-frame event, all of a batch. event is the CloudEvent as a Dapr
+    subscriber receives it: its JSON text (str or bytes) or the parsed dict. daprd's envelope
+    of a rawPayload subscription is taken off. Raises FrameEventError for an event of another
+    type or a malformed one (a batch whose count, sequences or first/last sequence do not
+    match its frames, bad base64, ...).
     """
     try:
         return _from_input(event, 0)
@@ -106,7 +110,7 @@ def _from_object(ev, text, depth):
 
 def _single(ev, text):
     base = dict(connection_id=_str(ev, "connectionid", False), sequence=_uint(ev, "sequence"),
-                received_at=_time(ev, "receivedat"))
+                received_at=_time(ev, "receivedat"), reply=_bool(ev, "reply"))
     ct = _str(ev, "datacontenttype", False).split(";")[0].strip().lower()
     has_data, has_b64 = "data" in ev, "data_base64" in ev
     if has_data and has_b64:
@@ -146,8 +150,11 @@ def _batch(ev, text):
             _fail(f"batch frame {i} is not an object")
         try:
             base = dict(connection_id=connection_id, sequence=_uint(el, "sequence"),
-                        received_at=_time(el, "receivedat"))
-            if out and base["sequence"] <= out[-1].sequence:
+                        received_at=_time(el, "receivedat"), reply=_bool(el, "reply"))
+            # Sequences ascend; a reply repeats the number of the frame before it (or, when
+            # that one was dropped, the dropped frame's).
+            if out and (base["sequence"] < out[-1].sequence
+                        or (base["sequence"] == out[-1].sequence and not base["reply"])):
                 _fail(f"sequences do not ascend: {base['sequence']} after {out[-1].sequence}")
             has_data = "data" in el
             if has_data == ("data_base64" in el):
@@ -180,6 +187,14 @@ def _str(o, name, required):
     v = o[name]
     if not isinstance(v, str):
         _fail(f"{name} is not a string")
+    return v
+
+
+def _bool(o, name):
+    """An optional JSON boolean (absent: False)."""
+    v = o.get(name, False)
+    if not isinstance(v, bool):
+        _fail(f"{name} is not a boolean")
     return v
 
 
