@@ -510,6 +510,10 @@ func SessionError(err error) *ErrorInfo {
 		return errorf(CodeResourceExhausted, "%v; close a watch first", err)
 	case errors.Is(err, session.ErrWatcherSlow):
 		return errorf(CodeResourceExhausted, "%v", err)
+	case errors.Is(err, session.ErrDisconnected):
+		return errorf(CodeNotFound, "%v; a connection with this id would number its frames from 1 again", err)
+	case errors.Is(err, session.ErrConnectionEnded):
+		return errorf(CodeFailedPrecondition, "%v (see lastError in List)", err)
 	case errors.Is(err, session.ErrWatchEnded):
 		return errorf(CodeUnavailable, "%v", err)
 	case errors.Is(err, context.DeadlineExceeded):

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -63,6 +64,20 @@ const (
 	refusedRecheck  = 30 * time.Second
 	peerDialTimeout = 5 * time.Second
 )
+
+// PeerKeepalive is how often calls between instances ping while open; servers must permit it
+// (ServerKeepalive).
+const PeerKeepalive = 20 * time.Second
+
+// ServerKeepalive returns the gRPC server's keepalive options: other instances may ping every
+// PeerKeepalive while calls are open, and the server pings callers idle for a minute, so that
+// a watcher that vanished does not hold its watcher place for the OS's two hours.
+func ServerKeepalive() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: PeerKeepalive / 2}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
+	}
+}
 
 // errNoPeerKey refuses peer calls when this instance has no peer key.
 var errNoPeerKey = errors.New("no peer key configured (--peer-tokens-file, WSM_PEER_TOKENS or APP_API_TOKEN): calls to other instances are off")
@@ -160,8 +175,11 @@ func (p *peers) conn(addr string) (*grpc.ClientConn, error) {
 	}
 	// passthrough: the dialer gets the address as written and resolves it itself, so that
 	// name rules apply and every resolved address is checked.
+	// Keepalive while calls are open: a relayed WatchFrames on an idle connection learns within
+	// seconds that a holder vanished without a FIN or RST (node loss, partition).
 	c, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(creds),
-		grpc.WithContextDialer(p.dial), grpc.WithAuthority(addr))
+		grpc.WithContextDialer(p.dial), grpc.WithAuthority(addr),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: PeerKeepalive, Timeout: PeerKeepalive / 2}))
 	if err != nil {
 		return nil, err
 	}

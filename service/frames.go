@@ -8,7 +8,9 @@ import (
 	"unicode/utf8"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/websocketmanager/websocketmanager/actors"
@@ -56,11 +58,18 @@ func setResume(stream grpc.ServerStream, seq uint64) {
 // buffer overflows.
 func serveFrames(ctx context.Context, id string, w *session.Watcher, stream pb.WebSocketManager_WatchFramesServer) error {
 	defer w.Close()
+	// Where the watch starts, in the header: a caller (or a relay) that gets no frame before
+	// this instance dies still knows where to resume.
+	if err := stream.SendHeader(metadata.Pairs(ResumeTrailer, strconv.FormatUint(w.Position(), 10))); err != nil {
+		return err
+	}
 	for {
 		f, gap, err := w.Next(ctx)
 		if err != nil {
 			if seq, ok := session.ResumeFrom(err); ok {
-				setResume(stream, seq)
+				if errors.Is(err, session.ErrWatchEnded) || errors.Is(err, session.ErrWatcherSlow) {
+					setResume(stream, seq) // only where watching again helps
+				}
 				return actors.SessionError(err).Err()
 			}
 			return err
@@ -84,24 +93,38 @@ func framePB(id string, f session.Retained, gap *session.Gap) *pb.Frame {
 	return out
 }
 
-// relayFrames forwards the watch to the instance at addr and relays its frames. When that
-// instance goes away the stream ends UNAVAILABLE with the sequence after the last frame
-// relayed, so that the caller resumes without a gap it is not told about.
+// relayFrames forwards the watch to the instance at addr and relays its frames and header.
+// The holder's own end passes as it is (its status and trailer). When the holder goes away (a
+// transport failure, a stream that ends without a status) the stream ends UNAVAILABLE with the
+// sequence after the last frame relayed (or where the holder said the watch starts), so that
+// the caller resumes without a gap it is not told about.
 func (s *Server) relayFrames(ctx context.Context, addr string, req *pb.WatchFramesRequest, stream pb.WebSocketManager_WatchFramesServer) error {
 	next, known := req.GetFromSequence(), req.FromSequence != nil
-	end := func(err error) error {
-		if known {
-			setResume(stream, next)
+	wentAway := func(err error) error {
+		if !known {
+			return actors.Errorf(actors.CodeUnavailable, "the instance holding connection %q went away (%v); watch again", req.GetId(), err)
 		}
-		return err
+		setResume(stream, next)
+		return actors.Errorf(actors.CodeUnavailable, "the instance holding connection %q went away (%v); watch again from sequence %d", req.GetId(), err, next)
 	}
 	c, err := s.peers.client(addr)
 	if err != nil {
-		return end(actors.Errorf(actors.CodeUnavailable, "cannot reach the instance holding connection %q: %v; watch again", req.GetId(), err))
+		// No peer key, or the peer policy refuses the address: watching again cannot help.
+		return actors.Errorf(actors.CodeFailedPrecondition, "connection %q is held by another instance that this one may not call: %v", req.GetId(), err)
 	}
 	fs, err := c.WatchFrames(s.peers.forwardCtx(ctx, addr), req)
 	if err != nil {
-		return end(err)
+		return wentAway(err)
+	}
+	if h, err := fs.Header(); err == nil {
+		if v := h.Get(ResumeTrailer); len(v) > 0 {
+			if seq, err := strconv.ParseUint(v[0], 10, 64); err == nil {
+				next, known = seq, true
+				if err := stream.SendHeader(metadata.Pairs(ResumeTrailer, v[0])); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	for {
 		f, err := fs.Recv()
@@ -113,10 +136,10 @@ func (s *Server) relayFrames(ctx context.Context, addr string, req *pb.WatchFram
 				stream.SetTrailer(metadata.Pairs(ResumeTrailer, v[0]))
 				return err // the holder's own status, as it sent it
 			}
-			if errors.Is(err, io.EOF) {
-				err = nil
+			if errors.Is(err, io.EOF) || status.Code(err) == codes.Unavailable || status.Code(err) == codes.Canceled {
+				return wentAway(err)
 			}
-			return end(actors.Errorf(actors.CodeUnavailable, "the instance holding connection %q went away (%v); watch again", req.GetId(), err))
+			return err // the holder's answer (NOT_FOUND, RESOURCE_EXHAUSTED, …): watching again cannot help
 		}
 		switch {
 		case f.GetMissing() != nil:

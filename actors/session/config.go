@@ -54,6 +54,8 @@ type Config struct {
 	// WatchBuffer bounds the frames waiting for one watcher; a watcher that lets it overflow
 	// is ended. Default 4096.
 	WatchBuffer int
+	// WatchBufferBytes bounds the bytes of the frames waiting for one watcher. Default 16 MiB.
+	WatchBufferBytes int64
 	// MaxPublishBytes is the largest publish request the pub/sub takes (the service sets
 	// --max-publish-bytes); batch events are cut to fit it. Default publish.DefaultMaxRequestBytes.
 	MaxPublishBytes int
@@ -104,6 +106,7 @@ func DefaultConfig() Config {
 		MaxWatchers:                1024,
 		MaxWatchersPerConnection:   16,
 		WatchBuffer:                4096,
+		WatchBufferBytes:           16 << 20,
 		ReadBufferSize:             4096,
 		WriteBufferSize:            4096,
 		CloseTimeout:               2 * time.Second,
@@ -131,7 +134,7 @@ func (c Config) Validate() error {
 		return errors.New("publish buffer byte limits must be positive")
 	case c.RetainFrames < 0 || c.RetainBytes < 0 || c.RetainInstanceBytes < 0:
 		return errors.New("retention bounds must not be negative")
-	case c.MaxWatchers < 0 || c.MaxWatchersPerConnection < 0 || c.WatchBuffer <= 0:
+	case c.MaxWatchers < 0 || c.MaxWatchersPerConnection < 0 || c.WatchBuffer <= 0 || c.WatchBufferBytes <= 0:
 		return errors.New("watcher limits must not be negative, and the watch buffer positive")
 	case c.MaxPublishBytes <= 0:
 		return errors.New("max publish bytes must be positive")

@@ -170,7 +170,8 @@ type Session struct {
 	fifo           []*waiter
 	seq            uint64
 	ring           ring
-	watchers       map[*Watcher]struct{}
+	watchers       map[*Watcher]struct{} // nil until the first watch
+	ended          error                 // set when the connection ended for good: watches end with it
 	watchLimit     *watchLimit
 }
 
@@ -190,8 +191,7 @@ func newSession(spec Spec, cfg Config, b *budget, pub publish.Publisher, events 
 		publish:    spec.Publish,
 		keyed:      map[correlation.Key]*waiter{},
 		seq:        spec.SeqBase,
-		watchers:   map[*Watcher]struct{}{},
-		watchLimit: &watchLimit{max: int64(cfg.MaxWatchers)},
+		watchLimit: &watchLimit{max: int64(cfg.MaxWatchers)}, // the registry shares its own
 	}
 	s.ring = ring{maxFrames: cfg.RetainFrames, maxBytes: cfg.RetainBytes, budget: &budget{limit: cfg.RetainInstanceBytes}, firstLocal: spec.SeqBase + 1}
 	if spec.RetainFrames > 0 {
@@ -485,7 +485,11 @@ func (s *Session) close(ctx context.Context, code int, reason string, flushFor t
 		return
 	}
 	s.cancel()
-	s.endWatchersLocked()
+	watchEnd := ErrWatchEnded // moved, fenced, shutting down: watch again through another instance
+	if code == websocket.CloseNormalClosure {
+		watchEnd = ErrDisconnected
+	}
+	s.endWatchersLocked(watchEnd, true)
 	sock := s.sock
 	wasUp := s.status == StatusConnected
 	s.setStatus(StatusDisconnected, "", reason, 0)

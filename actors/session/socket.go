@@ -160,6 +160,7 @@ func (s *Session) supervise(sock *socket) {
 					st = StatusDisconnected
 				}
 				s.setStatus(st, cause, "connection ended", 0)
+				s.endedLocked()
 				s.mu.Unlock()
 				return
 			}
@@ -175,6 +176,7 @@ func (s *Session) supervise(sock *socket) {
 			if s.spec.Backoff.Exhausted(attempt) {
 				s.mu.Lock()
 				s.setStatus(StatusError, fmt.Sprintf("gave up after %d reconnect attempts; last error: %s", attempt-1, s.lastErr), "reconnect attempts exhausted", attempt-1)
+				s.endedLocked()
 				s.mu.Unlock()
 				return
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -43,6 +44,11 @@ var (
 	ErrWatcherSlow = errors.New("the watcher did not keep up with the connection's frames")
 	// ErrWatchEnded: the connection closed or left this instance; watch again to resume.
 	ErrWatchEnded = errors.New("the connection is no longer held by this instance")
+	// ErrConnectionEnded: the connection ended for good (DISCONNECTED or ERROR without
+	// reconnecting); no more frames will come.
+	ErrConnectionEnded = errors.New("the connection ended; no more frames will come")
+	// ErrDisconnected: the connection was disconnected by request.
+	ErrDisconnected = errors.New("the connection was disconnected")
 	// ErrTooManyWatchers: a watcher limit (per connection or per instance) is reached.
 	ErrTooManyWatchers = errors.New("too many frame watchers")
 )
@@ -54,6 +60,9 @@ type WatchEnd struct {
 }
 
 func (e *WatchEnd) Error() string {
+	if !errors.Is(e.Err, ErrWatchEnded) && !errors.Is(e.Err, ErrWatcherSlow) {
+		return e.Err.Error() // watching again cannot help
+	}
 	return fmt.Sprintf("%v; watch again from sequence %d (trailer wsm-resume-from)", e.Err, e.ResumeFrom)
 }
 
@@ -151,13 +160,19 @@ func (r *ring) from(from uint64, includeReplies bool) (gap *Gap, out []Retained)
 type Watcher struct {
 	s              *Session
 	includeReplies bool
-	ch             chan Retained
 	gap            *Gap
 	backlog        []Retained
 	end            atomic.Pointer[WatchEnd]
 	done           chan struct{} // closed when the watch ends (end is set first)
 	next           uint64        // the sequence to resume from
 	min            uint64        // frames numbered below it are not wanted (a resume from the future)
+
+	// The frames handed over and not yet read, bounded by frames and bytes; it grows only as
+	// frames wait (an idle watcher holds no buffer).
+	mu     sync.Mutex
+	queue  []Retained
+	bytes  int64
+	notify chan struct{} // cap 1: a frame was queued
 }
 
 // watchLimit counts the watchers of a registry against its maximum.
@@ -180,7 +195,6 @@ func (l *watchLimit) release() { l.n.Add(-1) }
 // that sequence first (after a Gap, if some are missing), then live ones. buffer bounds the
 // frames waiting for the watcher; when it overflows the watch ends with ErrWatcherSlow.
 func (s *Session) Watch(from *uint64, includeReplies bool) (*Watcher, error) {
-	w := &Watcher{s: s, includeReplies: includeReplies, ch: make(chan Retained, s.cfg.WatchBuffer), done: make(chan struct{})}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ctx.Err() != nil {
@@ -192,15 +206,21 @@ func (s *Session) Watch(from *uint64, includeReplies bool) (*Watcher, error) {
 	if !s.watchLimit.acquire() {
 		return nil, fmt.Errorf("%w: this instance serves %d already (--max-frame-watchers)", ErrTooManyWatchers, s.cfg.MaxWatchers)
 	}
-	w.next = s.seq + 1
+	w := &Watcher{s: s, includeReplies: includeReplies, done: make(chan struct{}), notify: make(chan struct{}, 1), next: s.seq + 1}
 	if from != nil && *from == 0 {
-		from = new(uint64(1)) // sequences start at 1: 0 asks for everything retained
+		from = new(s.ring.firstLocal) // 0 asks for everything retained (on this instance)
 	}
 	if from != nil {
 		w.gap, w.backlog = s.ring.from(*from, includeReplies)
 		w.next, w.min = *from, *from
 	}
+	if s.watchers == nil {
+		s.watchers = map[*Watcher]struct{}{}
+	}
 	s.watchers[w] = struct{}{}
+	if s.ended != nil { // the connection ended for good: what is retained, then the end
+		w.finishLocked(s.ended)
+	}
 	return w, nil
 }
 
@@ -218,30 +238,43 @@ func (w *Watcher) Next(ctx context.Context) (Retained, *Gap, error) {
 		w.advance(f)
 		return f, nil, nil
 	}
-	select {
-	case f := <-w.ch:
-		w.advance(f)
-		return f, nil, nil
-	default:
-	}
-	select {
-	case f := <-w.ch:
-		w.advance(f)
-		return f, nil, nil
-	case <-w.done:
-		select { // frames that came before the end are still delivered
-		case f := <-w.ch:
+	for {
+		if f, ok := w.pop(); ok { // frames that came before the end are still delivered
 			w.advance(f)
 			return f, nil, nil
-		default:
 		}
-		e := *w.end.Load()
-		e.ResumeFrom = w.next
-		return Retained{}, nil, &e
-	case <-ctx.Done():
-		return Retained{}, nil, ctx.Err()
+		select {
+		case <-w.notify:
+		case <-w.done:
+			if f, ok := w.pop(); ok {
+				w.advance(f)
+				return f, nil, nil
+			}
+			e := *w.end.Load()
+			e.ResumeFrom = w.next
+			return Retained{}, nil, &e
+		case <-ctx.Done():
+			return Retained{}, nil, ctx.Err()
+		}
 	}
 }
+
+func (w *Watcher) pop() (Retained, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.queue) == 0 {
+		return Retained{}, false
+	}
+	f := w.queue[0]
+	w.queue[0] = Retained{}
+	w.queue = w.queue[1:]
+	w.bytes -= retainedCost(f)
+	return f, true
+}
+
+// Position is the sequence the watch would resume from now: before the first Next, where it
+// starts.
+func (w *Watcher) Position() uint64 { return w.next }
 
 func (w *Watcher) advance(f Retained) {
 	if !f.Reply {
@@ -249,16 +282,27 @@ func (w *Watcher) advance(f Retained) {
 	}
 }
 
-// offer hands f to the watcher without blocking; a full buffer ends the watch. Call with
-// w.s.mu held.
+// offer hands f to the watcher without blocking; a full buffer (by frames or bytes) ends the
+// watch. Call with w.s.mu held.
 func (w *Watcher) offer(f Retained) {
 	if (f.Reply && !w.includeReplies) || f.Seq < w.min {
 		return
 	}
-	select {
-	case w.ch <- f:
-	default:
+	cost := retainedCost(f)
+	w.mu.Lock()
+	full := len(w.queue) >= w.s.cfg.WatchBuffer || w.bytes+cost > w.s.cfg.WatchBufferBytes
+	if !full {
+		w.queue = append(w.queue, f)
+		w.bytes += cost
+	}
+	w.mu.Unlock()
+	if full {
 		w.finishLocked(ErrWatcherSlow)
+		return
+	}
+	select {
+	case w.notify <- struct{}{}:
+	default:
 	}
 }
 
@@ -281,17 +325,31 @@ func (w *Watcher) Close() {
 }
 
 // recordLocked retains an inbound frame and hands it to the watchers. Call with s.mu held.
+// A closed session retains nothing more (its ring was emptied and its budget given back).
 func (s *Session) recordLocked(f Retained) {
+	if s.ctx.Err() != nil {
+		return
+	}
 	s.ring.add(f)
 	for w := range s.watchers {
 		w.offer(f)
 	}
 }
 
-// endWatchersLocked ends every watch (the session closes). Call with s.mu held.
-func (s *Session) endWatchersLocked() {
+// endedLocked records that the connection ended for good (no reconnect): its watches end, and
+// later ones get what is retained and then the end. Call with s.mu held.
+func (s *Session) endedLocked() {
+	s.ended = ErrConnectionEnded
+	s.endWatchersLocked(ErrConnectionEnded, false)
+}
+
+// endWatchersLocked ends every watch with err and, when the session closes (release), gives
+// back what its ring holds. Call with s.mu held.
+func (s *Session) endWatchersLocked(err error, release bool) {
 	for w := range s.watchers {
-		w.finishLocked(ErrWatchEnded)
+		w.finishLocked(err)
 	}
-	s.ring.evictAll()
+	if release {
+		s.ring.evictAll()
+	}
 }

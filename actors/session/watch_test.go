@@ -19,7 +19,7 @@ func watchSession(t *testing.T, cfg Config, seqBase uint64) *Session {
 	t.Cleanup(func() {
 		s.mu.Lock()
 		s.cancel()
-		s.endWatchersLocked()
+		s.endWatchersLocked(ErrWatchEnded, true)
 		s.mu.Unlock()
 	})
 	return s
@@ -146,7 +146,7 @@ func TestWatcherLimitsAndEnd(t *testing.T) {
 	push(s, 1)
 	s.mu.Lock()
 	s.cancel()
-	s.endWatchersLocked()
+	s.endWatchersLocked(ErrWatchEnded, true)
 	s.mu.Unlock()
 	assert.Equal(t, []string{"1"}, next(t, c, 1))
 	_, _, err = c.Next(context.Background())
@@ -179,10 +179,10 @@ func TestRetentionBounds(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"gap 1-45 not_retained", "46"}, next(t, w, 2))
 	s.mu.Lock()
-	s.endWatchersLocked()
+	s.endWatchersLocked(ErrWatchEnded, true)
 	s.mu.Unlock()
 	o.mu.Lock()
-	o.endWatchersLocked()
+	o.endWatchersLocked(ErrWatchEnded, true)
 	o.mu.Unlock()
 	assert.Zero(t, shared.used.Load(), "every retained byte is released")
 }

@@ -117,6 +117,7 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 	scfg.PublishRetryFor = cfg.publishRetryFor
 	scfg.RetainFrames, scfg.RetainBytes, scfg.RetainInstanceBytes = cfg.retainFrames, cfg.retainBytes, cfg.retainInstanceBytes
 	scfg.MaxWatchers, scfg.MaxWatchersPerConnection, scfg.WatchBuffer = cfg.maxFrameWatchers, cfg.maxFrameWatchersPerConn, cfg.watchBuffer
+	scfg.WatchBufferBytes = cfg.watchBufferBytes
 	scfg.ShutdownFlush = cfg.shutdownTimeout // a shutdown flush never outlasts it, deadline or not
 	scfg.ReadLimit = cfg.readLimit
 	scfg.MaxConnections = cfg.maxConnections
@@ -223,6 +224,7 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 		}
 	}
 	opts = append(opts, grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...), grpc.MaxRecvMsgSize(maxRequestBytes(cfg)))
+	opts = append(opts, service.ServerKeepalive()...)
 	gs := grpc.NewServer(opts...)
 	pb.RegisterWebSocketManagerServer(gs, svc)
 	pb.RegisterWebSocketManagerPeerServer(gs, service.NewPeer(router))

@@ -50,7 +50,7 @@ type config struct {
 	maxPublishBytes            int
 	// Retention and frame watchers (WatchFrames).
 	retainFrames, maxFrameWatchers, maxFrameWatchersPerConn, watchBuffer int
-	retainBytes, retainInstanceBytes                                     int64
+	retainBytes, retainInstanceBytes, watchBufferBytes                   int64
 	backoffInitial                                                       time.Duration
 	backoffMax                                                           time.Duration
 	backoffAttempts                                                      int
@@ -148,6 +148,7 @@ func flagSet(c *config, getenv func(string) string, stderr io.Writer) *flag.Flag
 	fs.Int64Var(&c.retainInstanceBytes, "retain-instance-bytes", 256<<20, "bytes of retained frames all connections of this instance keep together (a connection that finds it full retains less)")
 	fs.IntVar(&c.maxFrameWatchers, "max-frame-watchers", 1024, "WatchFrames watches this instance serves from its own connections at once")
 	fs.IntVar(&c.maxFrameWatchersPerConn, "max-frame-watchers-per-connection", 16, "WatchFrames watches one connection serves at once")
+	fs.Int64Var(&c.watchBufferBytes, "watch-buffer-bytes", 16<<20, "bytes of frames that may wait for one WatchFrames watcher; a watcher that lets it overflow is ended with RESOURCE_EXHAUSTED")
 	fs.IntVar(&c.watchBuffer, "watch-buffer", 4096, "frames that may wait for one WatchFrames watcher; a watcher that lets it overflow is ended with RESOURCE_EXHAUSTED")
 	fs.IntVar(&c.maxPublishBytes, "max-publish-bytes", publish.DefaultMaxRequestBytes, "largest publish request sent to the sidecar (an inbound frame's event and its topic); a larger frame is dropped as too_large, not retried. Match daprd's --max-body-size (4Mi by default)")
 	fs.DurationVar(&c.backoffInitial, "reconnect-initial-backoff", 500*time.Millisecond, "cap of the first reconnect delay (exponential, full jitter)")

@@ -108,6 +108,13 @@ func (c *Client) watchOnce(ctx context.Context, id string, next **uint64, replie
 	if err != nil {
 		return false, false, err
 	}
+	// The service says in the header where a live watch starts, so that a resume after the
+	// holder died before any frame came misses nothing without being told.
+	if h, err := st.Header(); err == nil && *next == nil {
+		if seq, ok := resumeFrom(h); ok {
+			*next = &seq
+		}
+	}
 	for {
 		f, err := st.Recv()
 		if err != nil {
