@@ -185,6 +185,16 @@ class WebSocketManagerClient:
                     trailer = e.trailing_metadata()
             finally:
                 call.cancel()  # the caller stopped (or the call is over: a no-op)
+            if position is None:
+                # Where a live watch started (the header): a holder that died before the
+                # first frame must not make the resume skip frames untold.
+                try:
+                    header = await call.initial_metadata()
+                except Exception:  # no header came
+                    header = None
+                seq = _resume_from(header) if header else None
+                if seq is not None:
+                    position = seq
             seq = _resume_from(trailer)
             if seq is not None:
                 position = seq
