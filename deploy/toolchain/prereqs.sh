@@ -11,7 +11,8 @@
 #                     are not installed yet
 #   prereqs.sh test   make test: all of check, plus npm (TypeScript client), redis-server,
 #                     Debian's python3-grpcio and python3-protobuf (Python client), its
-#                     python3-setuptools, -wheel, -pip and -venv (the wheel's test), curl
+#                     python3-setuptools, -wheel, -pip and -venv (the wheel's test), curl,
+#                     chromium (the browser example's test)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -65,6 +66,8 @@ check | test)
 		/usr/bin/python3 -c 'import wheel' 2>/dev/null || need_deb python3-wheel
 		/usr/bin/python3 -m pip --version >/dev/null 2>&1 || need_deb python3-pip
 		/usr/bin/python3 -c 'import ensurepip' 2>/dev/null || need_deb python3-venv
+		# The TypeScript client's browser example is tested in Debian's headless Chromium.
+		command -v chromium >/dev/null || need_deb chromium
 	fi
 	;;
 *)

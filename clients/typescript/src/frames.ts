@@ -11,8 +11,10 @@ const DAPR_RAW_EVENT_TYPE = "com.dapr.event.sent";
 interface FrameBase {
   connectionId: string;
   /**
-   * Counts the connection's published frames from 1 (a gap: dropped frames; a repeat: a
-   * duplicate delivery). A bigint: sequences can pass 2^53, which a number would round.
+   * Numbers the frames the connection's server pushed, from 1 (docs/architecture.md,
+   * "Sequence"): a gap means dropped frames, a repeat a duplicate delivery, except that a
+   * reply (below) repeats the number of the frame before it. A bigint: sequences can pass
+   * 2^53, which a number would round.
    */
   sequence: bigint;
   /**
@@ -20,6 +22,11 @@ interface FrameBase {
    * `new Date(receivedAt)` gives a Date, to the millisecond).
    */
   receivedAt: string;
+  /**
+   * Present (true) when the frame answered a Send (published with include_replies): it carries
+   * the sequence of the frame before it, so the pushed frames stay numbered without gaps.
+   */
+  reply?: boolean;
 }
 
 /**
@@ -36,7 +43,8 @@ export type Frame = FrameBase &
   ({ kind: "json"; data: unknown; raw: string } | { kind: "text"; data: string } | { kind: "binary"; data: Uint8Array });
 
 /**
- * The frames of a frame event, in sequence order: one for a single-frame event, all of a batch.
+ * The frames of a frame event, in sequence order (non-decreasing: a reply may repeat the
+ * sequence of the frame before it): one for a single-frame event, all of a batch.
  * `event` is the CloudEvent as a Dapr subscriber receives it: its JSON text, its bytes, or the
  * parsed object (then JSON frames' `raw` is re-serialised). daprd's envelope of a rawPayload
  * subscription is taken off. Throws an Error for an event of another type or a malformed one
@@ -85,6 +93,7 @@ function single(ev: Obj, text: string | undefined): Frame {
     sequence: uint(ev, "sequence"),
     receivedAt: time(ev, "receivedat"),
   };
+  if (reply(ev)) base.reply = true;
   const ct = mediaType(str(ev, "datacontenttype", false));
   const hasData = Object.hasOwn(ev, "data");
   const hasB64 = Object.hasOwn(ev, "data_base64");
@@ -125,8 +134,10 @@ function batch(ev: Obj, text: string | undefined): Frame[] {
     if (!isObj(el)) throw new Error(`batch frame ${i} is not an object`);
     try {
       const base: FrameBase = { connectionId, sequence: uint(el, "sequence"), receivedAt: time(el, "receivedat") };
+      if (reply(el)) base.reply = true;
       const prev = out[i - 1];
-      if (prev && base.sequence <= prev.sequence) {
+      // A reply carries the sequence of the frame before it: equal is allowed for a reply only.
+      if (prev && (base.sequence < prev.sequence || (base.sequence === prev.sequence && !base.reply))) {
         throw new Error(`sequences do not ascend: ${base.sequence} after ${prev.sequence}`);
       }
       const hasData = Object.hasOwn(el, "data");
@@ -152,6 +163,13 @@ function batch(ev: Obj, text: string | undefined): Frame[] {
 function textOrJSON(base: FrameBase, data: unknown, raw: () => string): Frame {
   if (typeof data === "string") return { ...base, kind: "text", data };
   return { ...base, kind: "json", data, raw: raw() };
+}
+
+// The optional "reply" attribute: true or false when present, nothing else.
+function reply(o: Obj): boolean {
+  if (!Object.hasOwn(o, "reply")) return false;
+  if (typeof o.reply !== "boolean") throw new Error(`reply ${JSON.stringify(o.reply)} is not a boolean`);
+  return o.reply;
 }
 
 function isObj(v: unknown): v is Obj {

@@ -98,6 +98,34 @@ const ok: { name: string; event: unknown; want: Frame[] }[] = [
     ],
   },
   {
+    name: "reply frame (include_replies): marked, with the sequence of the frame before it",
+    event: single("8", "text/plain", `"reply":true,"data":"pong"`),
+    want: [{ ...base(8n), reply: true, kind: "text", data: "pong" }],
+  },
+  {
+    name: "reply false is no reply",
+    event: single("8", "text/plain", `"reply":false,"data":"x"`),
+    want: [{ ...base(8n), kind: "text", data: "x" }],
+  },
+  {
+    name: "batch with replies repeating the previous sequence, also as its first element",
+    event: batchEvent(
+      "4",
+      "6",
+      "5",
+      `[{"sequence":"4","receivedat":"${at(1)}","reply":true,"data":"r0"},{"sequence":"5","receivedat":"${at(2)}","data":1},` +
+        `{"sequence":"5","receivedat":"${at(3)}","reply":true,"data":"r1"},{"sequence":"5","receivedat":"${at(4)}","reply":true,"data_base64":"AA=="},` +
+        `{"sequence":"6","receivedat":"${at(5)}","data":2}]`,
+    ),
+    want: [
+      { ...base(4n, 1), reply: true, kind: "text", data: "r0" },
+      { ...base(5n, 2), kind: "json", data: 1, raw: "1" },
+      { ...base(5n, 3), reply: true, kind: "text", data: "r1" },
+      { ...base(5n, 4), reply: true, kind: "binary", data: new Uint8Array([0]) },
+      { ...base(6n, 5), kind: "json", data: 2, raw: "2" },
+    ],
+  },
+  {
     name: "rawPayload subscription: daprd's envelope is taken off",
     event:
       `{"id":"x","specversion":"1.0","datacontenttype":"application/octet-stream","source":"Dapr","type":"com.dapr.event.sent",` +
@@ -148,6 +176,10 @@ const bad: { name: string; event: unknown; err: RegExp }[] = [
   { name: "null element", event: batchEvent("1", "1", "1", `[null]`), err: /frame 0 is not an object/ },
   { name: "sequences not ascending", event: batchEvent("2", "1", "2", `[${el("2")},${el("1")}]`), err: /do not ascend: 1 after 2/ },
   { name: "repeated sequence", event: batchEvent("1", "1", "2", `[${el("1")},${el("1")}]`), err: /do not ascend/ },
+  { name: "a reply's sequence going back", event: batchEvent("2", "1", "2", `[${el("2")},${el("1", `"reply":true,"data":1`)}]`), err: /do not ascend: 1 after 2/ },
+  { name: "repeated sequence marked reply false", event: batchEvent("1", "1", "2", `[${el("1")},${el("1", `"reply":false,"data":1`)}]`), err: /do not ascend/ },
+  { name: "reply not a boolean", event: single("1", "text/plain", `"reply":"yes","data":"a"`), err: /reply "yes" is not a boolean/ },
+  { name: "reply not a boolean in a batch", event: batchEvent("1", "1", "1", `[${el("1", `"reply":1,"data":1`)}]`), err: /batch frame 0: reply 1 is not a boolean/ },
   { name: "firstsequence does not match", event: batchEvent("40", "43", "3", docBatch), err: /40\/43, but its frames are 41..43/ },
   { name: "lastsequence does not match", event: batchEvent("41", "44", "3", docBatch), err: /41\/44/ },
   { name: "bad base64 in a batch", event: batchEvent("1", "1", "1", `[${el("1", `"data_base64":"AA=A"`)}]`), err: /batch frame 0: data_base64/ },
@@ -179,7 +211,11 @@ for (const tt of bad) {
 // Untrusted input: whatever a mangled event holds, framesFromEvent returns frames in ascending
 // order or throws an Error, nothing else.
 test("framesFromEvent on mangled events never fails otherwise", () => {
-  const seeds = [batchEvent("41", "43", "3", docBatch), single("7", "application/json", `"data":{ "b" : [1, "x"] }`)];
+  const seeds = [
+    batchEvent("41", "43", "3", docBatch),
+    single("7", "application/json", `"data":{ "b" : [1, "x"] }`),
+    batchEvent("5", "6", "3", `[${el("5")},${el("5", `"reply":true,"data":"r"`)},${el("6")}]`),
+  ];
   let seed = 1;
   const rand = (n: number) => {
     seed = (seed * 1103515245 + 12345) % 2 ** 31;
@@ -203,7 +239,10 @@ test("framesFromEvent on mangled events never fails otherwise", () => {
       continue;
     }
     assert.ok(frames.length > 0, s);
-    for (let j = 1; j < frames.length; j++) assert.ok(frames[j]!.sequence > frames[j - 1]!.sequence, s);
+    for (let j = 1; j < frames.length; j++) {
+      const [prev, cur] = [frames[j - 1]!, frames[j]!];
+      assert.ok(cur.sequence > prev.sequence || (cur.sequence === prev.sequence && cur.reply === true), s);
+    }
     for (const f of frames) if (f.kind === "json") assert.deepEqual(JSON.parse(f.raw), f.data, s);
   }
 });
