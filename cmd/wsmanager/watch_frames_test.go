@@ -117,7 +117,7 @@ func (w *watchStream) next(timeout time.Duration) *pb.Frame {
 
 // end waits for the stream to end and returns the frames still received before the end, the
 // error it ended with and the sequence of the resume trailer (0, false: none).
-func (w *watchStream) end(timeout time.Duration) (rest []*pb.Frame, err error, resume uint64, hasResume bool) {
+func (w *watchStream) end(timeout time.Duration) (rest []*pb.Frame, resume uint64, hasResume bool, err error) {
 	w.t.Helper()
 	for {
 		f, ended := w.nextOrEnd(timeout)
@@ -129,9 +129,9 @@ func (w *watchStream) end(timeout time.Duration) (rest []*pb.Frame, err error, r
 	if v := w.trailer.Get(resumeTrailer); len(v) > 0 {
 		resume, perr := strconv.ParseUint(v[0], 10, 64)
 		require.NoError(w.t, perr, "trailer %s=%q", resumeTrailer, v[0])
-		return rest, w.err, resume, true
+		return rest, resume, true, w.err
 	}
-	return rest, w.err, 0, false
+	return rest, 0, false, w.err
 }
 
 func seqPtr(v uint64) *uint64 { return &v }
@@ -342,7 +342,7 @@ func TestWatchFramesOrderAndCompleteness(t *testing.T) {
 		for pushed < n {
 			f, ended := w.nextOrEnd(60 * time.Second)
 			if ended {
-				_, err, resume, ok := w.end(time.Second)
+				_, resume, ok, err := w.end(time.Second)
 				require.Equal(t, codes.ResourceExhausted, status.Code(err), "%s: after %d frames: %v", watchers[k].name, pushed, err)
 				require.True(t, ok, "%s: the end carries %s", watchers[k].name, resumeTrailer)
 				resumes[k]++
@@ -402,7 +402,7 @@ func TestWatchFramesResumeAfterOwnDisconnect(t *testing.T) {
 			requireFrame(t, w.next(waitFor), id, uint64(i), websocket.TextMessage, data, fmt.Sprintf("first watch, frame %d", i))
 		}
 		w.cancel()
-		_, err, _, _ := w.end(waitFor)
+		_, _, _, err := w.end(waitFor)
 		require.Equal(t, codes.Canceled, status.Code(err), "%v", err)
 
 		// The server goes on pushing while nobody watches.
@@ -461,7 +461,7 @@ func TestWatchFramesResumeAcrossFailover(t *testing.T) {
 	sockBefore := feed.socketCount()
 	c.kill(victim)
 	killedAt := time.Now()
-	rest, err, resume, ok := w.end(60 * time.Second)
+	rest, resume, ok, err := w.end(60 * time.Second)
 	for _, f := range rest { // relayed before the end: still in order
 		requireFrame(t, f, id, last+1, websocket.TextMessage, fmt.Appendf(nil, `{"sock":1,"i":%d}`, last+1), "frame before the end")
 		last++
@@ -571,7 +571,7 @@ func TestSlowWatcherDoesNotSlowPublishing(t *testing.T) {
 		requireFrame(t, reader.next(30*time.Second), id, uint64(i), websocket.TextMessage, data, fmt.Sprintf("reading watcher, frame %d", i))
 	}
 
-	got, err, resume, ok := slow.read().end(30 * time.Second)
+	got, resume, ok, err := slow.read().end(30 * time.Second)
 	require.Equal(t, codes.ResourceExhausted, status.Code(err), "the slow watcher's stream ends RESOURCE_EXHAUSTED: %v", err)
 	require.True(t, ok, "with the trailer %s", resumeTrailer)
 	require.NotEmpty(t, got, "it got the frames it was handed")
@@ -613,7 +613,7 @@ func TestWatcherLimits(t *testing.T) {
 	refused := func(id, flag string) {
 		t.Helper()
 		w := openWatch(t, in.client, &pb.WatchFramesRequest{Id: id}).read()
-		_, err, _, _ := w.end(waitFor)
+		_, _, _, err := w.end(waitFor)
 		require.Equal(t, codes.ResourceExhausted, status.Code(err), "%v", err)
 		assert.Contains(t, status.Convert(err).Message(), flag)
 	}
