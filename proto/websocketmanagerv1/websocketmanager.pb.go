@@ -89,6 +89,67 @@ func (ConnectionStatus) EnumDescriptor() ([]byte, []int) {
 	return file_websocketmanager_proto_rawDescGZIP(), []int{0}
 }
 
+// FrameDecoding is how inbound binary frames are decoded.
+type FrameDecoding int32
+
+const (
+	// As received.
+	FrameDecoding_FRAME_DECODING_NONE FrameDecoding = 0
+	// gzip (RFC 1952).
+	FrameDecoding_FRAME_DECODING_GZIP FrameDecoding = 1
+	// zlib (RFC 1950).
+	FrameDecoding_FRAME_DECODING_ZLIB FrameDecoding = 2
+	// Raw deflate (RFC 1951).
+	FrameDecoding_FRAME_DECODING_DEFLATE FrameDecoding = 3
+	// gzip or zlib by their headers, else raw deflate if it inflates, else as received.
+	FrameDecoding_FRAME_DECODING_AUTO FrameDecoding = 4
+)
+
+// Enum value maps for FrameDecoding.
+var (
+	FrameDecoding_name = map[int32]string{
+		0: "FRAME_DECODING_NONE",
+		1: "FRAME_DECODING_GZIP",
+		2: "FRAME_DECODING_ZLIB",
+		3: "FRAME_DECODING_DEFLATE",
+		4: "FRAME_DECODING_AUTO",
+	}
+	FrameDecoding_value = map[string]int32{
+		"FRAME_DECODING_NONE":    0,
+		"FRAME_DECODING_GZIP":    1,
+		"FRAME_DECODING_ZLIB":    2,
+		"FRAME_DECODING_DEFLATE": 3,
+		"FRAME_DECODING_AUTO":    4,
+	}
+)
+
+func (x FrameDecoding) Enum() *FrameDecoding {
+	p := new(FrameDecoding)
+	*p = x
+	return p
+}
+
+func (x FrameDecoding) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FrameDecoding) Descriptor() protoreflect.EnumDescriptor {
+	return file_websocketmanager_proto_enumTypes[1].Descriptor()
+}
+
+func (FrameDecoding) Type() protoreflect.EnumType {
+	return &file_websocketmanager_proto_enumTypes[1]
+}
+
+func (x FrameDecoding) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FrameDecoding.Descriptor instead.
+func (FrameDecoding) EnumDescriptor() ([]byte, []int) {
+	return file_websocketmanager_proto_rawDescGZIP(), []int{1}
+}
+
 // CorrelationMode says how a Send finds its reply.
 type CorrelationMode int32
 
@@ -137,11 +198,11 @@ func (x CorrelationMode) String() string {
 }
 
 func (CorrelationMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_websocketmanager_proto_enumTypes[1].Descriptor()
+	return file_websocketmanager_proto_enumTypes[2].Descriptor()
 }
 
 func (CorrelationMode) Type() protoreflect.EnumType {
-	return &file_websocketmanager_proto_enumTypes[1]
+	return &file_websocketmanager_proto_enumTypes[2]
 }
 
 func (x CorrelationMode) Number() protoreflect.EnumNumber {
@@ -150,7 +211,7 @@ func (x CorrelationMode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CorrelationMode.Descriptor instead.
 func (CorrelationMode) EnumDescriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{1}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{2}
 }
 
 // Overflow is what a connection does with an inbound frame when its publish buffer is full.
@@ -194,11 +255,11 @@ func (x Overflow) String() string {
 }
 
 func (Overflow) Descriptor() protoreflect.EnumDescriptor {
-	return file_websocketmanager_proto_enumTypes[2].Descriptor()
+	return file_websocketmanager_proto_enumTypes[3].Descriptor()
 }
 
 func (Overflow) Type() protoreflect.EnumType {
-	return &file_websocketmanager_proto_enumTypes[2]
+	return &file_websocketmanager_proto_enumTypes[3]
 }
 
 func (x Overflow) Number() protoreflect.EnumNumber {
@@ -207,7 +268,7 @@ func (x Overflow) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Overflow.Descriptor instead.
 func (Overflow) EnumDescriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{2}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{3}
 }
 
 // WatchFramesRequest names the connection and where to start.
@@ -686,8 +747,19 @@ type ConnectRequest struct {
 	// at most retain_bytes bytes of them (0: --retain-bytes); above 1000000 frames or 1 GiB →
 	// INVALID_ARGUMENT. All connections of an instance retain at most
 	// --retain-instance-bytes together.
-	RetainFrames  uint32 `protobuf:"varint,11,opt,name=retain_frames,json=retainFrames,proto3" json:"retain_frames,omitempty"`
-	RetainBytes   uint32 `protobuf:"varint,12,opt,name=retain_bytes,json=retainBytes,proto3" json:"retain_bytes,omitempty"`
+	RetainFrames uint32 `protobuf:"varint,11,opt,name=retain_frames,json=retainFrames,proto3" json:"retain_frames,omitempty"`
+	RetainBytes  uint32 `protobuf:"varint,12,opt,name=retain_bytes,json=retainBytes,proto3" json:"retain_bytes,omitempty"`
+	// Negotiate permessage-deflate (RFC 7692) with the server; the server may decline.
+	PermessageDeflate bool `protobuf:"varint,13,opt,name=permessage_deflate,json=permessageDeflate,proto3" json:"permessage_deflate,omitempty"`
+	// Decode inbound binary frames before correlation, publishing and watching (exchanges send
+	// order books gzip- or zlib-compressed). Default: as received.
+	DecodeBinary FrameDecoding `protobuf:"varint,14,opt,name=decode_binary,json=decodeBinary,proto3,enum=websocketmanager.v1.FrameDecoding" json:"decode_binary,omitempty"`
+	// Largest decoded frame in bytes (0: --max-inbound-frame-bytes). A frame that decodes larger
+	// (a decompression bomb) closes the socket with 1009 and is counted.
+	MaxDecodedBytes uint32 `protobuf:"varint,15,opt,name=max_decoded_bytes,json=maxDecodedBytes,proto3" json:"max_decoded_bytes,omitempty"`
+	// Rate limit of what the service sends on this connection (Send, SendRaw, on-connect
+	// messages). Unset: no limit.
+	SendRate      *SendRate `protobuf:"bytes,16,opt,name=send_rate,json=sendRate,proto3" json:"send_rate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -806,6 +878,87 @@ func (x *ConnectRequest) GetRetainBytes() uint32 {
 	return 0
 }
 
+func (x *ConnectRequest) GetPermessageDeflate() bool {
+	if x != nil {
+		return x.PermessageDeflate
+	}
+	return false
+}
+
+func (x *ConnectRequest) GetDecodeBinary() FrameDecoding {
+	if x != nil {
+		return x.DecodeBinary
+	}
+	return FrameDecoding_FRAME_DECODING_NONE
+}
+
+func (x *ConnectRequest) GetMaxDecodedBytes() uint32 {
+	if x != nil {
+		return x.MaxDecodedBytes
+	}
+	return 0
+}
+
+func (x *ConnectRequest) GetSendRate() *SendRate {
+	if x != nil {
+		return x.SendRate
+	}
+	return nil
+}
+
+// SendRate is a token bucket: per_second tokens a second, at most burst at once (0: 1).
+type SendRate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PerSecond     float64                `protobuf:"fixed64,1,opt,name=per_second,json=perSecond,proto3" json:"per_second,omitempty"`
+	Burst         uint32                 `protobuf:"varint,2,opt,name=burst,proto3" json:"burst,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendRate) Reset() {
+	*x = SendRate{}
+	mi := &file_websocketmanager_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendRate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendRate) ProtoMessage() {}
+
+func (x *SendRate) ProtoReflect() protoreflect.Message {
+	mi := &file_websocketmanager_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendRate.ProtoReflect.Descriptor instead.
+func (*SendRate) Descriptor() ([]byte, []int) {
+	return file_websocketmanager_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SendRate) GetPerSecond() float64 {
+	if x != nil {
+		return x.PerSecond
+	}
+	return 0
+}
+
+func (x *SendRate) GetBurst() uint32 {
+	if x != nil {
+		return x.Burst
+	}
+	return 0
+}
+
 // Correlation configures reply matching for one connection.
 type Correlation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -819,7 +972,7 @@ type Correlation struct {
 
 func (x *Correlation) Reset() {
 	*x = Correlation{}
-	mi := &file_websocketmanager_proto_msgTypes[6]
+	mi := &file_websocketmanager_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -831,7 +984,7 @@ func (x *Correlation) String() string {
 func (*Correlation) ProtoMessage() {}
 
 func (x *Correlation) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[6]
+	mi := &file_websocketmanager_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -844,7 +997,7 @@ func (x *Correlation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Correlation.ProtoReflect.Descriptor instead.
 func (*Correlation) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{6}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Correlation) GetMode() CorrelationMode {
@@ -877,7 +1030,7 @@ type ReconnectPolicy struct {
 
 func (x *ReconnectPolicy) Reset() {
 	*x = ReconnectPolicy{}
-	mi := &file_websocketmanager_proto_msgTypes[7]
+	mi := &file_websocketmanager_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -889,7 +1042,7 @@ func (x *ReconnectPolicy) String() string {
 func (*ReconnectPolicy) ProtoMessage() {}
 
 func (x *ReconnectPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[7]
+	mi := &file_websocketmanager_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -902,7 +1055,7 @@ func (x *ReconnectPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconnectPolicy.ProtoReflect.Descriptor instead.
 func (*ReconnectPolicy) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{7}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ReconnectPolicy) GetInitialBackoffMs() int32 {
@@ -939,7 +1092,7 @@ type ConnectResponse struct {
 
 func (x *ConnectResponse) Reset() {
 	*x = ConnectResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[8]
+	mi := &file_websocketmanager_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -951,7 +1104,7 @@ func (x *ConnectResponse) String() string {
 func (*ConnectResponse) ProtoMessage() {}
 
 func (x *ConnectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[8]
+	mi := &file_websocketmanager_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -964,7 +1117,7 @@ func (x *ConnectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectResponse.ProtoReflect.Descriptor instead.
 func (*ConnectResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{8}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ConnectResponse) GetConnectionId() string {
@@ -993,7 +1146,7 @@ type ListRequest struct {
 
 func (x *ListRequest) Reset() {
 	*x = ListRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[9]
+	mi := &file_websocketmanager_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1005,7 +1158,7 @@ func (x *ListRequest) String() string {
 func (*ListRequest) ProtoMessage() {}
 
 func (x *ListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[9]
+	mi := &file_websocketmanager_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1018,7 +1171,7 @@ func (x *ListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
 func (*ListRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{9}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListRequest) GetTags() map[string]string {
@@ -1039,7 +1192,7 @@ type ListResponse struct {
 
 func (x *ListResponse) Reset() {
 	*x = ListResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[10]
+	mi := &file_websocketmanager_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1051,7 +1204,7 @@ func (x *ListResponse) String() string {
 func (*ListResponse) ProtoMessage() {}
 
 func (x *ListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[10]
+	mi := &file_websocketmanager_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1064,7 +1217,7 @@ func (x *ListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
 func (*ListResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{10}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListResponse) GetConnections() []*WebSocketConnection {
@@ -1120,13 +1273,22 @@ type WebSocketConnection struct {
 	// How long the connection has been paused in all, in milliseconds, on its current instance
 	// (the current pause included).
 	PublishPausedMs int64 `protobuf:"varint,18,opt,name=publish_paused_ms,json=publishPausedMs,proto3" json:"publish_paused_ms,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The send rate limit in effect (unset: none).
+	SendRate *SendRate `protobuf:"bytes,19,opt,name=send_rate,json=sendRate,proto3" json:"send_rate,omitempty"`
+	// Sends and SendRaws that waited for the rate limit or were refused by it (fail_fast).
+	ThrottledSends int64 `protobuf:"varint,20,opt,name=throttled_sends,json=throttledSends,proto3" json:"throttled_sends,omitempty"`
+	// Whether permessage-deflate was negotiated on the current socket.
+	Compression bool `protobuf:"varint,21,opt,name=compression,proto3" json:"compression,omitempty"`
+	// Inbound frames closed as too large once decoded (decompression bombs), and frames that
+	// did not decode (passed on as received with FRAME_DECODING_AUTO, else the socket closes).
+	DecodeRefused int64 `protobuf:"varint,22,opt,name=decode_refused,json=decodeRefused,proto3" json:"decode_refused,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WebSocketConnection) Reset() {
 	*x = WebSocketConnection{}
-	mi := &file_websocketmanager_proto_msgTypes[11]
+	mi := &file_websocketmanager_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1138,7 +1300,7 @@ func (x *WebSocketConnection) String() string {
 func (*WebSocketConnection) ProtoMessage() {}
 
 func (x *WebSocketConnection) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[11]
+	mi := &file_websocketmanager_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1151,7 +1313,7 @@ func (x *WebSocketConnection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketConnection.ProtoReflect.Descriptor instead.
 func (*WebSocketConnection) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{11}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WebSocketConnection) GetId() string {
@@ -1280,6 +1442,34 @@ func (x *WebSocketConnection) GetPublishPausedMs() int64 {
 	return 0
 }
 
+func (x *WebSocketConnection) GetSendRate() *SendRate {
+	if x != nil {
+		return x.SendRate
+	}
+	return nil
+}
+
+func (x *WebSocketConnection) GetThrottledSends() int64 {
+	if x != nil {
+		return x.ThrottledSends
+	}
+	return 0
+}
+
+func (x *WebSocketConnection) GetCompression() bool {
+	if x != nil {
+		return x.Compression
+	}
+	return false
+}
+
+func (x *WebSocketConnection) GetDecodeRefused() int64 {
+	if x != nil {
+		return x.DecodeRefused
+	}
+	return 0
+}
+
 // PublishSettings are the settings of StartPublishRequest a connection publishes with.
 type PublishSettings struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
@@ -1294,7 +1484,7 @@ type PublishSettings struct {
 
 func (x *PublishSettings) Reset() {
 	*x = PublishSettings{}
-	mi := &file_websocketmanager_proto_msgTypes[12]
+	mi := &file_websocketmanager_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1306,7 +1496,7 @@ func (x *PublishSettings) String() string {
 func (*PublishSettings) ProtoMessage() {}
 
 func (x *PublishSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[12]
+	mi := &file_websocketmanager_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1319,7 +1509,7 @@ func (x *PublishSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishSettings.ProtoReflect.Descriptor instead.
 func (*PublishSettings) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{12}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PublishSettings) GetBatchMaxFrames() uint32 {
@@ -1368,7 +1558,7 @@ type DisconnectRequest struct {
 
 func (x *DisconnectRequest) Reset() {
 	*x = DisconnectRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[13]
+	mi := &file_websocketmanager_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1380,7 +1570,7 @@ func (x *DisconnectRequest) String() string {
 func (*DisconnectRequest) ProtoMessage() {}
 
 func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[13]
+	mi := &file_websocketmanager_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1393,7 +1583,7 @@ func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectRequest.ProtoReflect.Descriptor instead.
 func (*DisconnectRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{13}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DisconnectRequest) GetId() string {
@@ -1412,7 +1602,7 @@ type DisconnectResponse struct {
 
 func (x *DisconnectResponse) Reset() {
 	*x = DisconnectResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[14]
+	mi := &file_websocketmanager_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1424,7 +1614,7 @@ func (x *DisconnectResponse) String() string {
 func (*DisconnectResponse) ProtoMessage() {}
 
 func (x *DisconnectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[14]
+	mi := &file_websocketmanager_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1437,7 +1627,7 @@ func (x *DisconnectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectResponse.ProtoReflect.Descriptor instead.
 func (*DisconnectResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{14}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{15}
 }
 
 // StartPublishRequest names the connection and the topic, and how frames are published.
@@ -1479,7 +1669,7 @@ type StartPublishRequest struct {
 
 func (x *StartPublishRequest) Reset() {
 	*x = StartPublishRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[15]
+	mi := &file_websocketmanager_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1491,7 +1681,7 @@ func (x *StartPublishRequest) String() string {
 func (*StartPublishRequest) ProtoMessage() {}
 
 func (x *StartPublishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[15]
+	mi := &file_websocketmanager_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1504,7 +1694,7 @@ func (x *StartPublishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartPublishRequest.ProtoReflect.Descriptor instead.
 func (*StartPublishRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{15}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StartPublishRequest) GetId() string {
@@ -1565,7 +1755,7 @@ type StartPublishResponse struct {
 
 func (x *StartPublishResponse) Reset() {
 	*x = StartPublishResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[16]
+	mi := &file_websocketmanager_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1577,7 +1767,7 @@ func (x *StartPublishResponse) String() string {
 func (*StartPublishResponse) ProtoMessage() {}
 
 func (x *StartPublishResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[16]
+	mi := &file_websocketmanager_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1590,7 +1780,7 @@ func (x *StartPublishResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartPublishResponse.ProtoReflect.Descriptor instead.
 func (*StartPublishResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{16}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{17}
 }
 
 // StopPublishRequest names the connection.
@@ -1604,7 +1794,7 @@ type StopPublishRequest struct {
 
 func (x *StopPublishRequest) Reset() {
 	*x = StopPublishRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[17]
+	mi := &file_websocketmanager_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1616,7 +1806,7 @@ func (x *StopPublishRequest) String() string {
 func (*StopPublishRequest) ProtoMessage() {}
 
 func (x *StopPublishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[17]
+	mi := &file_websocketmanager_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1629,7 +1819,7 @@ func (x *StopPublishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopPublishRequest.ProtoReflect.Descriptor instead.
 func (*StopPublishRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{17}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StopPublishRequest) GetId() string {
@@ -1648,7 +1838,7 @@ type StopPublishResponse struct {
 
 func (x *StopPublishResponse) Reset() {
 	*x = StopPublishResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[18]
+	mi := &file_websocketmanager_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1660,7 +1850,7 @@ func (x *StopPublishResponse) String() string {
 func (*StopPublishResponse) ProtoMessage() {}
 
 func (x *StopPublishResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[18]
+	mi := &file_websocketmanager_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1673,7 +1863,7 @@ func (x *StopPublishResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopPublishResponse.ProtoReflect.Descriptor instead.
 func (*StopPublishResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{18}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{19}
 }
 
 // SendRequest sends a message and waits for a correlated response.
@@ -1687,13 +1877,16 @@ type SendRequest struct {
 	TimeoutMs int32 `protobuf:"varint,3,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
 	// A binary frame to send instead of the text `message` (leave `message` empty).
 	BinaryMessage []byte `protobuf:"bytes,4,opt,name=binary_message,json=binaryMessage,proto3" json:"binary_message,omitempty"`
+	// Over the connection's send_rate: fail at once with RESOURCE_EXHAUSTED instead of waiting
+	// (within the call's deadline) for the limit.
+	FailFast      bool `protobuf:"varint,5,opt,name=fail_fast,json=failFast,proto3" json:"fail_fast,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SendRequest) Reset() {
 	*x = SendRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[19]
+	mi := &file_websocketmanager_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1705,7 +1898,7 @@ func (x *SendRequest) String() string {
 func (*SendRequest) ProtoMessage() {}
 
 func (x *SendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[19]
+	mi := &file_websocketmanager_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1718,7 +1911,7 @@ func (x *SendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRequest.ProtoReflect.Descriptor instead.
 func (*SendRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{19}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SendRequest) GetId() string {
@@ -1749,6 +1942,13 @@ func (x *SendRequest) GetBinaryMessage() []byte {
 	return nil
 }
 
+func (x *SendRequest) GetFailFast() bool {
+	if x != nil {
+		return x.FailFast
+	}
+	return false
+}
+
 // SendResponse carries the server's response.
 type SendResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1764,7 +1964,7 @@ type SendResponse struct {
 
 func (x *SendResponse) Reset() {
 	*x = SendResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[20]
+	mi := &file_websocketmanager_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1776,7 +1976,7 @@ func (x *SendResponse) String() string {
 func (*SendResponse) ProtoMessage() {}
 
 func (x *SendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[20]
+	mi := &file_websocketmanager_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1789,7 +1989,7 @@ func (x *SendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendResponse.ProtoReflect.Descriptor instead.
 func (*SendResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{20}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SendResponse) GetResponse() string {
@@ -1822,13 +2022,15 @@ type SendRawRequest struct {
 	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
 	// A binary frame to send instead of the text `message` (leave `message` empty).
 	BinaryMessage []byte `protobuf:"bytes,3,opt,name=binary_message,json=binaryMessage,proto3" json:"binary_message,omitempty"`
+	// As SendRequest.fail_fast.
+	FailFast      bool `protobuf:"varint,4,opt,name=fail_fast,json=failFast,proto3" json:"fail_fast,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SendRawRequest) Reset() {
 	*x = SendRawRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[21]
+	mi := &file_websocketmanager_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1840,7 +2042,7 @@ func (x *SendRawRequest) String() string {
 func (*SendRawRequest) ProtoMessage() {}
 
 func (x *SendRawRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[21]
+	mi := &file_websocketmanager_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1853,7 +2055,7 @@ func (x *SendRawRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRawRequest.ProtoReflect.Descriptor instead.
 func (*SendRawRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{21}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SendRawRequest) GetId() string {
@@ -1877,6 +2079,13 @@ func (x *SendRawRequest) GetBinaryMessage() []byte {
 	return nil
 }
 
+func (x *SendRawRequest) GetFailFast() bool {
+	if x != nil {
+		return x.FailFast
+	}
+	return false
+}
+
 // SendRawResponse is empty.
 type SendRawResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1886,7 +2095,7 @@ type SendRawResponse struct {
 
 func (x *SendRawResponse) Reset() {
 	*x = SendRawResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[22]
+	mi := &file_websocketmanager_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1898,7 +2107,7 @@ func (x *SendRawResponse) String() string {
 func (*SendRawResponse) ProtoMessage() {}
 
 func (x *SendRawResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[22]
+	mi := &file_websocketmanager_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1911,7 +2120,7 @@ func (x *SendRawResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRawResponse.ProtoReflect.Descriptor instead.
 func (*SendRawResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{22}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{23}
 }
 
 // HeldRequest names the connections to check.
@@ -1924,7 +2133,7 @@ type HeldRequest struct {
 
 func (x *HeldRequest) Reset() {
 	*x = HeldRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[23]
+	mi := &file_websocketmanager_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1936,7 +2145,7 @@ func (x *HeldRequest) String() string {
 func (*HeldRequest) ProtoMessage() {}
 
 func (x *HeldRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[23]
+	mi := &file_websocketmanager_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1949,7 +2158,7 @@ func (x *HeldRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeldRequest.ProtoReflect.Descriptor instead.
 func (*HeldRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{23}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *HeldRequest) GetIds() []string {
@@ -1969,7 +2178,7 @@ type HeldResponse struct {
 
 func (x *HeldResponse) Reset() {
 	*x = HeldResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[24]
+	mi := &file_websocketmanager_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1981,7 +2190,7 @@ func (x *HeldResponse) String() string {
 func (*HeldResponse) ProtoMessage() {}
 
 func (x *HeldResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[24]
+	mi := &file_websocketmanager_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1994,7 +2203,7 @@ func (x *HeldResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeldResponse.ProtoReflect.Descriptor instead.
 func (*HeldResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{24}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *HeldResponse) GetHeld() []string {
@@ -2044,7 +2253,7 @@ const file_websocketmanager_proto_rawDesc = "" +
 	"\x06reason\x18\b \x01(\tR\x06reason\x12.\n" +
 	"\x04time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x18\n" +
 	"\askipped\x18\n" +
-	" \x01(\x04R\askipped\"\xbe\x05\n" +
+	" \x01(\x04R\askipped\"\x9e\a\n" +
 	"\x0eConnectRequest\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12%\n" +
 	"\x0eauto_reconnect\x18\x02 \x01(\bR\rautoReconnect\x12#\n" +
@@ -2058,13 +2267,21 @@ const file_websocketmanager_proto_rawDesc = "" +
 	"\x0fidle_timeout_ms\x18\n" +
 	" \x01(\x05R\ridleTimeoutMs\x12#\n" +
 	"\rretain_frames\x18\v \x01(\rR\fretainFrames\x12!\n" +
-	"\fretain_bytes\x18\f \x01(\rR\vretainBytes\x1a:\n" +
+	"\fretain_bytes\x18\f \x01(\rR\vretainBytes\x12-\n" +
+	"\x12permessage_deflate\x18\r \x01(\bR\x11permessageDeflate\x12G\n" +
+	"\rdecode_binary\x18\x0e \x01(\x0e2\".websocketmanager.v1.FrameDecodingR\fdecodeBinary\x12*\n" +
+	"\x11max_decoded_bytes\x18\x0f \x01(\rR\x0fmaxDecodedBytes\x12:\n" +
+	"\tsend_rate\x18\x10 \x01(\v2\x1d.websocketmanager.v1.SendRateR\bsendRate\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"]\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"?\n" +
+	"\bSendRate\x12\x1d\n" +
+	"\n" +
+	"per_second\x18\x01 \x01(\x01R\tperSecond\x12\x14\n" +
+	"\x05burst\x18\x02 \x01(\rR\x05burst\"]\n" +
 	"\vCorrelation\x128\n" +
 	"\x04mode\x18\x01 \x01(\x0e2$.websocketmanager.v1.CorrelationModeR\x04mode\x12\x14\n" +
 	"\x05field\x18\x02 \x01(\tR\x05field\"\x88\x01\n" +
@@ -2081,7 +2298,7 @@ const file_websocketmanager_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"Z\n" +
 	"\fListResponse\x12J\n" +
-	"\vconnections\x18\x01 \x03(\v2(.websocketmanager.v1.WebSocketConnectionR\vconnections\"\xac\b\n" +
+	"\vconnections\x18\x01 \x03(\v2(.websocketmanager.v1.WebSocketConnectionR\vconnections\"\xda\t\n" +
 	"\x13WebSocketConnection\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12=\n" +
@@ -2104,7 +2321,11 @@ const file_websocketmanager_proto_rawDesc = "" +
 	"\x18dropped_frames_by_reason\x18\x0f \x03(\v2C.websocketmanager.v1.WebSocketConnection.DroppedFramesByReasonEntryR\x15droppedFramesByReason\x12>\n" +
 	"\apublish\x18\x10 \x01(\v2$.websocketmanager.v1.PublishSettingsR\apublish\x12L\n" +
 	"\x14publish_paused_since\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\x12publishPausedSince\x12*\n" +
-	"\x11publish_paused_ms\x18\x12 \x01(\x03R\x0fpublishPausedMs\x1a7\n" +
+	"\x11publish_paused_ms\x18\x12 \x01(\x03R\x0fpublishPausedMs\x12:\n" +
+	"\tsend_rate\x18\x13 \x01(\v2\x1d.websocketmanager.v1.SendRateR\bsendRate\x12'\n" +
+	"\x0fthrottled_sends\x18\x14 \x01(\x03R\x0ethrottledSends\x12 \n" +
+	"\vcompression\x18\x15 \x01(\bR\vcompression\x12%\n" +
+	"\x0edecode_refused\x18\x16 \x01(\x03R\rdecodeRefused\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aH\n" +
@@ -2131,21 +2352,23 @@ const file_websocketmanager_proto_rawDesc = "" +
 	"\x14StartPublishResponse\"$\n" +
 	"\x12StopPublishRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x15\n" +
-	"\x13StopPublishResponse\"}\n" +
+	"\x13StopPublishResponse\"\x9a\x01\n" +
 	"\vSendRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\x03 \x01(\x05R\ttimeoutMs\x12%\n" +
-	"\x0ebinary_message\x18\x04 \x01(\fR\rbinaryMessage\"k\n" +
+	"\x0ebinary_message\x18\x04 \x01(\fR\rbinaryMessage\x12\x1b\n" +
+	"\tfail_fast\x18\x05 \x01(\bR\bfailFast\"k\n" +
 	"\fSendResponse\x12\x1a\n" +
 	"\bresponse\x18\x01 \x01(\tR\bresponse\x12'\n" +
 	"\x0fbinary_response\x18\x02 \x01(\fR\x0ebinaryResponse\x12\x16\n" +
-	"\x06binary\x18\x03 \x01(\bR\x06binary\"a\n" +
+	"\x06binary\x18\x03 \x01(\bR\x06binary\"~\n" +
 	"\x0eSendRawRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12%\n" +
-	"\x0ebinary_message\x18\x03 \x01(\fR\rbinaryMessage\"\x11\n" +
+	"\x0ebinary_message\x18\x03 \x01(\fR\rbinaryMessage\x12\x1b\n" +
+	"\tfail_fast\x18\x04 \x01(\bR\bfailFast\"\x11\n" +
 	"\x0fSendRawResponse\"\x1f\n" +
 	"\vHeldRequest\x12\x10\n" +
 	"\x03ids\x18\x01 \x03(\tR\x03ids\"\"\n" +
@@ -2157,7 +2380,13 @@ const file_websocketmanager_proto_rawDesc = "" +
 	"CONNECTING\x10\x01\x12\r\n" +
 	"\tCONNECTED\x10\x02\x12\x10\n" +
 	"\fDISCONNECTED\x10\x03\x12\t\n" +
-	"\x05ERROR\x10\x04*\xa7\x01\n" +
+	"\x05ERROR\x10\x04*\x8f\x01\n" +
+	"\rFrameDecoding\x12\x17\n" +
+	"\x13FRAME_DECODING_NONE\x10\x00\x12\x17\n" +
+	"\x13FRAME_DECODING_GZIP\x10\x01\x12\x17\n" +
+	"\x13FRAME_DECODING_ZLIB\x10\x02\x12\x1a\n" +
+	"\x16FRAME_DECODING_DEFLATE\x10\x03\x12\x17\n" +
+	"\x13FRAME_DECODING_AUTO\x10\x04*\xa7\x01\n" +
 	"\x0fCorrelationMode\x12 \n" +
 	"\x1cCORRELATION_MODE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15CORRELATION_MODE_AUTO\x10\x01\x12\x1f\n" +
@@ -2195,93 +2424,98 @@ func file_websocketmanager_proto_rawDescGZIP() []byte {
 	return file_websocketmanager_proto_rawDescData
 }
 
-var file_websocketmanager_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_websocketmanager_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_websocketmanager_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_websocketmanager_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_websocketmanager_proto_goTypes = []any{
 	(ConnectionStatus)(0),         // 0: websocketmanager.v1.ConnectionStatus
-	(CorrelationMode)(0),          // 1: websocketmanager.v1.CorrelationMode
-	(Overflow)(0),                 // 2: websocketmanager.v1.Overflow
-	(*WatchFramesRequest)(nil),    // 3: websocketmanager.v1.WatchFramesRequest
-	(*Frame)(nil),                 // 4: websocketmanager.v1.Frame
-	(*FrameGap)(nil),              // 5: websocketmanager.v1.FrameGap
-	(*WatchEventsRequest)(nil),    // 6: websocketmanager.v1.WatchEventsRequest
-	(*LifecycleEvent)(nil),        // 7: websocketmanager.v1.LifecycleEvent
-	(*ConnectRequest)(nil),        // 8: websocketmanager.v1.ConnectRequest
-	(*Correlation)(nil),           // 9: websocketmanager.v1.Correlation
-	(*ReconnectPolicy)(nil),       // 10: websocketmanager.v1.ReconnectPolicy
-	(*ConnectResponse)(nil),       // 11: websocketmanager.v1.ConnectResponse
-	(*ListRequest)(nil),           // 12: websocketmanager.v1.ListRequest
-	(*ListResponse)(nil),          // 13: websocketmanager.v1.ListResponse
-	(*WebSocketConnection)(nil),   // 14: websocketmanager.v1.WebSocketConnection
-	(*PublishSettings)(nil),       // 15: websocketmanager.v1.PublishSettings
-	(*DisconnectRequest)(nil),     // 16: websocketmanager.v1.DisconnectRequest
-	(*DisconnectResponse)(nil),    // 17: websocketmanager.v1.DisconnectResponse
-	(*StartPublishRequest)(nil),   // 18: websocketmanager.v1.StartPublishRequest
-	(*StartPublishResponse)(nil),  // 19: websocketmanager.v1.StartPublishResponse
-	(*StopPublishRequest)(nil),    // 20: websocketmanager.v1.StopPublishRequest
-	(*StopPublishResponse)(nil),   // 21: websocketmanager.v1.StopPublishResponse
-	(*SendRequest)(nil),           // 22: websocketmanager.v1.SendRequest
-	(*SendResponse)(nil),          // 23: websocketmanager.v1.SendResponse
-	(*SendRawRequest)(nil),        // 24: websocketmanager.v1.SendRawRequest
-	(*SendRawResponse)(nil),       // 25: websocketmanager.v1.SendRawResponse
-	(*HeldRequest)(nil),           // 26: websocketmanager.v1.HeldRequest
-	(*HeldResponse)(nil),          // 27: websocketmanager.v1.HeldResponse
-	nil,                           // 28: websocketmanager.v1.ConnectRequest.HeadersEntry
-	nil,                           // 29: websocketmanager.v1.ConnectRequest.TagsEntry
-	nil,                           // 30: websocketmanager.v1.ListRequest.TagsEntry
-	nil,                           // 31: websocketmanager.v1.WebSocketConnection.TagsEntry
-	nil,                           // 32: websocketmanager.v1.WebSocketConnection.DroppedFramesByReasonEntry
-	(*timestamppb.Timestamp)(nil), // 33: google.protobuf.Timestamp
+	(FrameDecoding)(0),            // 1: websocketmanager.v1.FrameDecoding
+	(CorrelationMode)(0),          // 2: websocketmanager.v1.CorrelationMode
+	(Overflow)(0),                 // 3: websocketmanager.v1.Overflow
+	(*WatchFramesRequest)(nil),    // 4: websocketmanager.v1.WatchFramesRequest
+	(*Frame)(nil),                 // 5: websocketmanager.v1.Frame
+	(*FrameGap)(nil),              // 6: websocketmanager.v1.FrameGap
+	(*WatchEventsRequest)(nil),    // 7: websocketmanager.v1.WatchEventsRequest
+	(*LifecycleEvent)(nil),        // 8: websocketmanager.v1.LifecycleEvent
+	(*ConnectRequest)(nil),        // 9: websocketmanager.v1.ConnectRequest
+	(*SendRate)(nil),              // 10: websocketmanager.v1.SendRate
+	(*Correlation)(nil),           // 11: websocketmanager.v1.Correlation
+	(*ReconnectPolicy)(nil),       // 12: websocketmanager.v1.ReconnectPolicy
+	(*ConnectResponse)(nil),       // 13: websocketmanager.v1.ConnectResponse
+	(*ListRequest)(nil),           // 14: websocketmanager.v1.ListRequest
+	(*ListResponse)(nil),          // 15: websocketmanager.v1.ListResponse
+	(*WebSocketConnection)(nil),   // 16: websocketmanager.v1.WebSocketConnection
+	(*PublishSettings)(nil),       // 17: websocketmanager.v1.PublishSettings
+	(*DisconnectRequest)(nil),     // 18: websocketmanager.v1.DisconnectRequest
+	(*DisconnectResponse)(nil),    // 19: websocketmanager.v1.DisconnectResponse
+	(*StartPublishRequest)(nil),   // 20: websocketmanager.v1.StartPublishRequest
+	(*StartPublishResponse)(nil),  // 21: websocketmanager.v1.StartPublishResponse
+	(*StopPublishRequest)(nil),    // 22: websocketmanager.v1.StopPublishRequest
+	(*StopPublishResponse)(nil),   // 23: websocketmanager.v1.StopPublishResponse
+	(*SendRequest)(nil),           // 24: websocketmanager.v1.SendRequest
+	(*SendResponse)(nil),          // 25: websocketmanager.v1.SendResponse
+	(*SendRawRequest)(nil),        // 26: websocketmanager.v1.SendRawRequest
+	(*SendRawResponse)(nil),       // 27: websocketmanager.v1.SendRawResponse
+	(*HeldRequest)(nil),           // 28: websocketmanager.v1.HeldRequest
+	(*HeldResponse)(nil),          // 29: websocketmanager.v1.HeldResponse
+	nil,                           // 30: websocketmanager.v1.ConnectRequest.HeadersEntry
+	nil,                           // 31: websocketmanager.v1.ConnectRequest.TagsEntry
+	nil,                           // 32: websocketmanager.v1.ListRequest.TagsEntry
+	nil,                           // 33: websocketmanager.v1.WebSocketConnection.TagsEntry
+	nil,                           // 34: websocketmanager.v1.WebSocketConnection.DroppedFramesByReasonEntry
+	(*timestamppb.Timestamp)(nil), // 35: google.protobuf.Timestamp
 }
 var file_websocketmanager_proto_depIdxs = []int32{
-	33, // 0: websocketmanager.v1.Frame.received_at:type_name -> google.protobuf.Timestamp
-	5,  // 1: websocketmanager.v1.Frame.missing:type_name -> websocketmanager.v1.FrameGap
+	35, // 0: websocketmanager.v1.Frame.received_at:type_name -> google.protobuf.Timestamp
+	6,  // 1: websocketmanager.v1.Frame.missing:type_name -> websocketmanager.v1.FrameGap
 	0,  // 2: websocketmanager.v1.LifecycleEvent.status:type_name -> websocketmanager.v1.ConnectionStatus
 	0,  // 3: websocketmanager.v1.LifecycleEvent.previous_status:type_name -> websocketmanager.v1.ConnectionStatus
-	33, // 4: websocketmanager.v1.LifecycleEvent.time:type_name -> google.protobuf.Timestamp
-	28, // 5: websocketmanager.v1.ConnectRequest.headers:type_name -> websocketmanager.v1.ConnectRequest.HeadersEntry
-	9,  // 6: websocketmanager.v1.ConnectRequest.correlation:type_name -> websocketmanager.v1.Correlation
-	29, // 7: websocketmanager.v1.ConnectRequest.tags:type_name -> websocketmanager.v1.ConnectRequest.TagsEntry
-	10, // 8: websocketmanager.v1.ConnectRequest.reconnect:type_name -> websocketmanager.v1.ReconnectPolicy
-	1,  // 9: websocketmanager.v1.Correlation.mode:type_name -> websocketmanager.v1.CorrelationMode
-	0,  // 10: websocketmanager.v1.ConnectResponse.status:type_name -> websocketmanager.v1.ConnectionStatus
-	30, // 11: websocketmanager.v1.ListRequest.tags:type_name -> websocketmanager.v1.ListRequest.TagsEntry
-	14, // 12: websocketmanager.v1.ListResponse.connections:type_name -> websocketmanager.v1.WebSocketConnection
-	0,  // 13: websocketmanager.v1.WebSocketConnection.status:type_name -> websocketmanager.v1.ConnectionStatus
-	33, // 14: websocketmanager.v1.WebSocketConnection.created_at:type_name -> google.protobuf.Timestamp
-	33, // 15: websocketmanager.v1.WebSocketConnection.connected_since:type_name -> google.protobuf.Timestamp
-	31, // 16: websocketmanager.v1.WebSocketConnection.tags:type_name -> websocketmanager.v1.WebSocketConnection.TagsEntry
-	9,  // 17: websocketmanager.v1.WebSocketConnection.correlation:type_name -> websocketmanager.v1.Correlation
-	32, // 18: websocketmanager.v1.WebSocketConnection.dropped_frames_by_reason:type_name -> websocketmanager.v1.WebSocketConnection.DroppedFramesByReasonEntry
-	15, // 19: websocketmanager.v1.WebSocketConnection.publish:type_name -> websocketmanager.v1.PublishSettings
-	33, // 20: websocketmanager.v1.WebSocketConnection.publish_paused_since:type_name -> google.protobuf.Timestamp
-	2,  // 21: websocketmanager.v1.PublishSettings.overflow:type_name -> websocketmanager.v1.Overflow
-	2,  // 22: websocketmanager.v1.StartPublishRequest.overflow:type_name -> websocketmanager.v1.Overflow
-	8,  // 23: websocketmanager.v1.WebSocketManager.Connect:input_type -> websocketmanager.v1.ConnectRequest
-	12, // 24: websocketmanager.v1.WebSocketManager.List:input_type -> websocketmanager.v1.ListRequest
-	16, // 25: websocketmanager.v1.WebSocketManager.Disconnect:input_type -> websocketmanager.v1.DisconnectRequest
-	18, // 26: websocketmanager.v1.WebSocketManager.StartPublish:input_type -> websocketmanager.v1.StartPublishRequest
-	20, // 27: websocketmanager.v1.WebSocketManager.StopPublish:input_type -> websocketmanager.v1.StopPublishRequest
-	22, // 28: websocketmanager.v1.WebSocketManager.Send:input_type -> websocketmanager.v1.SendRequest
-	24, // 29: websocketmanager.v1.WebSocketManager.SendRaw:input_type -> websocketmanager.v1.SendRawRequest
-	6,  // 30: websocketmanager.v1.WebSocketManager.WatchEvents:input_type -> websocketmanager.v1.WatchEventsRequest
-	3,  // 31: websocketmanager.v1.WebSocketManager.WatchFrames:input_type -> websocketmanager.v1.WatchFramesRequest
-	26, // 32: websocketmanager.v1.WebSocketManagerPeer.Held:input_type -> websocketmanager.v1.HeldRequest
-	11, // 33: websocketmanager.v1.WebSocketManager.Connect:output_type -> websocketmanager.v1.ConnectResponse
-	13, // 34: websocketmanager.v1.WebSocketManager.List:output_type -> websocketmanager.v1.ListResponse
-	17, // 35: websocketmanager.v1.WebSocketManager.Disconnect:output_type -> websocketmanager.v1.DisconnectResponse
-	19, // 36: websocketmanager.v1.WebSocketManager.StartPublish:output_type -> websocketmanager.v1.StartPublishResponse
-	21, // 37: websocketmanager.v1.WebSocketManager.StopPublish:output_type -> websocketmanager.v1.StopPublishResponse
-	23, // 38: websocketmanager.v1.WebSocketManager.Send:output_type -> websocketmanager.v1.SendResponse
-	25, // 39: websocketmanager.v1.WebSocketManager.SendRaw:output_type -> websocketmanager.v1.SendRawResponse
-	7,  // 40: websocketmanager.v1.WebSocketManager.WatchEvents:output_type -> websocketmanager.v1.LifecycleEvent
-	4,  // 41: websocketmanager.v1.WebSocketManager.WatchFrames:output_type -> websocketmanager.v1.Frame
-	27, // 42: websocketmanager.v1.WebSocketManagerPeer.Held:output_type -> websocketmanager.v1.HeldResponse
-	33, // [33:43] is the sub-list for method output_type
-	23, // [23:33] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	35, // 4: websocketmanager.v1.LifecycleEvent.time:type_name -> google.protobuf.Timestamp
+	30, // 5: websocketmanager.v1.ConnectRequest.headers:type_name -> websocketmanager.v1.ConnectRequest.HeadersEntry
+	11, // 6: websocketmanager.v1.ConnectRequest.correlation:type_name -> websocketmanager.v1.Correlation
+	31, // 7: websocketmanager.v1.ConnectRequest.tags:type_name -> websocketmanager.v1.ConnectRequest.TagsEntry
+	12, // 8: websocketmanager.v1.ConnectRequest.reconnect:type_name -> websocketmanager.v1.ReconnectPolicy
+	1,  // 9: websocketmanager.v1.ConnectRequest.decode_binary:type_name -> websocketmanager.v1.FrameDecoding
+	10, // 10: websocketmanager.v1.ConnectRequest.send_rate:type_name -> websocketmanager.v1.SendRate
+	2,  // 11: websocketmanager.v1.Correlation.mode:type_name -> websocketmanager.v1.CorrelationMode
+	0,  // 12: websocketmanager.v1.ConnectResponse.status:type_name -> websocketmanager.v1.ConnectionStatus
+	32, // 13: websocketmanager.v1.ListRequest.tags:type_name -> websocketmanager.v1.ListRequest.TagsEntry
+	16, // 14: websocketmanager.v1.ListResponse.connections:type_name -> websocketmanager.v1.WebSocketConnection
+	0,  // 15: websocketmanager.v1.WebSocketConnection.status:type_name -> websocketmanager.v1.ConnectionStatus
+	35, // 16: websocketmanager.v1.WebSocketConnection.created_at:type_name -> google.protobuf.Timestamp
+	35, // 17: websocketmanager.v1.WebSocketConnection.connected_since:type_name -> google.protobuf.Timestamp
+	33, // 18: websocketmanager.v1.WebSocketConnection.tags:type_name -> websocketmanager.v1.WebSocketConnection.TagsEntry
+	11, // 19: websocketmanager.v1.WebSocketConnection.correlation:type_name -> websocketmanager.v1.Correlation
+	34, // 20: websocketmanager.v1.WebSocketConnection.dropped_frames_by_reason:type_name -> websocketmanager.v1.WebSocketConnection.DroppedFramesByReasonEntry
+	17, // 21: websocketmanager.v1.WebSocketConnection.publish:type_name -> websocketmanager.v1.PublishSettings
+	35, // 22: websocketmanager.v1.WebSocketConnection.publish_paused_since:type_name -> google.protobuf.Timestamp
+	10, // 23: websocketmanager.v1.WebSocketConnection.send_rate:type_name -> websocketmanager.v1.SendRate
+	3,  // 24: websocketmanager.v1.PublishSettings.overflow:type_name -> websocketmanager.v1.Overflow
+	3,  // 25: websocketmanager.v1.StartPublishRequest.overflow:type_name -> websocketmanager.v1.Overflow
+	9,  // 26: websocketmanager.v1.WebSocketManager.Connect:input_type -> websocketmanager.v1.ConnectRequest
+	14, // 27: websocketmanager.v1.WebSocketManager.List:input_type -> websocketmanager.v1.ListRequest
+	18, // 28: websocketmanager.v1.WebSocketManager.Disconnect:input_type -> websocketmanager.v1.DisconnectRequest
+	20, // 29: websocketmanager.v1.WebSocketManager.StartPublish:input_type -> websocketmanager.v1.StartPublishRequest
+	22, // 30: websocketmanager.v1.WebSocketManager.StopPublish:input_type -> websocketmanager.v1.StopPublishRequest
+	24, // 31: websocketmanager.v1.WebSocketManager.Send:input_type -> websocketmanager.v1.SendRequest
+	26, // 32: websocketmanager.v1.WebSocketManager.SendRaw:input_type -> websocketmanager.v1.SendRawRequest
+	7,  // 33: websocketmanager.v1.WebSocketManager.WatchEvents:input_type -> websocketmanager.v1.WatchEventsRequest
+	4,  // 34: websocketmanager.v1.WebSocketManager.WatchFrames:input_type -> websocketmanager.v1.WatchFramesRequest
+	28, // 35: websocketmanager.v1.WebSocketManagerPeer.Held:input_type -> websocketmanager.v1.HeldRequest
+	13, // 36: websocketmanager.v1.WebSocketManager.Connect:output_type -> websocketmanager.v1.ConnectResponse
+	15, // 37: websocketmanager.v1.WebSocketManager.List:output_type -> websocketmanager.v1.ListResponse
+	19, // 38: websocketmanager.v1.WebSocketManager.Disconnect:output_type -> websocketmanager.v1.DisconnectResponse
+	21, // 39: websocketmanager.v1.WebSocketManager.StartPublish:output_type -> websocketmanager.v1.StartPublishResponse
+	23, // 40: websocketmanager.v1.WebSocketManager.StopPublish:output_type -> websocketmanager.v1.StopPublishResponse
+	25, // 41: websocketmanager.v1.WebSocketManager.Send:output_type -> websocketmanager.v1.SendResponse
+	27, // 42: websocketmanager.v1.WebSocketManager.SendRaw:output_type -> websocketmanager.v1.SendRawResponse
+	8,  // 43: websocketmanager.v1.WebSocketManager.WatchEvents:output_type -> websocketmanager.v1.LifecycleEvent
+	5,  // 44: websocketmanager.v1.WebSocketManager.WatchFrames:output_type -> websocketmanager.v1.Frame
+	29, // 45: websocketmanager.v1.WebSocketManagerPeer.Held:output_type -> websocketmanager.v1.HeldResponse
+	36, // [36:46] is the sub-list for method output_type
+	26, // [26:36] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_websocketmanager_proto_init() }
@@ -2300,8 +2534,8 @@ func file_websocketmanager_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_websocketmanager_proto_rawDesc), len(file_websocketmanager_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   30,
+			NumEnums:      4,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file websocketmanager.proto.
  */
 export const file_websocketmanager: GenFile = /*@__PURE__*/
-  fileDesc("ChZ3ZWJzb2NrZXRtYW5hZ2VyLnByb3RvEhN3ZWJzb2NrZXRtYW5hZ2VyLnYxImcKEldhdGNoRnJhbWVzUmVxdWVzdBIKCgJpZBgBIAEoCRIaCg1mcm9tX3NlcXVlbmNlGAIgASgESACIAQESFwoPaW5jbHVkZV9yZXBsaWVzGAMgASgIQhAKDl9mcm9tX3NlcXVlbmNlIs8BCgVGcmFtZRIVCg1jb25uZWN0aW9uX2lkGAEgASgJEhAKCHNlcXVlbmNlGAIgASgEEi8KC3JlY2VpdmVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgR0ZXh0GAQgASgJSAASEAoGYmluYXJ5GAUgASgMSAASMAoHbWlzc2luZxgGIAEoCzIdLndlYnNvY2tldG1hbmFnZXIudjEuRnJhbWVHYXBIABINCgVyZXBseRgHIAEoCEIJCgdwYXlsb2FkIkYKCEZyYW1lR2FwEhUKDWZyb21fc2VxdWVuY2UYASABKAQSEwoLdG9fc2VxdWVuY2UYAiABKAQSDgoGcmVhc29uGAMgASgJIkcKEldhdGNoRXZlbnRzUmVxdWVzdBIVCg1jb25uZWN0aW9uX2lkGAEgASgJEhoKEnRoaXNfaW5zdGFuY2Vfb25seRgCIAEoCCKrAgoOTGlmZWN5Y2xlRXZlbnQSFQoNY29ubmVjdGlvbl9pZBgBIAEoCRILCgN1cmwYAiABKAkSEwoLaW5zdGFuY2VfaWQYAyABKAkSNQoGc3RhdHVzGAQgASgOMiUud2Vic29ja2V0bWFuYWdlci52MS5Db25uZWN0aW9uU3RhdHVzEj4KD3ByZXZpb3VzX3N0YXR1cxgFIAEoDjIlLndlYnNvY2tldG1hbmFnZXIudjEuQ29ubmVjdGlvblN0YXR1cxIPCgdhdHRlbXB0GAYgASgFEg0KBWVycm9yGAcgASgJEg4KBnJlYXNvbhgIIAEoCRIoCgR0aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdza2lwcGVkGAogASgEIpIECg5Db25uZWN0UmVxdWVzdBILCgN1cmwYASABKAkSFgoOYXV0b19yZWNvbm5lY3QYAiABKAgSFQoNY29ubmVjdGlvbl9pZBgDIAEoCRJBCgdoZWFkZXJzGAQgAygLMjAud2Vic29ja2V0bWFuYWdlci52MS5Db25uZWN0UmVxdWVzdC5IZWFkZXJzRW50cnkSFAoMc3VicHJvdG9jb2xzGAUgAygJEhsKE29uX2Nvbm5lY3RfbWVzc2FnZXMYBiADKAkSNQoLY29ycmVsYXRpb24YByABKAsyIC53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvcnJlbGF0aW9uEjsKBHRhZ3MYCCADKAsyLS53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvbm5lY3RSZXF1ZXN0LlRhZ3NFbnRyeRI3CglyZWNvbm5lY3QYCSABKAsyJC53ZWJzb2NrZXRtYW5hZ2VyLnYxLlJlY29ubmVjdFBvbGljeRIXCg9pZGxlX3RpbWVvdXRfbXMYCiABKAUSFQoNcmV0YWluX2ZyYW1lcxgLIAEoDRIUCgxyZXRhaW5fYnl0ZXMYDCABKA0aLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaKwoJVGFnc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiUAoLQ29ycmVsYXRpb24SMgoEbW9kZRgBIAEoDjIkLndlYnNvY2tldG1hbmFnZXIudjEuQ29ycmVsYXRpb25Nb2RlEg0KBWZpZWxkGAIgASgJIlsKD1JlY29ubmVjdFBvbGljeRIaChJpbml0aWFsX2JhY2tvZmZfbXMYASABKAUSFgoObWF4X2JhY2tvZmZfbXMYAiABKAUSFAoMbWF4X2F0dGVtcHRzGAMgASgFIl8KD0Nvbm5lY3RSZXNwb25zZRIVCg1jb25uZWN0aW9uX2lkGAEgASgJEjUKBnN0YXR1cxgCIAEoDjIlLndlYnNvY2tldG1hbmFnZXIudjEuQ29ubmVjdGlvblN0YXR1cyJ0CgtMaXN0UmVxdWVzdBI4CgR0YWdzGAEgAygLMioud2Vic29ja2V0bWFuYWdlci52MS5MaXN0UmVxdWVzdC5UYWdzRW50cnkaKwoJVGFnc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiTQoMTGlzdFJlc3BvbnNlEj0KC2Nvbm5lY3Rpb25zGAEgAygLMigud2Vic29ja2V0bWFuYWdlci52MS5XZWJTb2NrZXRDb25uZWN0aW9uIrcGChNXZWJTb2NrZXRDb25uZWN0aW9uEgoKAmlkGAEgASgJEgsKA3VybBgCIAEoCRI1CgZzdGF0dXMYAyABKA4yJS53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvbm5lY3Rpb25TdGF0dXMSEwoLaW5zdGFuY2VfaWQYBCABKAkSDQoFdG9waWMYBSABKAkSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKbGFzdF9lcnJvchgHIAEoCRIXCg9yZWNvbm5lY3RfY291bnQYCCABKAUSMwoPY29ubmVjdGVkX3NpbmNlGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBJACgR0YWdzGAogAygLMjIud2Vic29ja2V0bWFuYWdlci52MS5XZWJTb2NrZXRDb25uZWN0aW9uLlRhZ3NFbnRyeRIWCg5hdXRvX3JlY29ubmVjdBgLIAEoCBITCgtzdWJwcm90b2NvbBgMIAEoCRI1Cgtjb3JyZWxhdGlvbhgNIAEoCzIgLndlYnNvY2tldG1hbmFnZXIudjEuQ29ycmVsYXRpb24SFgoOZHJvcHBlZF9mcmFtZXMYDiABKAMSZQoYZHJvcHBlZF9mcmFtZXNfYnlfcmVhc29uGA8gAygLMkMud2Vic29ja2V0bWFuYWdlci52MS5XZWJTb2NrZXRDb25uZWN0aW9uLkRyb3BwZWRGcmFtZXNCeVJlYXNvbkVudHJ5EjUKB3B1Ymxpc2gYECABKAsyJC53ZWJzb2NrZXRtYW5hZ2VyLnYxLlB1Ymxpc2hTZXR0aW5ncxI4ChRwdWJsaXNoX3BhdXNlZF9zaW5jZRgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGQoRcHVibGlzaF9wYXVzZWRfbXMYEiABKAMaKwoJVGFnc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaPAoaRHJvcHBlZEZyYW1lc0J5UmVhc29uRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgDOgI4ASKqAQoPUHVibGlzaFNldHRpbmdzEhgKEGJhdGNoX21heF9mcmFtZXMYASABKA0SFwoPYmF0Y2hfbWF4X2J5dGVzGAIgASgNEhoKEmJhdGNoX21heF9kZWxheV9tcxgDIAEoDRIXCg9pbmNsdWRlX3JlcGxpZXMYBCABKAgSLwoIb3ZlcmZsb3cYBSABKA4yHS53ZWJzb2NrZXRtYW5hZ2VyLnYxLk92ZXJmbG93Ih8KEURpc2Nvbm5lY3RSZXF1ZXN0EgoKAmlkGAEgASgJIhQKEkRpc2Nvbm5lY3RSZXNwb25zZSLJAQoTU3RhcnRQdWJsaXNoUmVxdWVzdBIKCgJpZBgBIAEoCRINCgV0b3BpYxgCIAEoCRIYChBiYXRjaF9tYXhfZnJhbWVzGAMgASgNEhcKD2JhdGNoX21heF9ieXRlcxgEIAEoDRIaChJiYXRjaF9tYXhfZGVsYXlfbXMYBSABKA0SFwoPaW5jbHVkZV9yZXBsaWVzGAYgASgIEi8KCG92ZXJmbG93GAcgASgOMh0ud2Vic29ja2V0bWFuYWdlci52MS5PdmVyZmxvdyIWChRTdGFydFB1Ymxpc2hSZXNwb25zZSIgChJTdG9wUHVibGlzaFJlcXVlc3QSCgoCaWQYASABKAkiFQoTU3RvcFB1Ymxpc2hSZXNwb25zZSJWCgtTZW5kUmVxdWVzdBIKCgJpZBgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEhIKCnRpbWVvdXRfbXMYAyABKAUSFgoOYmluYXJ5X21lc3NhZ2UYBCABKAwiSQoMU2VuZFJlc3BvbnNlEhAKCHJlc3BvbnNlGAEgASgJEhcKD2JpbmFyeV9yZXNwb25zZRgCIAEoDBIOCgZiaW5hcnkYAyABKAgiRQoOU2VuZFJhd1JlcXVlc3QSCgoCaWQYASABKAkSDwoHbWVzc2FnZRgCIAEoCRIWCg5iaW5hcnlfbWVzc2FnZRgDIAEoDCIRCg9TZW5kUmF3UmVzcG9uc2UiGgoLSGVsZFJlcXVlc3QSCwoDaWRzGAEgAygJIhwKDEhlbGRSZXNwb25zZRIMCgRoZWxkGAEgAygJKlsKEENvbm5lY3Rpb25TdGF0dXMSCwoHVU5LTk9XThAAEg4KCkNPTk5FQ1RJTkcQARINCglDT05ORUNURUQQAhIQCgxESVNDT05ORUNURUQQAxIJCgVFUlJPUhAEKqcBCg9Db3JyZWxhdGlvbk1vZGUSIAocQ09SUkVMQVRJT05fTU9ERV9VTlNQRUNJRklFRBAAEhkKFUNPUlJFTEFUSU9OX01PREVfQVVUTxABEh8KG0NPUlJFTEFUSU9OX01PREVfSlNPTl9GSUVMRBACEhsKF0NPUlJFTEFUSU9OX01PREVfUFJFRklYEAMSGQoVQ09SUkVMQVRJT05fTU9ERV9ORVhUEAQqWQoIT3ZlcmZsb3cSGAoUT1ZFUkZMT1dfRFJPUF9ORVdFU1QQABIYChRPVkVSRkxPV19EUk9QX09MREVTVBABEhkKFU9WRVJGTE9XX0JBQ0tQUkVTU1VSRRACMtsIChBXZWJTb2NrZXRNYW5hZ2VyEmwKB0Nvbm5lY3QSIy53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvbm5lY3RSZXF1ZXN0GiQud2Vic29ja2V0bWFuYWdlci52MS5Db25uZWN0UmVzcG9uc2UiFoLT5JMCEDoBKiILL3YxL2Nvbm5lY3QSZAoETGlzdBIgLndlYnNvY2tldG1hbmFnZXIudjEuTGlzdFJlcXVlc3QaIS53ZWJzb2NrZXRtYW5hZ2VyLnYxLkxpc3RSZXNwb25zZSIXgtPkkwIREg8vdjEvY29ubmVjdGlvbnMSewoKRGlzY29ubmVjdBImLndlYnNvY2tldG1hbmFnZXIudjEuRGlzY29ubmVjdFJlcXVlc3QaJy53ZWJzb2NrZXRtYW5hZ2VyLnYxLkRpc2Nvbm5lY3RSZXNwb25zZSIcgtPkkwIWKhQvdjEvY29ubmVjdGlvbnMve2lkfRKMAQoMU3RhcnRQdWJsaXNoEigud2Vic29ja2V0bWFuYWdlci52MS5TdGFydFB1Ymxpc2hSZXF1ZXN0Gikud2Vic29ja2V0bWFuYWdlci52MS5TdGFydFB1Ymxpc2hSZXNwb25zZSIngtPkkwIhOgEqIhwvdjEvY29ubmVjdGlvbnMve2lkfS9wdWJsaXNoEoYBCgtTdG9wUHVibGlzaBInLndlYnNvY2tldG1hbmFnZXIudjEuU3RvcFB1Ymxpc2hSZXF1ZXN0Gigud2Vic29ja2V0bWFuYWdlci52MS5TdG9wUHVibGlzaFJlc3BvbnNlIiSC0+STAh4qHC92MS9jb25uZWN0aW9ucy97aWR9L3B1Ymxpc2gScQoEU2VuZBIgLndlYnNvY2tldG1hbmFnZXIudjEuU2VuZFJlcXVlc3QaIS53ZWJzb2NrZXRtYW5hZ2VyLnYxLlNlbmRSZXNwb25zZSIkgtPkkwIeOgEqIhkvdjEvY29ubmVjdGlvbnMve2lkfS9zZW5kEn0KB1NlbmRSYXcSIy53ZWJzb2NrZXRtYW5hZ2VyLnYxLlNlbmRSYXdSZXF1ZXN0GiQud2Vic29ja2V0bWFuYWdlci52MS5TZW5kUmF3UmVzcG9uc2UiJ4LT5JMCIToBKiIcL3YxL2Nvbm5lY3Rpb25zL3tpZH0vc2VuZHJhdxJxCgtXYXRjaEV2ZW50cxInLndlYnNvY2tldG1hbmFnZXIudjEuV2F0Y2hFdmVudHNSZXF1ZXN0GiMud2Vic29ja2V0bWFuYWdlci52MS5MaWZlY3ljbGVFdmVudCISgtPkkwIMEgovdjEvZXZlbnRzMAESeQoLV2F0Y2hGcmFtZXMSJy53ZWJzb2NrZXRtYW5hZ2VyLnYxLldhdGNoRnJhbWVzUmVxdWVzdBoaLndlYnNvY2tldG1hbmFnZXIudjEuRnJhbWUiI4LT5JMCHRIbL3YxL2Nvbm5lY3Rpb25zL3tpZH0vZnJhbWVzMAEyYwoUV2ViU29ja2V0TWFuYWdlclBlZXISSwoESGVsZBIgLndlYnNvY2tldG1hbmFnZXIudjEuSGVsZFJlcXVlc3QaIS53ZWJzb2NrZXRtYW5hZ2VyLnYxLkhlbGRSZXNwb25zZUJ9WlhnaXRodWIuY29tL3dlYnNvY2tldG1hbmFnZXIvd2Vic29ja2V0bWFuYWdlci9wcm90by93ZWJzb2NrZXRtYW5hZ2VydjE7d2Vic29ja2V0bWFuYWdlcnYxqgIgVmlydHVmaW4uV2ViU29ja2V0TWFuYWdlci5DbGllbnRiBnByb3RvMw", [file_google_api_annotations, file_google_protobuf_timestamp]);
+  fileDesc("ChZ3ZWJzb2NrZXRtYW5hZ2VyLnByb3RvEhN3ZWJzb2NrZXRtYW5hZ2VyLnYxImcKEldhdGNoRnJhbWVzUmVxdWVzdBIKCgJpZBgBIAEoCRIaCg1mcm9tX3NlcXVlbmNlGAIgASgESACIAQESFwoPaW5jbHVkZV9yZXBsaWVzGAMgASgIQhAKDl9mcm9tX3NlcXVlbmNlIs8BCgVGcmFtZRIVCg1jb25uZWN0aW9uX2lkGAEgASgJEhAKCHNlcXVlbmNlGAIgASgEEi8KC3JlY2VpdmVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgR0ZXh0GAQgASgJSAASEAoGYmluYXJ5GAUgASgMSAASMAoHbWlzc2luZxgGIAEoCzIdLndlYnNvY2tldG1hbmFnZXIudjEuRnJhbWVHYXBIABINCgVyZXBseRgHIAEoCEIJCgdwYXlsb2FkIkYKCEZyYW1lR2FwEhUKDWZyb21fc2VxdWVuY2UYASABKAQSEwoLdG9fc2VxdWVuY2UYAiABKAQSDgoGcmVhc29uGAMgASgJIkcKEldhdGNoRXZlbnRzUmVxdWVzdBIVCg1jb25uZWN0aW9uX2lkGAEgASgJEhoKEnRoaXNfaW5zdGFuY2Vfb25seRgCIAEoCCKrAgoOTGlmZWN5Y2xlRXZlbnQSFQoNY29ubmVjdGlvbl9pZBgBIAEoCRILCgN1cmwYAiABKAkSEwoLaW5zdGFuY2VfaWQYAyABKAkSNQoGc3RhdHVzGAQgASgOMiUud2Vic29ja2V0bWFuYWdlci52MS5Db25uZWN0aW9uU3RhdHVzEj4KD3ByZXZpb3VzX3N0YXR1cxgFIAEoDjIlLndlYnNvY2tldG1hbmFnZXIudjEuQ29ubmVjdGlvblN0YXR1cxIPCgdhdHRlbXB0GAYgASgFEg0KBWVycm9yGAcgASgJEg4KBnJlYXNvbhgIIAEoCRIoCgR0aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdza2lwcGVkGAogASgEIrYFCg5Db25uZWN0UmVxdWVzdBILCgN1cmwYASABKAkSFgoOYXV0b19yZWNvbm5lY3QYAiABKAgSFQoNY29ubmVjdGlvbl9pZBgDIAEoCRJBCgdoZWFkZXJzGAQgAygLMjAud2Vic29ja2V0bWFuYWdlci52MS5Db25uZWN0UmVxdWVzdC5IZWFkZXJzRW50cnkSFAoMc3VicHJvdG9jb2xzGAUgAygJEhsKE29uX2Nvbm5lY3RfbWVzc2FnZXMYBiADKAkSNQoLY29ycmVsYXRpb24YByABKAsyIC53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvcnJlbGF0aW9uEjsKBHRhZ3MYCCADKAsyLS53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvbm5lY3RSZXF1ZXN0LlRhZ3NFbnRyeRI3CglyZWNvbm5lY3QYCSABKAsyJC53ZWJzb2NrZXRtYW5hZ2VyLnYxLlJlY29ubmVjdFBvbGljeRIXCg9pZGxlX3RpbWVvdXRfbXMYCiABKAUSFQoNcmV0YWluX2ZyYW1lcxgLIAEoDRIUCgxyZXRhaW5fYnl0ZXMYDCABKA0SGgoScGVybWVzc2FnZV9kZWZsYXRlGA0gASgIEjkKDWRlY29kZV9iaW5hcnkYDiABKA4yIi53ZWJzb2NrZXRtYW5hZ2VyLnYxLkZyYW1lRGVjb2RpbmcSGQoRbWF4X2RlY29kZWRfYnl0ZXMYDyABKA0SMAoJc2VuZF9yYXRlGBAgASgLMh0ud2Vic29ja2V0bWFuYWdlci52MS5TZW5kUmF0ZRouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARorCglUYWdzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASItCghTZW5kUmF0ZRISCgpwZXJfc2Vjb25kGAEgASgBEg0KBWJ1cnN0GAIgASgNIlAKC0NvcnJlbGF0aW9uEjIKBG1vZGUYASABKA4yJC53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvcnJlbGF0aW9uTW9kZRINCgVmaWVsZBgCIAEoCSJbCg9SZWNvbm5lY3RQb2xpY3kSGgoSaW5pdGlhbF9iYWNrb2ZmX21zGAEgASgFEhYKDm1heF9iYWNrb2ZmX21zGAIgASgFEhQKDG1heF9hdHRlbXB0cxgDIAEoBSJfCg9Db25uZWN0UmVzcG9uc2USFQoNY29ubmVjdGlvbl9pZBgBIAEoCRI1CgZzdGF0dXMYAiABKA4yJS53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvbm5lY3Rpb25TdGF0dXMidAoLTGlzdFJlcXVlc3QSOAoEdGFncxgBIAMoCzIqLndlYnNvY2tldG1hbmFnZXIudjEuTGlzdFJlcXVlc3QuVGFnc0VudHJ5GisKCVRhZ3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIk0KDExpc3RSZXNwb25zZRI9Cgtjb25uZWN0aW9ucxgBIAMoCzIoLndlYnNvY2tldG1hbmFnZXIudjEuV2ViU29ja2V0Q29ubmVjdGlvbiKvBwoTV2ViU29ja2V0Q29ubmVjdGlvbhIKCgJpZBgBIAEoCRILCgN1cmwYAiABKAkSNQoGc3RhdHVzGAMgASgOMiUud2Vic29ja2V0bWFuYWdlci52MS5Db25uZWN0aW9uU3RhdHVzEhMKC2luc3RhbmNlX2lkGAQgASgJEg0KBXRvcGljGAUgASgJEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmxhc3RfZXJyb3IYByABKAkSFwoPcmVjb25uZWN0X2NvdW50GAggASgFEjMKD2Nvbm5lY3RlZF9zaW5jZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASQAoEdGFncxgKIAMoCzIyLndlYnNvY2tldG1hbmFnZXIudjEuV2ViU29ja2V0Q29ubmVjdGlvbi5UYWdzRW50cnkSFgoOYXV0b19yZWNvbm5lY3QYCyABKAgSEwoLc3VicHJvdG9jb2wYDCABKAkSNQoLY29ycmVsYXRpb24YDSABKAsyIC53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvcnJlbGF0aW9uEhYKDmRyb3BwZWRfZnJhbWVzGA4gASgDEmUKGGRyb3BwZWRfZnJhbWVzX2J5X3JlYXNvbhgPIAMoCzJDLndlYnNvY2tldG1hbmFnZXIudjEuV2ViU29ja2V0Q29ubmVjdGlvbi5Ecm9wcGVkRnJhbWVzQnlSZWFzb25FbnRyeRI1CgdwdWJsaXNoGBAgASgLMiQud2Vic29ja2V0bWFuYWdlci52MS5QdWJsaXNoU2V0dGluZ3MSOAoUcHVibGlzaF9wYXVzZWRfc2luY2UYESABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhkKEXB1Ymxpc2hfcGF1c2VkX21zGBIgASgDEjAKCXNlbmRfcmF0ZRgTIAEoCzIdLndlYnNvY2tldG1hbmFnZXIudjEuU2VuZFJhdGUSFwoPdGhyb3R0bGVkX3NlbmRzGBQgASgDEhMKC2NvbXByZXNzaW9uGBUgASgIEhYKDmRlY29kZV9yZWZ1c2VkGBYgASgDGisKCVRhZ3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGjwKGkRyb3BwZWRGcmFtZXNCeVJlYXNvbkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAzoCOAEiqgEKD1B1Ymxpc2hTZXR0aW5ncxIYChBiYXRjaF9tYXhfZnJhbWVzGAEgASgNEhcKD2JhdGNoX21heF9ieXRlcxgCIAEoDRIaChJiYXRjaF9tYXhfZGVsYXlfbXMYAyABKA0SFwoPaW5jbHVkZV9yZXBsaWVzGAQgASgIEi8KCG92ZXJmbG93GAUgASgOMh0ud2Vic29ja2V0bWFuYWdlci52MS5PdmVyZmxvdyIfChFEaXNjb25uZWN0UmVxdWVzdBIKCgJpZBgBIAEoCSIUChJEaXNjb25uZWN0UmVzcG9uc2UiyQEKE1N0YXJ0UHVibGlzaFJlcXVlc3QSCgoCaWQYASABKAkSDQoFdG9waWMYAiABKAkSGAoQYmF0Y2hfbWF4X2ZyYW1lcxgDIAEoDRIXCg9iYXRjaF9tYXhfYnl0ZXMYBCABKA0SGgoSYmF0Y2hfbWF4X2RlbGF5X21zGAUgASgNEhcKD2luY2x1ZGVfcmVwbGllcxgGIAEoCBIvCghvdmVyZmxvdxgHIAEoDjIdLndlYnNvY2tldG1hbmFnZXIudjEuT3ZlcmZsb3ciFgoUU3RhcnRQdWJsaXNoUmVzcG9uc2UiIAoSU3RvcFB1Ymxpc2hSZXF1ZXN0EgoKAmlkGAEgASgJIhUKE1N0b3BQdWJsaXNoUmVzcG9uc2UiaQoLU2VuZFJlcXVlc3QSCgoCaWQYASABKAkSDwoHbWVzc2FnZRgCIAEoCRISCgp0aW1lb3V0X21zGAMgASgFEhYKDmJpbmFyeV9tZXNzYWdlGAQgASgMEhEKCWZhaWxfZmFzdBgFIAEoCCJJCgxTZW5kUmVzcG9uc2USEAoIcmVzcG9uc2UYASABKAkSFwoPYmluYXJ5X3Jlc3BvbnNlGAIgASgMEg4KBmJpbmFyeRgDIAEoCCJYCg5TZW5kUmF3UmVxdWVzdBIKCgJpZBgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEhYKDmJpbmFyeV9tZXNzYWdlGAMgASgMEhEKCWZhaWxfZmFzdBgEIAEoCCIRCg9TZW5kUmF3UmVzcG9uc2UiGgoLSGVsZFJlcXVlc3QSCwoDaWRzGAEgAygJIhwKDEhlbGRSZXNwb25zZRIMCgRoZWxkGAEgAygJKlsKEENvbm5lY3Rpb25TdGF0dXMSCwoHVU5LTk9XThAAEg4KCkNPTk5FQ1RJTkcQARINCglDT05ORUNURUQQAhIQCgxESVNDT05ORUNURUQQAxIJCgVFUlJPUhAEKo8BCg1GcmFtZURlY29kaW5nEhcKE0ZSQU1FX0RFQ09ESU5HX05PTkUQABIXChNGUkFNRV9ERUNPRElOR19HWklQEAESFwoTRlJBTUVfREVDT0RJTkdfWkxJQhACEhoKFkZSQU1FX0RFQ09ESU5HX0RFRkxBVEUQAxIXChNGUkFNRV9ERUNPRElOR19BVVRPEAQqpwEKD0NvcnJlbGF0aW9uTW9kZRIgChxDT1JSRUxBVElPTl9NT0RFX1VOU1BFQ0lGSUVEEAASGQoVQ09SUkVMQVRJT05fTU9ERV9BVVRPEAESHwobQ09SUkVMQVRJT05fTU9ERV9KU09OX0ZJRUxEEAISGwoXQ09SUkVMQVRJT05fTU9ERV9QUkVGSVgQAxIZChVDT1JSRUxBVElPTl9NT0RFX05FWFQQBCpZCghPdmVyZmxvdxIYChRPVkVSRkxPV19EUk9QX05FV0VTVBAAEhgKFE9WRVJGTE9XX0RST1BfT0xERVNUEAESGQoVT1ZFUkZMT1dfQkFDS1BSRVNTVVJFEAIy2wgKEFdlYlNvY2tldE1hbmFnZXISbAoHQ29ubmVjdBIjLndlYnNvY2tldG1hbmFnZXIudjEuQ29ubmVjdFJlcXVlc3QaJC53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvbm5lY3RSZXNwb25zZSIWgtPkkwIQOgEqIgsvdjEvY29ubmVjdBJkCgRMaXN0EiAud2Vic29ja2V0bWFuYWdlci52MS5MaXN0UmVxdWVzdBohLndlYnNvY2tldG1hbmFnZXIudjEuTGlzdFJlc3BvbnNlIheC0+STAhESDy92MS9jb25uZWN0aW9ucxJ7CgpEaXNjb25uZWN0EiYud2Vic29ja2V0bWFuYWdlci52MS5EaXNjb25uZWN0UmVxdWVzdBonLndlYnNvY2tldG1hbmFnZXIudjEuRGlzY29ubmVjdFJlc3BvbnNlIhyC0+STAhYqFC92MS9jb25uZWN0aW9ucy97aWR9EowBCgxTdGFydFB1Ymxpc2gSKC53ZWJzb2NrZXRtYW5hZ2VyLnYxLlN0YXJ0UHVibGlzaFJlcXVlc3QaKS53ZWJzb2NrZXRtYW5hZ2VyLnYxLlN0YXJ0UHVibGlzaFJlc3BvbnNlIieC0+STAiE6ASoiHC92MS9jb25uZWN0aW9ucy97aWR9L3B1Ymxpc2gShgEKC1N0b3BQdWJsaXNoEicud2Vic29ja2V0bWFuYWdlci52MS5TdG9wUHVibGlzaFJlcXVlc3QaKC53ZWJzb2NrZXRtYW5hZ2VyLnYxLlN0b3BQdWJsaXNoUmVzcG9uc2UiJILT5JMCHiocL3YxL2Nvbm5lY3Rpb25zL3tpZH0vcHVibGlzaBJxCgRTZW5kEiAud2Vic29ja2V0bWFuYWdlci52MS5TZW5kUmVxdWVzdBohLndlYnNvY2tldG1hbmFnZXIudjEuU2VuZFJlc3BvbnNlIiSC0+STAh46ASoiGS92MS9jb25uZWN0aW9ucy97aWR9L3NlbmQSfQoHU2VuZFJhdxIjLndlYnNvY2tldG1hbmFnZXIudjEuU2VuZFJhd1JlcXVlc3QaJC53ZWJzb2NrZXRtYW5hZ2VyLnYxLlNlbmRSYXdSZXNwb25zZSIngtPkkwIhOgEqIhwvdjEvY29ubmVjdGlvbnMve2lkfS9zZW5kcmF3EnEKC1dhdGNoRXZlbnRzEicud2Vic29ja2V0bWFuYWdlci52MS5XYXRjaEV2ZW50c1JlcXVlc3QaIy53ZWJzb2NrZXRtYW5hZ2VyLnYxLkxpZmVjeWNsZUV2ZW50IhKC0+STAgwSCi92MS9ldmVudHMwARJ5CgtXYXRjaEZyYW1lcxInLndlYnNvY2tldG1hbmFnZXIudjEuV2F0Y2hGcmFtZXNSZXF1ZXN0Ghoud2Vic29ja2V0bWFuYWdlci52MS5GcmFtZSIjgtPkkwIdEhsvdjEvY29ubmVjdGlvbnMve2lkfS9mcmFtZXMwATJjChRXZWJTb2NrZXRNYW5hZ2VyUGVlchJLCgRIZWxkEiAud2Vic29ja2V0bWFuYWdlci52MS5IZWxkUmVxdWVzdBohLndlYnNvY2tldG1hbmFnZXIudjEuSGVsZFJlc3BvbnNlQn1aWGdpdGh1Yi5jb20vd2Vic29ja2V0bWFuYWdlci93ZWJzb2NrZXRtYW5hZ2VyL3Byb3RvL3dlYnNvY2tldG1hbmFnZXJ2MTt3ZWJzb2NrZXRtYW5hZ2VydjGqAiBWaXJ0dWZpbi5XZWJTb2NrZXRNYW5hZ2VyLkNsaWVudGIGcHJvdG8z", [file_google_api_annotations, file_google_protobuf_timestamp]);
 
 /**
  * WatchFramesRequest names the connection and where to start.
@@ -357,6 +357,37 @@ export type ConnectRequest = Message<"websocketmanager.v1.ConnectRequest"> & {
    * @generated from field: uint32 retain_bytes = 12;
    */
   retainBytes: number;
+
+  /**
+   * Negotiate permessage-deflate (RFC 7692) with the server; the server may decline.
+   *
+   * @generated from field: bool permessage_deflate = 13;
+   */
+  permessageDeflate: boolean;
+
+  /**
+   * Decode inbound binary frames before correlation, publishing and watching (exchanges send
+   * order books gzip- or zlib-compressed). Default: as received.
+   *
+   * @generated from field: websocketmanager.v1.FrameDecoding decode_binary = 14;
+   */
+  decodeBinary: FrameDecoding;
+
+  /**
+   * Largest decoded frame in bytes (0: --max-inbound-frame-bytes). A frame that decodes larger
+   * (a decompression bomb) closes the socket with 1009 and is counted.
+   *
+   * @generated from field: uint32 max_decoded_bytes = 15;
+   */
+  maxDecodedBytes: number;
+
+  /**
+   * Rate limit of what the service sends on this connection (Send, SendRaw, on-connect
+   * messages). Unset: no limit.
+   *
+   * @generated from field: websocketmanager.v1.SendRate send_rate = 16;
+   */
+  sendRate?: SendRate | undefined;
 };
 
 /**
@@ -365,6 +396,30 @@ export type ConnectRequest = Message<"websocketmanager.v1.ConnectRequest"> & {
  */
 export const ConnectRequestSchema: GenMessage<ConnectRequest> = /*@__PURE__*/
   messageDesc(file_websocketmanager, 5);
+
+/**
+ * SendRate is a token bucket: per_second tokens a second, at most burst at once (0: 1).
+ *
+ * @generated from message websocketmanager.v1.SendRate
+ */
+export type SendRate = Message<"websocketmanager.v1.SendRate"> & {
+  /**
+   * @generated from field: double per_second = 1;
+   */
+  perSecond: number;
+
+  /**
+   * @generated from field: uint32 burst = 2;
+   */
+  burst: number;
+};
+
+/**
+ * Describes the message websocketmanager.v1.SendRate.
+ * Use `create(SendRateSchema)` to create a new message.
+ */
+export const SendRateSchema: GenMessage<SendRate> = /*@__PURE__*/
+  messageDesc(file_websocketmanager, 6);
 
 /**
  * Correlation configures reply matching for one connection.
@@ -391,7 +446,7 @@ export type Correlation = Message<"websocketmanager.v1.Correlation"> & {
  * Use `create(CorrelationSchema)` to create a new message.
  */
 export const CorrelationSchema: GenMessage<Correlation> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 6);
+  messageDesc(file_websocketmanager, 7);
 
 /**
  * ReconnectPolicy configures the reconnect backoff of one connection: exponential with full
@@ -427,7 +482,7 @@ export type ReconnectPolicy = Message<"websocketmanager.v1.ReconnectPolicy"> & {
  * Use `create(ReconnectPolicySchema)` to create a new message.
  */
 export const ReconnectPolicySchema: GenMessage<ReconnectPolicy> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 7);
+  messageDesc(file_websocketmanager, 8);
 
 /**
  * ConnectResponse is returned after a successful connection.
@@ -455,7 +510,7 @@ export type ConnectResponse = Message<"websocketmanager.v1.ConnectResponse"> & {
  * Use `create(ConnectResponseSchema)` to create a new message.
  */
 export const ConnectResponseSchema: GenMessage<ConnectResponse> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 8);
+  messageDesc(file_websocketmanager, 9);
 
 /**
  * ListRequest lists all managed connections.
@@ -477,7 +532,7 @@ export type ListRequest = Message<"websocketmanager.v1.ListRequest"> & {
  * Use `create(ListRequestSchema)` to create a new message.
  */
 export const ListRequestSchema: GenMessage<ListRequest> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 9);
+  messageDesc(file_websocketmanager, 10);
 
 /**
  * ListResponse holds every managed connection.
@@ -498,7 +553,7 @@ export type ListResponse = Message<"websocketmanager.v1.ListResponse"> & {
  * Use `create(ListResponseSchema)` to create a new message.
  */
 export const ListResponseSchema: GenMessage<ListResponse> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 10);
+  messageDesc(file_websocketmanager, 11);
 
 /**
  * WebSocketConnection represents a managed external WebSocket connection.
@@ -638,6 +693,35 @@ export type WebSocketConnection = Message<"websocketmanager.v1.WebSocketConnecti
    * @generated from field: int64 publish_paused_ms = 18;
    */
   publishPausedMs: bigint;
+
+  /**
+   * The send rate limit in effect (unset: none).
+   *
+   * @generated from field: websocketmanager.v1.SendRate send_rate = 19;
+   */
+  sendRate?: SendRate | undefined;
+
+  /**
+   * Sends and SendRaws that waited for the rate limit or were refused by it (fail_fast).
+   *
+   * @generated from field: int64 throttled_sends = 20;
+   */
+  throttledSends: bigint;
+
+  /**
+   * Whether permessage-deflate was negotiated on the current socket.
+   *
+   * @generated from field: bool compression = 21;
+   */
+  compression: boolean;
+
+  /**
+   * Inbound frames closed as too large once decoded (decompression bombs), and frames that
+   * did not decode (passed on as received with FRAME_DECODING_AUTO, else the socket closes).
+   *
+   * @generated from field: int64 decode_refused = 22;
+   */
+  decodeRefused: bigint;
 };
 
 /**
@@ -645,7 +729,7 @@ export type WebSocketConnection = Message<"websocketmanager.v1.WebSocketConnecti
  * Use `create(WebSocketConnectionSchema)` to create a new message.
  */
 export const WebSocketConnectionSchema: GenMessage<WebSocketConnection> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 11);
+  messageDesc(file_websocketmanager, 12);
 
 /**
  * PublishSettings are the settings of StartPublishRequest a connection publishes with.
@@ -684,7 +768,7 @@ export type PublishSettings = Message<"websocketmanager.v1.PublishSettings"> & {
  * Use `create(PublishSettingsSchema)` to create a new message.
  */
 export const PublishSettingsSchema: GenMessage<PublishSettings> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 12);
+  messageDesc(file_websocketmanager, 13);
 
 /**
  * DisconnectRequest names the connection to close.
@@ -705,7 +789,7 @@ export type DisconnectRequest = Message<"websocketmanager.v1.DisconnectRequest">
  * Use `create(DisconnectRequestSchema)` to create a new message.
  */
 export const DisconnectRequestSchema: GenMessage<DisconnectRequest> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 13);
+  messageDesc(file_websocketmanager, 14);
 
 /**
  * DisconnectResponse is empty.
@@ -720,7 +804,7 @@ export type DisconnectResponse = Message<"websocketmanager.v1.DisconnectResponse
  * Use `create(DisconnectResponseSchema)` to create a new message.
  */
 export const DisconnectResponseSchema: GenMessage<DisconnectResponse> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 14);
+  messageDesc(file_websocketmanager, 15);
 
 /**
  * StartPublishRequest names the connection and the topic, and how frames are published.
@@ -799,7 +883,7 @@ export type StartPublishRequest = Message<"websocketmanager.v1.StartPublishReque
  * Use `create(StartPublishRequestSchema)` to create a new message.
  */
 export const StartPublishRequestSchema: GenMessage<StartPublishRequest> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 15);
+  messageDesc(file_websocketmanager, 16);
 
 /**
  * StartPublishResponse is empty.
@@ -814,7 +898,7 @@ export type StartPublishResponse = Message<"websocketmanager.v1.StartPublishResp
  * Use `create(StartPublishResponseSchema)` to create a new message.
  */
 export const StartPublishResponseSchema: GenMessage<StartPublishResponse> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 16);
+  messageDesc(file_websocketmanager, 17);
 
 /**
  * StopPublishRequest names the connection.
@@ -835,7 +919,7 @@ export type StopPublishRequest = Message<"websocketmanager.v1.StopPublishRequest
  * Use `create(StopPublishRequestSchema)` to create a new message.
  */
 export const StopPublishRequestSchema: GenMessage<StopPublishRequest> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 17);
+  messageDesc(file_websocketmanager, 18);
 
 /**
  * StopPublishResponse is empty.
@@ -850,7 +934,7 @@ export type StopPublishResponse = Message<"websocketmanager.v1.StopPublishRespon
  * Use `create(StopPublishResponseSchema)` to create a new message.
  */
 export const StopPublishResponseSchema: GenMessage<StopPublishResponse> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 18);
+  messageDesc(file_websocketmanager, 19);
 
 /**
  * SendRequest sends a message and waits for a correlated response.
@@ -885,6 +969,14 @@ export type SendRequest = Message<"websocketmanager.v1.SendRequest"> & {
    * @generated from field: bytes binary_message = 4;
    */
   binaryMessage: Uint8Array;
+
+  /**
+   * Over the connection's send_rate: fail at once with RESOURCE_EXHAUSTED instead of waiting
+   * (within the call's deadline) for the limit.
+   *
+   * @generated from field: bool fail_fast = 5;
+   */
+  failFast: boolean;
 };
 
 /**
@@ -892,7 +984,7 @@ export type SendRequest = Message<"websocketmanager.v1.SendRequest"> & {
  * Use `create(SendRequestSchema)` to create a new message.
  */
 export const SendRequestSchema: GenMessage<SendRequest> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 19);
+  messageDesc(file_websocketmanager, 20);
 
 /**
  * SendResponse carries the server's response.
@@ -927,7 +1019,7 @@ export type SendResponse = Message<"websocketmanager.v1.SendResponse"> & {
  * Use `create(SendResponseSchema)` to create a new message.
  */
 export const SendResponseSchema: GenMessage<SendResponse> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 20);
+  messageDesc(file_websocketmanager, 21);
 
 /**
  * SendRawRequest sends a message without waiting for a response.
@@ -955,6 +1047,13 @@ export type SendRawRequest = Message<"websocketmanager.v1.SendRawRequest"> & {
    * @generated from field: bytes binary_message = 3;
    */
   binaryMessage: Uint8Array;
+
+  /**
+   * As SendRequest.fail_fast.
+   *
+   * @generated from field: bool fail_fast = 4;
+   */
+  failFast: boolean;
 };
 
 /**
@@ -962,7 +1061,7 @@ export type SendRawRequest = Message<"websocketmanager.v1.SendRawRequest"> & {
  * Use `create(SendRawRequestSchema)` to create a new message.
  */
 export const SendRawRequestSchema: GenMessage<SendRawRequest> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 21);
+  messageDesc(file_websocketmanager, 22);
 
 /**
  * SendRawResponse is empty.
@@ -977,7 +1076,7 @@ export type SendRawResponse = Message<"websocketmanager.v1.SendRawResponse"> & {
  * Use `create(SendRawResponseSchema)` to create a new message.
  */
 export const SendRawResponseSchema: GenMessage<SendRawResponse> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 22);
+  messageDesc(file_websocketmanager, 23);
 
 /**
  * HeldRequest names the connections to check.
@@ -996,7 +1095,7 @@ export type HeldRequest = Message<"websocketmanager.v1.HeldRequest"> & {
  * Use `create(HeldRequestSchema)` to create a new message.
  */
 export const HeldRequestSchema: GenMessage<HeldRequest> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 23);
+  messageDesc(file_websocketmanager, 24);
 
 /**
  * HeldResponse lists the ids of HeldRequest whose socket this instance holds.
@@ -1015,7 +1114,7 @@ export type HeldResponse = Message<"websocketmanager.v1.HeldResponse"> & {
  * Use `create(HeldResponseSchema)` to create a new message.
  */
 export const HeldResponseSchema: GenMessage<HeldResponse> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 24);
+  messageDesc(file_websocketmanager, 25);
 
 /**
  * ConnectionStatus is the state of a managed connection.
@@ -1066,6 +1165,54 @@ export const ConnectionStatusSchema: GenEnum<ConnectionStatus> = /*@__PURE__*/
   enumDesc(file_websocketmanager, 0);
 
 /**
+ * FrameDecoding is how inbound binary frames are decoded.
+ *
+ * @generated from enum websocketmanager.v1.FrameDecoding
+ */
+export enum FrameDecoding {
+  /**
+   * As received.
+   *
+   * @generated from enum value: FRAME_DECODING_NONE = 0;
+   */
+  NONE = 0,
+
+  /**
+   * gzip (RFC 1952).
+   *
+   * @generated from enum value: FRAME_DECODING_GZIP = 1;
+   */
+  GZIP = 1,
+
+  /**
+   * zlib (RFC 1950).
+   *
+   * @generated from enum value: FRAME_DECODING_ZLIB = 2;
+   */
+  ZLIB = 2,
+
+  /**
+   * Raw deflate (RFC 1951).
+   *
+   * @generated from enum value: FRAME_DECODING_DEFLATE = 3;
+   */
+  DEFLATE = 3,
+
+  /**
+   * gzip or zlib by their headers, else raw deflate if it inflates, else as received.
+   *
+   * @generated from enum value: FRAME_DECODING_AUTO = 4;
+   */
+  AUTO = 4,
+}
+
+/**
+ * Describes the enum websocketmanager.v1.FrameDecoding.
+ */
+export const FrameDecodingSchema: GenEnum<FrameDecoding> = /*@__PURE__*/
+  enumDesc(file_websocketmanager, 1);
+
+/**
  * CorrelationMode says how a Send finds its reply.
  *
  * @generated from enum websocketmanager.v1.CorrelationMode
@@ -1114,7 +1261,7 @@ export enum CorrelationMode {
  * Describes the enum websocketmanager.v1.CorrelationMode.
  */
 export const CorrelationModeSchema: GenEnum<CorrelationMode> = /*@__PURE__*/
-  enumDesc(file_websocketmanager, 1);
+  enumDesc(file_websocketmanager, 2);
 
 /**
  * Overflow is what a connection does with an inbound frame when its publish buffer is full.
@@ -1152,7 +1299,7 @@ export enum Overflow {
  * Describes the enum websocketmanager.v1.Overflow.
  */
 export const OverflowSchema: GenEnum<Overflow> = /*@__PURE__*/
-  enumDesc(file_websocketmanager, 2);
+  enumDesc(file_websocketmanager, 3);
 
 /**
  * WebSocketManager opens, lists and closes outbound WebSocket connections, sends through
