@@ -128,6 +128,14 @@ type ConnectArgs struct {
 	RetainFrames int       `json:"retainFrames,omitempty"`
 	RetainBytes  int64     `json:"retainBytes,omitempty"`
 	CreatedAt    time.Time `json:"createdAt,omitempty"`
+	// SendRate limits Sends, SendRaws and on-connect messages (nil: no limit).
+	SendRate *SendRateArgs `json:"sendRate,omitempty"`
+	// PermessageDeflate asks the server for permessage-deflate. DecodeBinary decodes inbound
+	// binary frames: "" (NONE), "GZIP", "ZLIB", "DEFLATE" or "AUTO". MaxDecodedBytes bounds
+	// a decoded (or inflated) frame (0: the service's --max-inbound-frame-bytes).
+	PermessageDeflate bool   `json:"permessageDeflate,omitempty"`
+	DecodeBinary      string `json:"decodeBinary,omitempty"`
+	MaxDecodedBytes   int64  `json:"maxDecodedBytes,omitempty"`
 }
 
 // ConnectionInfo describes a connection. Headers are never part of it.
@@ -157,6 +165,14 @@ type ConnectionInfo struct {
 	// this instance, the current pause included.
 	PublishPausedSince *time.Time `json:"publishPausedSince,omitempty"`
 	PublishPausedMS    int64      `json:"publishPausedMs,omitempty"`
+	// SendRate is the send rate limit in effect (nil: none); ThrottledSends counts the Sends
+	// and SendRaws that waited for it or were refused by it on the holding instance.
+	SendRate       *SendRateArgs `json:"sendRate,omitempty"`
+	ThrottledSends uint64        `json:"throttledSends,omitempty"`
+	// Compression: permessage-deflate was negotiated on the current socket. DecodeRefused
+	// counts the inbound frames refused by decoding on the holding instance.
+	Compression   bool   `json:"compression,omitempty"`
+	DecodeRefused uint64 `json:"decodeRefused,omitempty"`
 }
 
 // InfoReply carries a [ConnectionInfo].
@@ -212,6 +228,12 @@ type SendArgs struct {
 	Message       string `json:"message,omitempty"`
 	BinaryMessage []byte `json:"binaryMessage,omitempty"`
 	TimeoutMS     int64  `json:"timeoutMs,omitempty"`
+	// FailFast refuses a call over the connection's send rate at once (RESOURCE_EXHAUSTED)
+	// instead of waiting. Without it the actor still never waits in its turn: it refuses with
+	// error.retryAfterMs, and the caller waits that long and calls again with RateRetry set
+	// (the call was counted as throttled already).
+	FailFast  bool `json:"failFast,omitempty"`
+	RateRetry bool `json:"rateRetry,omitempty"`
 }
 
 // SendReply carries the server's reply: text in Response, or a binary frame in BinaryResponse.

@@ -61,7 +61,7 @@ func (c *Client) call(ctx context.Context, typ, id, method string, in any, out r
 	}
 	if e := out.errorInfo(); e != nil {
 		c.metrics.ActorCall(typ, method, strings.ToLower(string(e.Code)), time.Since(start))
-		return &Error{Code: e.Code, Message: e.Message}
+		return &Error{Code: e.Code, Message: e.Message, RetryAfterMS: e.RetryAfterMS}
 	}
 	c.metrics.ActorCall(typ, method, "ok", time.Since(start))
 	return nil

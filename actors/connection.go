@@ -148,6 +148,11 @@ func (c *Connection) sessionSpec(s *spec) session.Spec {
 		RetainBytes:   s.RetainBytes,
 		Publish:       s.publishOptions(),
 		SeqBase:       (s.Epoch - 1) << 32, // the first instance publishes 1, 2, …
+		SendRate:      s.SendRate.session(),
+		// Inbound decoding: see session/decode.go.
+		PermessageDeflate: s.PermessageDeflate,
+		DecodeBinary:      s.decodeMode(),
+		MaxDecodedBytes:   s.MaxDecodedBytes,
 	}
 }
 
@@ -238,6 +243,7 @@ func (c *Connection) info(s *spec, sess *session.Session, openErr error) Connect
 		Tags:          s.Tags,
 		Correlation:   CorrelationArgs{Mode: corr.Mode.String(), Field: corr.Field},
 		Status:        StatusError,
+		SendRate:      s.SendRate.shown(),
 	}
 	if openErr != nil {
 		in.LastError = openErr.Error()
@@ -251,6 +257,8 @@ func (c *Connection) info(s *spec, sess *session.Session, openErr error) Connect
 	in.DroppedFrames = snap.Dropped
 	in.DroppedFramesByReason = snap.DroppedByReason
 	in.PublishPausedMS = snap.Paused.Milliseconds()
+	_, in.ThrottledSends = sess.SendRate()
+	in.Compression, in.DecodeRefused = sess.Compression()
 	if !snap.PausedSince.IsZero() {
 		t := snap.PausedSince.UTC()
 		in.PublishPausedSince = &t
@@ -432,7 +440,9 @@ func (c *Connection) SendRaw(ctx context.Context, in *SendArgs) (*Reply, error) 
 	if e != nil {
 		return &Reply{Error: e}, nil
 	}
-	if err := sess.SendRaw(ctx, in.frame()); err != nil {
+	f := in.frame()
+	f.Rate = in.inTurnRateMode()
+	if err := sess.SendRaw(ctx, f); err != nil {
 		return &Reply{Error: SessionError(err)}, nil
 	}
 	return &Reply{}, nil
@@ -452,7 +462,9 @@ func (c *Connection) Send(ctx context.Context, in *SendArgs) (*SendReply, error)
 	if timeout > c.deps.MaxSendTimeout {
 		return &SendReply{Reply: Reply{Error: errorf(CodeInvalidArgument, "timeoutMs %d is above the maximum of %d", in.TimeoutMS, c.deps.MaxSendTimeout.Milliseconds())}}, nil
 	}
-	f, err := sess.Send(ctx, in.frame(), timeout)
+	out := in.frame()
+	out.Rate = in.inTurnRateMode()
+	f, err := sess.Send(ctx, out, timeout)
 	if err != nil {
 		return &SendReply{Reply: Reply{Error: SessionError(err)}}, nil
 	}
@@ -461,9 +473,9 @@ func (c *Connection) Send(ctx context.Context, in *SendArgs) (*SendReply, error)
 
 func (in *SendArgs) frame() session.Frame {
 	if len(in.BinaryMessage) > 0 {
-		return session.Frame{Data: in.BinaryMessage, Binary: true}
+		return session.Frame{Data: in.BinaryMessage, Binary: true, Rate: in.rateMode()}
 	}
-	return session.Frame{Data: []byte(in.Message)}
+	return session.Frame{Data: []byte(in.Message), Rate: in.rateMode()}
 }
 
 func replyOf(f session.Frame) *SendReply {
@@ -487,7 +499,10 @@ func (c *Connection) held(ctx context.Context) (*session.Session, *ErrorInfo) {
 
 // SessionError turns a session failure into the error a caller sees.
 func SessionError(err error) *ErrorInfo {
+	var throttled *session.ThrottledError
 	switch {
+	case errors.As(err, &throttled):
+		return throttledError(throttled)
 	case errors.Is(err, session.ErrTimeout):
 		return errorf(CodeDeadlineExceeded, "no reply from the server within the timeout")
 	case errors.Is(err, session.ErrShuttingDown):

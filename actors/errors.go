@@ -43,12 +43,16 @@ var Codes = []Code{CodeInvalidArgument, CodeNotFound, CodeAlreadyExists, CodeFai
 type ErrorInfo struct {
 	Code    Code   `json:"code"`
 	Message string `json:"message"`
+	// RetryAfterMS: a Send or SendRaw the actor refused for the send rate may go after this
+	// long (see SendArgs.FailFast).
+	RetryAfterMS int64 `json:"retryAfterMs,omitempty"`
 }
 
 // Error is a failure reported by an actor.
 type Error struct {
-	Code    Code
-	Message string
+	Code         Code
+	Message      string
+	RetryAfterMS int64 // see ErrorInfo
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
@@ -78,5 +82,5 @@ func (e *ErrorInfo) Err() error {
 	if e == nil {
 		return nil
 	}
-	return &Error{Code: e.Code, Message: e.Message}
+	return &Error{Code: e.Code, Message: e.Message, RetryAfterMS: e.RetryAfterMS}
 }

@@ -199,7 +199,11 @@ func (r *Router) SendRaw(ctx context.Context, id string, in SendArgs, scope rout
 			f, err := r.forward.ForwardSendRaw(ctx, addr, id, in)
 			return struct{}{}, f, err
 		},
-		actor: func() (struct{}, error) { return struct{}{}, r.actors.SendRaw(ctx, id, in) },
+		actor: func() (struct{}, error) {
+			return viaActor(ctx, in, 0, func(in SendArgs, _ time.Duration) (struct{}, error) {
+				return struct{}{}, r.actors.SendRaw(ctx, id, in)
+			})
+		},
 	})
 	return err
 }
@@ -218,8 +222,10 @@ func (r *Router) Send(ctx context.Context, id string, in SendArgs, timeout time.
 			return r.forward.ForwardSend(ctx, addr, id, in, timeout)
 		},
 		actor: func() (SendReply, error) {
-			in.TimeoutMS = timeout.Milliseconds()
-			return r.actors.Send(ctx, id, in)
+			return viaActor(ctx, in, timeout, func(in SendArgs, left time.Duration) (SendReply, error) {
+				in.TimeoutMS = max(left.Milliseconds(), 1)
+				return r.actors.Send(ctx, id, in)
+			})
 		},
 	})
 }

@@ -221,6 +221,12 @@ func (a *ConnectArgs) Validate() *ErrorInfo {
 	if a.RetainBytes < 0 || a.RetainBytes > MaxRetainBytes {
 		return errorf(CodeInvalidArgument, "retain_bytes %d is outside 0..%d", a.RetainBytes, MaxRetainBytes)
 	}
+	if e := a.SendRate.validate(); e != nil {
+		return e
+	}
+	if e := a.validateCompression(); e != nil {
+		return e
+	}
 	return nil
 }
 

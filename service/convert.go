@@ -38,6 +38,13 @@ func connectArgs(req *pb.ConnectRequest) actors.ConnectArgs {
 			MaxAttempts:      int(req.GetReconnect().GetMaxAttempts()),
 		},
 	}
+	a.PermessageDeflate, a.MaxDecodedBytes = req.GetPermessageDeflate(), int64(req.GetMaxDecodedBytes())
+	if d := req.GetDecodeBinary(); d != pb.FrameDecoding_FRAME_DECODING_NONE {
+		a.DecodeBinary = strings.TrimPrefix(d.String(), "FRAME_DECODING_") // an undefined number is refused by validation, named
+	}
+	if r := req.GetSendRate(); r != nil {
+		a.SendRate = &actors.SendRateArgs{PerSecond: r.GetPerSecond(), Burst: int(r.GetBurst())}
+	}
 	if m := req.GetCorrelation().GetMode(); m != pb.CorrelationMode_CORRELATION_MODE_UNSPECIFIED {
 		if name, ok := modeNames[m]; ok {
 			a.Correlation.Mode = name
@@ -75,6 +82,11 @@ func connectionOf(in actors.ConnectionInfo) *pb.WebSocketConnection {
 		c.PublishPausedSince = timestamppb.New(*in.PublishPausedSince)
 	}
 	c.PublishPausedMs = in.PublishPausedMS
+	if r := in.SendRate; r != nil {
+		c.SendRate = &pb.SendRate{PerSecond: r.PerSecond, Burst: uint32(r.Burst)}
+	}
+	c.ThrottledSends = int64(in.ThrottledSends)
+	c.Compression, c.DecodeRefused = in.Compression, int64(in.DecodeRefused)
 	for reason, n := range in.DroppedFramesByReason {
 		if c.DroppedFramesByReason == nil {
 			c.DroppedFramesByReason = make(map[string]int64, len(in.DroppedFramesByReason))

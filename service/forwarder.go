@@ -23,7 +23,7 @@ type forwarder struct{ s *Server }
 func (f forwarder) ForwardSend(ctx context.Context, addr, id string, in actors.SendArgs, timeout time.Duration) (actors.SendReply, route.Forwarded, error) {
 	// The timeout this instance resolved (the caller's, or its default) travels with the call.
 	ms := min(timeout.Milliseconds(), math.MaxInt32)
-	resp, err := f.s.forwardSend(ctx, addr, &pb.SendRequest{Id: id, Message: in.Message, BinaryMessage: in.BinaryMessage, TimeoutMs: int32(ms)})
+	resp, err := f.s.forwardSend(ctx, addr, &pb.SendRequest{Id: id, Message: in.Message, BinaryMessage: in.BinaryMessage, TimeoutMs: int32(ms), FailFast: in.FailFast})
 	if err != nil {
 		return actors.SendReply{}, f.outcome(addr, err), err
 	}
@@ -31,7 +31,7 @@ func (f forwarder) ForwardSend(ctx context.Context, addr, id string, in actors.S
 }
 
 func (f forwarder) ForwardSendRaw(ctx context.Context, addr, id string, in actors.SendArgs) (route.Forwarded, error) {
-	_, err := f.s.forwardSendRaw(ctx, addr, &pb.SendRawRequest{Id: id, Message: in.Message, BinaryMessage: in.BinaryMessage})
+	_, err := f.s.forwardSendRaw(ctx, addr, &pb.SendRawRequest{Id: id, Message: in.Message, BinaryMessage: in.BinaryMessage, FailFast: in.FailFast})
 	if err != nil {
 		return f.outcome(addr, err), err
 	}

@@ -216,6 +216,7 @@ func (s *Server) Send(ctx context.Context, req *pb.SendRequest) (*pb.SendRespons
 	if err != nil {
 		return nil, err
 	}
+	args.FailFast = req.GetFailFast()
 	r, err := s.conns.Send(ctx, req.GetId(), args, timeout, scopeOf(ctx))
 	if err != nil {
 		return nil, err
@@ -243,6 +244,7 @@ func (s *Server) SendRaw(ctx context.Context, req *pb.SendRawRequest) (*pb.SendR
 	if err != nil {
 		return nil, err
 	}
+	args.FailFast = req.GetFailFast()
 	if err := s.conns.SendRaw(ctx, req.GetId(), args, scopeOf(ctx)); err != nil {
 		return nil, err
 	}

@@ -36,6 +36,8 @@ type Metrics struct {
 	actorCalls          *prometheus.CounterVec // actor_type, method, outcome
 	actorDuration       *prometheus.HistogramVec
 	peerRefused         prometheus.Counter
+	decodeRefused       *prometheus.CounterVec // reason: one of DecodeReasons
+	sendThrottled       *prometheus.CounterVec // outcome: waited|refused
 }
 
 // latencyBuckets span 100 µs to 10 s: a Send answered from a local socket up to a slow server.
@@ -87,11 +89,17 @@ func New(connections func() map[string]int) *Metrics {
 		Help: "Dapr actor calls this instance made, by actor type and method.", Buckets: latencyBuckets}, []string{"actor_type", "method"})
 	m.peerRefused = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "peer_addresses_refused_total",
 		Help: "Instance addresses read from the directory that the peer policy refused to dial (forwarding, Held, event following)."})
-	for _, c := range []prometheus.Collector{m.framesIn, m.framesOut, m.bytesIn, m.bytesOut, m.reconnects, m.dropped,
+	m.sendThrottled = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "send_throttled_total",
+		Help: "Sends and SendRaws over their connection's send_rate, by outcome: waited for it, or refused (fail_fast, or a wait past the call's deadline)."}, []string{"outcome"})
+	m.sendThrottled.WithLabelValues("waited")
+	m.sendThrottled.WithLabelValues("refused")
+	for _, c := range []prometheus.Collector{m.sendThrottled, m.framesIn, m.framesOut, m.bytesIn, m.bytesOut, m.reconnects, m.dropped,
 		m.publishDuration, m.publishFailures, m.publishedFrames, m.pausedSeconds, m.pausedNow, m.sendDuration, m.sends, m.apiDuration, m.apiRequests, m.actorCalls, m.actorDuration,
 		m.peerRefused} {
 		f(c)
 	}
+	m.decodeRefused = newDecodeRefused()
+	f(m.decodeRefused)
 	f(&connCollector{
 		desc: prometheus.NewDesc(Namespace+"_connections", "Connections whose socket this instance holds, by status.", []string{"status"}, nil),
 		held: prometheus.NewDesc(Namespace+"_connections_held", "Connections whose socket this instance holds.", nil, nil),
@@ -136,6 +144,14 @@ func (m *Metrics) FrameOut(binary bool, n int) {
 func (m *Metrics) PeerRefused() {
 	if m != nil {
 		m.peerRefused.Inc()
+	}
+}
+
+// SendThrottled counts a Send or SendRaw over its connection's send rate; outcome is
+// "waited" or "refused".
+func (m *Metrics) SendThrottled(outcome string) {
+	if m != nil {
+		m.sendThrottled.WithLabelValues(outcome).Inc()
 	}
 }
 

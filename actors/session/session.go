@@ -16,6 +16,7 @@ import (
 
 	"github.com/websocketmanager/websocketmanager/actors/backoff"
 	"github.com/websocketmanager/websocketmanager/actors/correlation"
+	"github.com/websocketmanager/websocketmanager/actors/framecodec"
 	"github.com/websocketmanager/websocketmanager/actors/publish"
 )
 
@@ -70,6 +71,8 @@ func (s Status) String() string {
 type Frame struct {
 	Data   []byte
 	Binary bool
+	// Rate says what a Send or SendRaw over the connection's send rate does.
+	Rate RateMode
 }
 
 // Spec is everything needed to establish the connection, the first time and on reconnect.
@@ -96,6 +99,13 @@ type Spec struct {
 	SeqBase uint64
 	// Reason explains the session's first status event (e.g. "taken over from instance X").
 	Reason string
+	// PermessageDeflate asks the server for permessage-deflate; DecodeBinary decodes inbound
+	// binary frames; MaxDecodedBytes bounds a decoded or inflated message (0: ReadLimit).
+	PermessageDeflate bool
+	DecodeBinary      framecodec.Mode
+	MaxDecodedBytes   int64
+	// SendRate limits Sends, SendRaws and on-connect messages (zero: no limit).
+	SendRate SendRate
 }
 
 // Snapshot is what a session looks like at one moment.
@@ -173,6 +183,8 @@ type Session struct {
 	watchers       map[*Watcher]struct{} // nil until the first watch
 	ended          error                 // set when the connection ended for good: watches end with it
 	watchLimit     *watchLimit
+	decodeRefused  counter   // inbound frames refused by decoding
+	rate           *sendRate // nil: no send rate
 }
 
 func newSession(spec Spec, cfg Config, b *budget, pub publish.Publisher, events Lifecycle, instanceID string, log *zap.Logger) *Session {
@@ -201,6 +213,7 @@ func newSession(spec Spec, cfg Config, b *budget, pub publish.Publisher, events 
 		s.ring.maxBytes = spec.RetainBytes
 	}
 	s.outbox = newOutbox(cfg, b, pub, log, s.reportDrops, ctx, &s.wg)
+	s.rate = newSendRate(spec.SendRate, nil)
 	s.outbox.setOptions(spec.Publish)
 	return s
 }
@@ -287,6 +300,9 @@ func (s *Session) reportDrops(counts map[string]uint64, latest string) {
 
 // SendRaw writes a frame and returns once it is written.
 func (s *Session) SendRaw(ctx context.Context, f Frame) error {
+	if _, err := s.throttle(ctx, f, 0); err != nil {
+		return err
+	}
 	_, err := s.write(ctx, f, false)
 	return err
 }
@@ -294,6 +310,11 @@ func (s *Session) SendRaw(ctx context.Context, f Frame) error {
 // Send writes a frame and waits for its reply as the connection's correlation mode defines
 // it, at most until ctx ends or timeout passes.
 func (s *Session) Send(ctx context.Context, f Frame, timeout time.Duration) (Frame, error) {
+	waited, err := s.throttle(ctx, f, timeout) // the timeout covers the wait for the send rate
+	if err != nil {
+		return Frame{}, err
+	}
+	timeout -= waited
 	w, err := s.write(ctx, f, true)
 	if err != nil {
 		return Frame{}, err
@@ -434,7 +455,7 @@ func (s *Session) failWaiters() {
 // returns only when the publish buffer took the frame.
 func (s *Session) route(f Frame, at time.Time) {
 	s.cfg.Metrics.FrameIn(f.Binary, len(f.Data))
-	key, payload := s.spec.Correlation.Inbound(f.Data, f.Binary)
+	key, payload := s.spec.Correlation.Inbound(f.Data, f.Binary && !s.decodes())
 	s.mu.Lock()
 	var w *waiter
 	var reply Frame

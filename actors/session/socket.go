@@ -24,6 +24,8 @@ type socket struct {
 	readDone chan struct{} // closed when the reader returned
 	once     sync.Once
 	up       time.Time
+	// compressed: permessage-deflate was negotiated (see readFrame).
+	compressed bool
 }
 
 func (k *socket) kill() {
@@ -42,6 +44,8 @@ func (s *Session) dial(ctx context.Context) (*socket, string, error) {
 		WriteBufferSize:  s.cfg.WriteBufferSize,
 		WriteBufferPool:  s.writePool,
 		NetDialContext:   s.cfg.Dial,
+		// Only "no context takeover" is offered; a server that insists on more fails the dial.
+		EnableCompression: s.spec.PermessageDeflate,
 		// No Proxy: a proxy from the environment would dial on our behalf, past the guard.
 	}
 	dctx, cancel := context.WithTimeout(ctx, s.cfg.HandshakeTimeout)
@@ -53,6 +57,8 @@ func (s *Session) dial(ctx context.Context) (*socket, string, error) {
 	}
 	if err != nil {
 		switch {
+		case isCompressionRefusal(err):
+			return nil, "", fmt.Errorf("%w: %w", ErrDial, errCompressionParams)
 		case resp != nil:
 			return nil, "", fmt.Errorf("%w: the server answered the upgrade with HTTP %d", ErrDial, resp.StatusCode)
 		case netguard.IsDenied(err):
@@ -64,6 +70,10 @@ func (s *Session) dial(ctx context.Context) (*socket, string, error) {
 	}
 	conn.SetReadLimit(s.cfg.ReadLimit)
 	for i, m := range s.spec.OnConnect {
+		if err := s.throttleOnConnect(ctx); err != nil {
+			_ = conn.Close()
+			return nil, "", fmt.Errorf("%w: on-connect message %d: waiting for the send rate: %v", ErrDial, i+1, err)
+		}
 		_ = conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 		if err := conn.WriteMessage(frameType(m.Binary), m.Data); err != nil {
 			_ = conn.Close()
@@ -71,7 +81,8 @@ func (s *Session) dial(ctx context.Context) (*socket, string, error) {
 		}
 		s.cfg.Metrics.FrameOut(m.Binary, len(m.Data))
 	}
-	return &socket{conn: conn, dead: make(chan struct{}), readDone: make(chan struct{}), up: time.Now()}, conn.Subprotocol(), nil
+	return &socket{conn: conn, dead: make(chan struct{}), readDone: make(chan struct{}), up: time.Now(),
+		compressed: s.spec.PermessageDeflate && negotiatedDeflate(resp)}, conn.Subprotocol(), nil
 }
 
 // dialTarget moves URL credentials (ws://user:pass@host), which the WebSocket handshake does not
@@ -270,7 +281,7 @@ func (s *Session) read(sock *socket) error {
 		return sock.conn.SetReadDeadline(deadline())
 	})
 	for {
-		typ, data, err := sock.conn.ReadMessage()
+		typ, data, err := s.readFrame(sock)
 		if err != nil {
 			if isTimeout(err) {
 				if s.spec.IdleTimeout > 0 && time.Since(lastData) >= s.spec.IdleTimeout {
@@ -281,6 +292,9 @@ func (s *Session) read(sock *socket) error {
 			if errors.Is(err, websocket.ErrReadLimit) {
 				return fmt.Errorf("inbound frame larger than the limit of %d bytes", s.cfg.ReadLimit)
 			}
+			return err
+		}
+		if data, err = s.decodeFrame(sock, typ, data); err != nil {
 			return err
 		}
 		s.route(Frame{Data: data, Binary: typ == websocket.BinaryMessage}, time.Now())

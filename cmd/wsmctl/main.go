@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"strconv"
@@ -249,9 +250,14 @@ func (g *globals) connect(ctx context.Context, args []string) error {
 	fs.Var(&onConnect, "on-connect", "message sent after every handshake (repeatable)")
 	mode := fs.String("correlation", "", "reply correlation: auto, json_field, prefix or next")
 	field := fs.String("field", "", "correlation field of json_field mode (default id)")
+	sendRate := fs.Float64("send-rate", 0, "limit what is sent (Send, SendRaw, on-connect messages) to this many frames a second (0: no limit)")
+	sendBurst := fs.Uint("send-burst", 0, "with --send-rate: frames that may go at once (0: 1)")
 	pos, err := parse(fs, args, 1, "<url> [--id ID] [--auto-reconnect] [--header K=V] [--tag K=V] …")
 	if err != nil {
 		return err
+	}
+	if *sendRate != 0 || *sendBurst != 0 {
+		req.SendRate = &pb.SendRate{PerSecond: *sendRate, Burst: uint32(min(*sendBurst, math.MaxUint32))}
 	}
 	req.Url, req.Headers, req.Tags, req.Subprotocols, req.OnConnectMessages = pos[0], headers, tags, subprotocols, onConnect
 	if *mode != "" || *field != "" {
@@ -311,11 +317,12 @@ func orDash(s string) string {
 func (g *globals) send(ctx context.Context, args []string) error {
 	fs := g.flags("send")
 	timeout := fs.Duration("reply-timeout", 0, "how long to wait for the reply (default: the service's)")
-	pos, err := parse(fs, args, 2, "<id> <message> [--reply-timeout 5s]")
+	fast := fs.Bool("fail-fast", false, "over the connection's send rate: fail at once instead of waiting")
+	pos, err := parse(fs, args, 2, "<id> <message> [--reply-timeout 5s] [--fail-fast]")
 	if err != nil {
 		return err
 	}
-	r, err := g.client.Send(ctx, pos[0], pos[1], *timeout)
+	r, err := g.client.Send(ctx, pos[0], pos[1], *timeout, sendOpts(*fast)...)
 	if err != nil {
 		return err
 	}
@@ -332,11 +339,20 @@ func (g *globals) send(ctx context.Context, args []string) error {
 }
 
 func (g *globals) sendraw(ctx context.Context, args []string) error {
-	pos, err := parse(g.flags("sendraw"), args, 2, "<id> <message>")
+	fs := g.flags("sendraw")
+	fast := fs.Bool("fail-fast", false, "over the connection's send rate: fail at once instead of waiting")
+	pos, err := parse(fs, args, 2, "<id> <message> [--fail-fast]")
 	if err != nil {
 		return err
 	}
-	return g.client.SendRaw(ctx, pos[0], pos[1])
+	return g.client.SendRaw(ctx, pos[0], pos[1], sendOpts(*fast)...)
+}
+
+func sendOpts(failFast bool) []wsmclient.SendOption {
+	if failFast {
+		return []wsmclient.SendOption{wsmclient.FailFast()}
+	}
+	return nil
 }
 
 func (g *globals) publish(ctx context.Context, args []string) error {

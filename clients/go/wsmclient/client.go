@@ -33,6 +33,8 @@ type (
 	Connection      = pb.WebSocketConnection
 	SendResponse    = pb.SendResponse
 	LifecycleEvent  = pb.LifecycleEvent
+	// SendRate is ConnectRequest.SendRate: a token bucket for what the service sends.
+	SendRate = pb.SendRate
 )
 
 // Client calls one WebSocket Manager (any instance of it). It is safe for concurrent use.
@@ -171,13 +173,13 @@ func (c *Client) Disconnect(ctx context.Context, id string) error {
 }
 
 // Send sends a text message and waits up to timeout (0: the service default) for the reply.
-func (c *Client) Send(ctx context.Context, id, message string, timeout time.Duration) (*SendResponse, error) {
-	return c.send(ctx, &pb.SendRequest{Id: id, Message: message, TimeoutMs: int32(timeout.Milliseconds())})
+func (c *Client) Send(ctx context.Context, id, message string, timeout time.Duration, opts ...SendOption) (*SendResponse, error) {
+	return c.send(ctx, &pb.SendRequest{Id: id, Message: message, TimeoutMs: int32(timeout.Milliseconds()), FailFast: failFast(opts)})
 }
 
 // SendBinary sends a binary frame and waits up to timeout for the reply.
-func (c *Client) SendBinary(ctx context.Context, id string, message []byte, timeout time.Duration) (*SendResponse, error) {
-	return c.send(ctx, &pb.SendRequest{Id: id, BinaryMessage: message, TimeoutMs: int32(timeout.Milliseconds())})
+func (c *Client) SendBinary(ctx context.Context, id string, message []byte, timeout time.Duration, opts ...SendOption) (*SendResponse, error) {
+	return c.send(ctx, &pb.SendRequest{Id: id, BinaryMessage: message, TimeoutMs: int32(timeout.Milliseconds()), FailFast: failFast(opts)})
 }
 
 func (c *Client) send(ctx context.Context, req *pb.SendRequest) (*SendResponse, error) {
@@ -193,10 +195,10 @@ func (c *Client) send(ctx context.Context, req *pb.SendRequest) (*SendResponse, 
 }
 
 // SendRaw sends a text message without waiting for a reply.
-func (c *Client) SendRaw(ctx context.Context, id, message string) error {
+func (c *Client) SendRaw(ctx context.Context, id, message string, opts ...SendOption) error {
 	ctx, cancel := c.bound(ctx)
 	defer cancel()
-	_, err := c.api.SendRaw(ctx, &pb.SendRawRequest{Id: id, Message: message})
+	_, err := c.api.SendRaw(ctx, &pb.SendRawRequest{Id: id, Message: message, FailFast: failFast(opts)})
 	return err
 }
 
