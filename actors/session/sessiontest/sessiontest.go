@@ -475,6 +475,11 @@ func (h *Handler) DropAll() {
 	defer h.mu.Unlock()
 	for c := range h.conns {
 		_ = c.UnderlyingConn().Close()
+		// The socket is dead now, not when its handler notices: the client may re-dial before
+		// that handler runs, and that must not count as two live sockets.
+		if cid, ok := cids.LoadAndDelete(c); ok {
+			h.byCID[cid.(string)].Live--
+		}
 	}
 }
 
