@@ -1,6 +1,10 @@
 package actors
 
-import "time"
+import (
+	"time"
+
+	"github.com/websocketmanager/websocketmanager/actors/credentials"
+)
 
 // Actor types and ids.
 const (
@@ -136,6 +140,12 @@ type ConnectArgs struct {
 	PermessageDeflate bool   `json:"permessageDeflate,omitempty"`
 	DecodeBinary      string `json:"decodeBinary,omitempty"`
 	MaxDecodedBytes   int64  `json:"maxDecodedBytes,omitempty"`
+	// SecretHeaders are handshake headers read from a Dapr secret store at every dial (only
+	// the references are persisted). TLS is the wss:// setting. EgressProxy names one of the
+	// operator's egress proxies ("" = default).
+	SecretHeaders map[string]credentials.SecretRef `json:"secretHeaders,omitempty"`
+	TLS           *credentials.TLS                 `json:"tls,omitempty"`
+	EgressProxy   string                           `json:"egressProxy,omitempty"`
 }
 
 // ConnectionInfo describes a connection. Headers are never part of it.
@@ -173,6 +183,11 @@ type ConnectionInfo struct {
 	// counts the inbound frames refused by decoding on the holding instance.
 	Compression   bool   `json:"compression,omitempty"`
 	DecodeRefused uint64 `json:"decodeRefused,omitempty"`
+	// TLS is the TLS setting without inline key material; EgressProxy the chosen proxy;
+	// SecretHeaderNames the names of the secret headers (never values).
+	TLS               *credentials.TLS `json:"tls,omitempty"`
+	EgressProxy       string           `json:"egressProxy,omitempty"`
+	SecretHeaderNames []string         `json:"secretHeaderNames,omitempty"`
 }
 
 // InfoReply carries a [ConnectionInfo].

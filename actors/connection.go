@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/websocketmanager/websocketmanager/actors/credentials"
 	"time"
 
 	"github.com/dapr/go-sdk/actor"
@@ -57,6 +58,11 @@ type Deps struct {
 	// Peers asks other instances which sockets they hold (the watchdog's check).
 	Peers HeldChecker
 	Log   *zap.Logger
+	// Credentials is checked at Connect for what the operator allows of secret headers and
+	// TLS material (the registry's sessions read them at every dial).
+	Credentials *credentials.Source
+	// EgressProxies are the names a Connect may choose as egress_proxy.
+	EgressProxies []string
 
 	watchdog *watchdog // set by NewHost
 }
@@ -153,6 +159,9 @@ func (c *Connection) sessionSpec(s *spec) session.Spec {
 		PermessageDeflate: s.PermessageDeflate,
 		DecodeBinary:      s.decodeMode(),
 		MaxDecodedBytes:   s.MaxDecodedBytes,
+		SecretHeaders:     s.SecretHeaders,
+		TLS:               s.TLS,
+		EgressProxy:       s.EgressProxy,
 	}
 }
 
@@ -244,6 +253,10 @@ func (c *Connection) info(s *spec, sess *session.Session, openErr error) Connect
 		Correlation:   CorrelationArgs{Mode: corr.Mode.String(), Field: corr.Field},
 		Status:        StatusError,
 		SendRate:      s.SendRate.shown(),
+		TLS:           shownTLS(s.TLS),
+		EgressProxy:   s.EgressProxy,
+		// Only names: the values are read at every dial and never kept.
+		SecretHeaderNames: secretHeaderNames(s.SecretHeaders),
 	}
 	if openErr != nil {
 		in.LastError = openErr.Error()
@@ -279,6 +292,9 @@ func (c *Connection) Connect(ctx context.Context, in *ConnectArgs) (*InfoReply, 
 	if e := in.Validate(); e != nil {
 		return fail(e)
 	}
+	if e := c.deps.validateUpstream(in); e != nil {
+		return fail(e)
+	}
 	existing, err := c.loadSpec(ctx)
 	if err != nil {
 		c.log().Error("read actor state", zap.Error(err))
@@ -296,6 +312,9 @@ func (c *Connection) Connect(ctx context.Context, in *ConnectArgs) (*InfoReply, 
 		var denied *netguard.DeniedError
 		if errors.As(err, &denied) {
 			return fail(errorf(CodePermissionDenied, "%v", denied))
+		}
+		if e, ok := credentialError(err); ok {
+			return fail(e)
 		}
 		if errors.Is(err, session.ErrTooManyConnections) {
 			return fail(errorf(CodeResourceExhausted, "%v; use another instance (scale out) or raise --max-connections", err))

@@ -42,6 +42,7 @@ func connectArgs(req *pb.ConnectRequest) actors.ConnectArgs {
 	if d := req.GetDecodeBinary(); d != pb.FrameDecoding_FRAME_DECODING_NONE {
 		a.DecodeBinary = strings.TrimPrefix(d.String(), "FRAME_DECODING_") // an undefined number is refused by validation, named
 	}
+	a.SecretHeaders, a.TLS, a.EgressProxy = secretHeadersOf(req.GetSecretHeaders()), tlsArgs(req.GetTls()), req.GetEgressProxy()
 	if r := req.GetSendRate(); r != nil {
 		a.SendRate = &actors.SendRateArgs{PerSecond: r.GetPerSecond(), Burst: int(r.GetBurst())}
 	}
@@ -87,6 +88,7 @@ func connectionOf(in actors.ConnectionInfo) *pb.WebSocketConnection {
 	}
 	c.ThrottledSends = int64(in.ThrottledSends)
 	c.Compression, c.DecodeRefused = in.Compression, int64(in.DecodeRefused)
+	c.Tls, c.EgressProxy, c.SecretHeaderNames = pbTLS(in.TLS), in.EgressProxy, in.SecretHeaderNames
 	for reason, n := range in.DroppedFramesByReason {
 		if c.DroppedFramesByReason == nil {
 			c.DroppedFramesByReason = make(map[string]int64, len(in.DroppedFramesByReason))

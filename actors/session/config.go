@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"github.com/websocketmanager/websocketmanager/actors/credentials"
 	"net"
 	"time"
 
@@ -79,6 +80,9 @@ type Config struct {
 	// Dial opens the TCP connection of a handshake (addr is the URL's host:port); the service
 	// sets the SSRF guard's dialer here. Nil dials directly.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Credentials resolves secret headers and TLS material at every dial; nil: a spec that
+	// has any fails its dials with credentials.ErrUnavailable.
+	Credentials *credentials.Source
 }
 
 // DefaultReadLimit is the default largest inbound frame: the largest binary frame whose

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/websocketmanager/websocketmanager/actors/credentials"
 	"net/http"
 	"net/url"
 	"strings"
@@ -106,6 +107,12 @@ type Spec struct {
 	MaxDecodedBytes   int64
 	// SendRate limits Sends, SendRaws and on-connect messages (zero: no limit).
 	SendRate SendRate
+	// SecretHeaders are handshake headers read through Config.Credentials at every dial; TLS
+	// is the wss:// TLS setting (nil: defaults). EgressProxy names the operator's proxy to
+	// dial through ("" = default), passed to Config.Dial in its context (egress.ProxyFrom).
+	SecretHeaders map[string]credentials.SecretRef
+	TLS           *credentials.TLS
+	EgressProxy   string
 }
 
 // Snapshot is what a session looks like at one moment.

@@ -14,6 +14,8 @@ import (
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
 
+	"github.com/websocketmanager/websocketmanager/actors/credentials"
+	"github.com/websocketmanager/websocketmanager/actors/egress"
 	"github.com/websocketmanager/websocketmanager/actors/netguard"
 )
 
@@ -51,6 +53,11 @@ func (s *Session) dial(ctx context.Context) (*socket, string, error) {
 	dctx, cancel := context.WithTimeout(ctx, s.cfg.HandshakeTimeout)
 	defer cancel()
 	target, header := dialTarget(s.spec.URL, s.spec.Headers)
+	// Secrets and key material are read now, at every dial, and live only in this dial.
+	if err := s.resolveCredentials(dctx, &d, header); err != nil {
+		return nil, "", fmt.Errorf("%w: %w", ErrDial, err)
+	}
+	dctx = egress.WithProxy(dctx, s.spec.EgressProxy)
 	conn, resp, err := d.DialContext(dctx, target, header)
 	if resp != nil && resp.Body != nil {
 		_ = resp.Body.Close()
@@ -63,6 +70,10 @@ func (s *Session) dial(ctx context.Context) (*socket, string, error) {
 			return nil, "", fmt.Errorf("%w: the server answered the upgrade with HTTP %d", ErrDial, resp.StatusCode)
 		case netguard.IsDenied(err):
 			return nil, "", fmt.Errorf("%w: %w", ErrDial, err)
+		case s.spec.TLS != nil || strings.HasPrefix(target, "wss:"):
+			if msg, ok := credentials.DescribeTLSError(err, tlsHost(target, s.spec.TLS)); ok {
+				return nil, "", fmt.Errorf("%w: %s", ErrDial, msg)
+			}
 		case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 			return nil, "", fmt.Errorf("%w: no answer within the handshake timeout of %v", ErrDial, s.cfg.HandshakeTimeout)
 		}
@@ -83,6 +94,43 @@ func (s *Session) dial(ctx context.Context) (*socket, string, error) {
 	}
 	return &socket{conn: conn, dead: make(chan struct{}), readDone: make(chan struct{}), up: time.Now(),
 		compressed: s.spec.PermessageDeflate && negotiatedDeflate(resp)}, conn.Subprotocol(), nil
+}
+
+// resolveCredentials adds the secret headers to header and sets d's TLS configuration.
+func (s *Session) resolveCredentials(ctx context.Context, d *websocket.Dialer, header http.Header) error {
+	if len(s.spec.SecretHeaders) == 0 && s.spec.TLS == nil {
+		return nil
+	}
+	src := s.cfg.Credentials
+	if src == nil {
+		src = &credentials.Source{}
+	}
+	if len(s.spec.SecretHeaders) > 0 {
+		h, err := src.Headers(ctx, s.spec.SecretHeaders)
+		if err != nil {
+			return err
+		}
+		for k, v := range h {
+			header[k] = v
+		}
+	}
+	tc, err := src.TLSConfig(ctx, s.spec.TLS)
+	if err != nil {
+		return err
+	}
+	d.TLSClientConfig = tc
+	return nil
+}
+
+// tlsHost is the name the server's certificate is checked against.
+func tlsHost(target string, t *credentials.TLS) string {
+	if t != nil && t.ServerName != "" {
+		return t.ServerName
+	}
+	if u, err := url.Parse(target); err == nil {
+		return u.Hostname()
+	}
+	return ""
 }
 
 // dialTarget moves URL credentials (ws://user:pass@host), which the WebSocket handshake does not

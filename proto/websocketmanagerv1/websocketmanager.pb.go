@@ -89,6 +89,57 @@ func (ConnectionStatus) EnumDescriptor() ([]byte, []int) {
 	return file_websocketmanager_proto_rawDescGZIP(), []int{0}
 }
 
+// TLSVersion is a minimum TLS version.
+type TLSVersion int32
+
+const (
+	// TLS 1.2.
+	TLSVersion_TLS_VERSION_UNSPECIFIED TLSVersion = 0
+	TLSVersion_TLS_VERSION_1_2         TLSVersion = 1
+	TLSVersion_TLS_VERSION_1_3         TLSVersion = 2
+)
+
+// Enum value maps for TLSVersion.
+var (
+	TLSVersion_name = map[int32]string{
+		0: "TLS_VERSION_UNSPECIFIED",
+		1: "TLS_VERSION_1_2",
+		2: "TLS_VERSION_1_3",
+	}
+	TLSVersion_value = map[string]int32{
+		"TLS_VERSION_UNSPECIFIED": 0,
+		"TLS_VERSION_1_2":         1,
+		"TLS_VERSION_1_3":         2,
+	}
+)
+
+func (x TLSVersion) Enum() *TLSVersion {
+	p := new(TLSVersion)
+	*p = x
+	return p
+}
+
+func (x TLSVersion) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TLSVersion) Descriptor() protoreflect.EnumDescriptor {
+	return file_websocketmanager_proto_enumTypes[1].Descriptor()
+}
+
+func (TLSVersion) Type() protoreflect.EnumType {
+	return &file_websocketmanager_proto_enumTypes[1]
+}
+
+func (x TLSVersion) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TLSVersion.Descriptor instead.
+func (TLSVersion) EnumDescriptor() ([]byte, []int) {
+	return file_websocketmanager_proto_rawDescGZIP(), []int{1}
+}
+
 // FrameDecoding is how inbound binary frames are decoded.
 type FrameDecoding int32
 
@@ -134,11 +185,11 @@ func (x FrameDecoding) String() string {
 }
 
 func (FrameDecoding) Descriptor() protoreflect.EnumDescriptor {
-	return file_websocketmanager_proto_enumTypes[1].Descriptor()
+	return file_websocketmanager_proto_enumTypes[2].Descriptor()
 }
 
 func (FrameDecoding) Type() protoreflect.EnumType {
-	return &file_websocketmanager_proto_enumTypes[1]
+	return &file_websocketmanager_proto_enumTypes[2]
 }
 
 func (x FrameDecoding) Number() protoreflect.EnumNumber {
@@ -147,7 +198,7 @@ func (x FrameDecoding) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FrameDecoding.Descriptor instead.
 func (FrameDecoding) EnumDescriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{1}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{2}
 }
 
 // CorrelationMode says how a Send finds its reply.
@@ -198,11 +249,11 @@ func (x CorrelationMode) String() string {
 }
 
 func (CorrelationMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_websocketmanager_proto_enumTypes[2].Descriptor()
+	return file_websocketmanager_proto_enumTypes[3].Descriptor()
 }
 
 func (CorrelationMode) Type() protoreflect.EnumType {
-	return &file_websocketmanager_proto_enumTypes[2]
+	return &file_websocketmanager_proto_enumTypes[3]
 }
 
 func (x CorrelationMode) Number() protoreflect.EnumNumber {
@@ -211,7 +262,7 @@ func (x CorrelationMode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CorrelationMode.Descriptor instead.
 func (CorrelationMode) EnumDescriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{2}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{3}
 }
 
 // Overflow is what a connection does with an inbound frame when its publish buffer is full.
@@ -255,11 +306,11 @@ func (x Overflow) String() string {
 }
 
 func (Overflow) Descriptor() protoreflect.EnumDescriptor {
-	return file_websocketmanager_proto_enumTypes[3].Descriptor()
+	return file_websocketmanager_proto_enumTypes[4].Descriptor()
 }
 
 func (Overflow) Type() protoreflect.EnumType {
-	return &file_websocketmanager_proto_enumTypes[3]
+	return &file_websocketmanager_proto_enumTypes[4]
 }
 
 func (x Overflow) Number() protoreflect.EnumNumber {
@@ -268,7 +319,7 @@ func (x Overflow) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Overflow.Descriptor instead.
 func (Overflow) EnumDescriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{3}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{4}
 }
 
 // WatchFramesRequest names the connection and where to start.
@@ -759,7 +810,20 @@ type ConnectRequest struct {
 	MaxDecodedBytes uint32 `protobuf:"varint,15,opt,name=max_decoded_bytes,json=maxDecodedBytes,proto3" json:"max_decoded_bytes,omitempty"`
 	// Rate limit of what the service sends on this connection (Send, SendRaw, on-connect
 	// messages). Unset: no limit.
-	SendRate      *SendRate `protobuf:"bytes,16,opt,name=send_rate,json=sendRate,proto3" json:"send_rate,omitempty"`
+	SendRate *SendRate `protobuf:"bytes,16,opt,name=send_rate,json=sendRate,proto3" json:"send_rate,omitempty"`
+	// Handshake headers whose values are read from a Dapr secret store at every dial, so a
+	// rotated secret is used from the next reconnect. The values are never stored, returned by
+	// List, logged or published. A name may not be in both headers and secret_headers. A
+	// secret that cannot be read fails Connect with FAILED_PRECONDITION; on a reconnect it is a
+	// failed attempt (lifecycle event, backoff retry).
+	SecretHeaders map[string]*SecretRef `protobuf:"bytes,17,rep,name=secret_headers,json=secretHeaders,proto3" json:"secret_headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// TLS settings of a wss:// connection (INVALID_ARGUMENT with a ws:// URL). Unset: the
+	// system roots, no client certificate, TLS 1.2 or later.
+	Tls *UpstreamTLS `protobuf:"bytes,18,opt,name=tls,proto3" json:"tls,omitempty"`
+	// The operator's egress proxy to dial through, by the name given in --egress-proxy
+	// (name=url). Empty: the operator's default (the unnamed proxy, if any); an unknown name is
+	// INVALID_ARGUMENT. Hosts in --egress-no-proxy are always dialed directly.
+	EgressProxy   string `protobuf:"bytes,19,opt,name=egress_proxy,json=egressProxy,proto3" json:"egress_proxy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -906,6 +970,288 @@ func (x *ConnectRequest) GetSendRate() *SendRate {
 	return nil
 }
 
+func (x *ConnectRequest) GetSecretHeaders() map[string]*SecretRef {
+	if x != nil {
+		return x.SecretHeaders
+	}
+	return nil
+}
+
+func (x *ConnectRequest) GetTls() *UpstreamTLS {
+	if x != nil {
+		return x.Tls
+	}
+	return nil
+}
+
+func (x *ConnectRequest) GetEgressProxy() string {
+	if x != nil {
+		return x.EgressProxy
+	}
+	return ""
+}
+
+// SecretRef names a value in a Dapr secret store component.
+type SecretRef struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The secret store component's name (metadata.name).
+	Store string `protobuf:"bytes,1,opt,name=store,proto3" json:"store,omitempty"`
+	// The secret's name in the store.
+	Key string `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// The value within the secret (stores return a map); empty: the value named key, or the
+	// secret's only value.
+	Field         string `protobuf:"bytes,3,opt,name=field,proto3" json:"field,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SecretRef) Reset() {
+	*x = SecretRef{}
+	mi := &file_websocketmanager_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SecretRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SecretRef) ProtoMessage() {}
+
+func (x *SecretRef) ProtoReflect() protoreflect.Message {
+	mi := &file_websocketmanager_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SecretRef.ProtoReflect.Descriptor instead.
+func (*SecretRef) Descriptor() ([]byte, []int) {
+	return file_websocketmanager_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SecretRef) GetStore() string {
+	if x != nil {
+		return x.Store
+	}
+	return ""
+}
+
+func (x *SecretRef) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *SecretRef) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+// KeyMaterial is PEM data given by reference: exactly one source is set. It is read at every
+// dial and never returned by List or logged.
+type KeyMaterial struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Source:
+	//
+	//	*KeyMaterial_Secret
+	//	*KeyMaterial_File
+	//	*KeyMaterial_InlinePem
+	Source        isKeyMaterial_Source `protobuf_oneof:"source"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyMaterial) Reset() {
+	*x = KeyMaterial{}
+	mi := &file_websocketmanager_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyMaterial) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyMaterial) ProtoMessage() {}
+
+func (x *KeyMaterial) ProtoReflect() protoreflect.Message {
+	mi := &file_websocketmanager_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyMaterial.ProtoReflect.Descriptor instead.
+func (*KeyMaterial) Descriptor() ([]byte, []int) {
+	return file_websocketmanager_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *KeyMaterial) GetSource() isKeyMaterial_Source {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
+func (x *KeyMaterial) GetSecret() *SecretRef {
+	if x != nil {
+		if x, ok := x.Source.(*KeyMaterial_Secret); ok {
+			return x.Secret
+		}
+	}
+	return nil
+}
+
+func (x *KeyMaterial) GetFile() string {
+	if x != nil {
+		if x, ok := x.Source.(*KeyMaterial_File); ok {
+			return x.File
+		}
+	}
+	return ""
+}
+
+func (x *KeyMaterial) GetInlinePem() string {
+	if x != nil {
+		if x, ok := x.Source.(*KeyMaterial_InlinePem); ok {
+			return x.InlinePem
+		}
+	}
+	return ""
+}
+
+type isKeyMaterial_Source interface {
+	isKeyMaterial_Source()
+}
+
+type KeyMaterial_Secret struct {
+	// A value in a Dapr secret store.
+	Secret *SecretRef `protobuf:"bytes,1,opt,name=secret,proto3,oneof"`
+}
+
+type KeyMaterial_File struct {
+	// An absolute path to a file under a directory the operator allowed (--tls-files-dir).
+	File string `protobuf:"bytes,2,opt,name=file,proto3,oneof"`
+}
+
+type KeyMaterial_InlinePem struct {
+	// The PEM itself. Refused (INVALID_ARGUMENT) unless the operator set --allow-inline-tls;
+	// it is then kept in the connection's actor state so it survives failover.
+	InlinePem string `protobuf:"bytes,3,opt,name=inline_pem,json=inlinePem,proto3,oneof"`
+}
+
+func (*KeyMaterial_Secret) isKeyMaterial_Source() {}
+
+func (*KeyMaterial_File) isKeyMaterial_Source() {}
+
+func (*KeyMaterial_InlinePem) isKeyMaterial_Source() {}
+
+// UpstreamTLS configures the TLS of a wss:// connection.
+type UpstreamTLS struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// CA certificates (PEM) trusted for the server's certificate, in addition to the system
+	// roots (or instead of them with ca_only).
+	Ca *KeyMaterial `protobuf:"bytes,1,opt,name=ca,proto3" json:"ca,omitempty"`
+	// Trust only ca, not the system roots (needs ca).
+	CaOnly bool `protobuf:"varint,2,opt,name=ca_only,json=caOnly,proto3" json:"ca_only,omitempty"`
+	// Client certificate chain (PEM) and its private key (PEM) for mutual TLS: both or neither.
+	ClientCertificate *KeyMaterial `protobuf:"bytes,3,opt,name=client_certificate,json=clientCertificate,proto3" json:"client_certificate,omitempty"`
+	ClientKey         *KeyMaterial `protobuf:"bytes,4,opt,name=client_key,json=clientKey,proto3" json:"client_key,omitempty"`
+	// The name the server's certificate is verified against and sent as SNI, instead of the
+	// URL's host (the Host header stays the URL's host).
+	ServerName string `protobuf:"bytes,5,opt,name=server_name,json=serverName,proto3" json:"server_name,omitempty"`
+	// The lowest TLS version accepted.
+	MinVersion    TLSVersion `protobuf:"varint,6,opt,name=min_version,json=minVersion,proto3,enum=websocketmanager.v1.TLSVersion" json:"min_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpstreamTLS) Reset() {
+	*x = UpstreamTLS{}
+	mi := &file_websocketmanager_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpstreamTLS) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpstreamTLS) ProtoMessage() {}
+
+func (x *UpstreamTLS) ProtoReflect() protoreflect.Message {
+	mi := &file_websocketmanager_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpstreamTLS.ProtoReflect.Descriptor instead.
+func (*UpstreamTLS) Descriptor() ([]byte, []int) {
+	return file_websocketmanager_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *UpstreamTLS) GetCa() *KeyMaterial {
+	if x != nil {
+		return x.Ca
+	}
+	return nil
+}
+
+func (x *UpstreamTLS) GetCaOnly() bool {
+	if x != nil {
+		return x.CaOnly
+	}
+	return false
+}
+
+func (x *UpstreamTLS) GetClientCertificate() *KeyMaterial {
+	if x != nil {
+		return x.ClientCertificate
+	}
+	return nil
+}
+
+func (x *UpstreamTLS) GetClientKey() *KeyMaterial {
+	if x != nil {
+		return x.ClientKey
+	}
+	return nil
+}
+
+func (x *UpstreamTLS) GetServerName() string {
+	if x != nil {
+		return x.ServerName
+	}
+	return ""
+}
+
+func (x *UpstreamTLS) GetMinVersion() TLSVersion {
+	if x != nil {
+		return x.MinVersion
+	}
+	return TLSVersion_TLS_VERSION_UNSPECIFIED
+}
+
 // SendRate is a token bucket: per_second tokens a second, at most burst at once (0: 1).
 type SendRate struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -917,7 +1263,7 @@ type SendRate struct {
 
 func (x *SendRate) Reset() {
 	*x = SendRate{}
-	mi := &file_websocketmanager_proto_msgTypes[6]
+	mi := &file_websocketmanager_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -929,7 +1275,7 @@ func (x *SendRate) String() string {
 func (*SendRate) ProtoMessage() {}
 
 func (x *SendRate) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[6]
+	mi := &file_websocketmanager_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -942,7 +1288,7 @@ func (x *SendRate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRate.ProtoReflect.Descriptor instead.
 func (*SendRate) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{6}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SendRate) GetPerSecond() float64 {
@@ -972,7 +1318,7 @@ type Correlation struct {
 
 func (x *Correlation) Reset() {
 	*x = Correlation{}
-	mi := &file_websocketmanager_proto_msgTypes[7]
+	mi := &file_websocketmanager_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -984,7 +1330,7 @@ func (x *Correlation) String() string {
 func (*Correlation) ProtoMessage() {}
 
 func (x *Correlation) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[7]
+	mi := &file_websocketmanager_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -997,7 +1343,7 @@ func (x *Correlation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Correlation.ProtoReflect.Descriptor instead.
 func (*Correlation) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{7}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Correlation) GetMode() CorrelationMode {
@@ -1030,7 +1376,7 @@ type ReconnectPolicy struct {
 
 func (x *ReconnectPolicy) Reset() {
 	*x = ReconnectPolicy{}
-	mi := &file_websocketmanager_proto_msgTypes[8]
+	mi := &file_websocketmanager_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1042,7 +1388,7 @@ func (x *ReconnectPolicy) String() string {
 func (*ReconnectPolicy) ProtoMessage() {}
 
 func (x *ReconnectPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[8]
+	mi := &file_websocketmanager_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1055,7 +1401,7 @@ func (x *ReconnectPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconnectPolicy.ProtoReflect.Descriptor instead.
 func (*ReconnectPolicy) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{8}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ReconnectPolicy) GetInitialBackoffMs() int32 {
@@ -1092,7 +1438,7 @@ type ConnectResponse struct {
 
 func (x *ConnectResponse) Reset() {
 	*x = ConnectResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[9]
+	mi := &file_websocketmanager_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1104,7 +1450,7 @@ func (x *ConnectResponse) String() string {
 func (*ConnectResponse) ProtoMessage() {}
 
 func (x *ConnectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[9]
+	mi := &file_websocketmanager_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1117,7 +1463,7 @@ func (x *ConnectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectResponse.ProtoReflect.Descriptor instead.
 func (*ConnectResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{9}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ConnectResponse) GetConnectionId() string {
@@ -1146,7 +1492,7 @@ type ListRequest struct {
 
 func (x *ListRequest) Reset() {
 	*x = ListRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[10]
+	mi := &file_websocketmanager_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1158,7 +1504,7 @@ func (x *ListRequest) String() string {
 func (*ListRequest) ProtoMessage() {}
 
 func (x *ListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[10]
+	mi := &file_websocketmanager_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1171,7 +1517,7 @@ func (x *ListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
 func (*ListRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{10}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListRequest) GetTags() map[string]string {
@@ -1192,7 +1538,7 @@ type ListResponse struct {
 
 func (x *ListResponse) Reset() {
 	*x = ListResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[11]
+	mi := &file_websocketmanager_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1204,7 +1550,7 @@ func (x *ListResponse) String() string {
 func (*ListResponse) ProtoMessage() {}
 
 func (x *ListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[11]
+	mi := &file_websocketmanager_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1217,7 +1563,7 @@ func (x *ListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
 func (*ListResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{11}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListResponse) GetConnections() []*WebSocketConnection {
@@ -1282,13 +1628,20 @@ type WebSocketConnection struct {
 	// Inbound frames closed as too large once decoded (decompression bombs), and frames that
 	// did not decode (passed on as received with FRAME_DECODING_AUTO, else the socket closes).
 	DecodeRefused int64 `protobuf:"varint,22,opt,name=decode_refused,json=decodeRefused,proto3" json:"decode_refused,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The TLS settings given at Connect, with inline_pem emptied (key material is never
+	// returned).
+	Tls *UpstreamTLS `protobuf:"bytes,23,opt,name=tls,proto3" json:"tls,omitempty"`
+	// The egress proxy chosen at Connect (empty: the operator's default).
+	EgressProxy string `protobuf:"bytes,24,opt,name=egress_proxy,json=egressProxy,proto3" json:"egress_proxy,omitempty"`
+	// The names of the headers read from the secret store (never their values).
+	SecretHeaderNames []string `protobuf:"bytes,25,rep,name=secret_header_names,json=secretHeaderNames,proto3" json:"secret_header_names,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *WebSocketConnection) Reset() {
 	*x = WebSocketConnection{}
-	mi := &file_websocketmanager_proto_msgTypes[12]
+	mi := &file_websocketmanager_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1300,7 +1653,7 @@ func (x *WebSocketConnection) String() string {
 func (*WebSocketConnection) ProtoMessage() {}
 
 func (x *WebSocketConnection) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[12]
+	mi := &file_websocketmanager_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1313,7 +1666,7 @@ func (x *WebSocketConnection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketConnection.ProtoReflect.Descriptor instead.
 func (*WebSocketConnection) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{12}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WebSocketConnection) GetId() string {
@@ -1470,6 +1823,27 @@ func (x *WebSocketConnection) GetDecodeRefused() int64 {
 	return 0
 }
 
+func (x *WebSocketConnection) GetTls() *UpstreamTLS {
+	if x != nil {
+		return x.Tls
+	}
+	return nil
+}
+
+func (x *WebSocketConnection) GetEgressProxy() string {
+	if x != nil {
+		return x.EgressProxy
+	}
+	return ""
+}
+
+func (x *WebSocketConnection) GetSecretHeaderNames() []string {
+	if x != nil {
+		return x.SecretHeaderNames
+	}
+	return nil
+}
+
 // PublishSettings are the settings of StartPublishRequest a connection publishes with.
 type PublishSettings struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
@@ -1484,7 +1858,7 @@ type PublishSettings struct {
 
 func (x *PublishSettings) Reset() {
 	*x = PublishSettings{}
-	mi := &file_websocketmanager_proto_msgTypes[13]
+	mi := &file_websocketmanager_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1496,7 +1870,7 @@ func (x *PublishSettings) String() string {
 func (*PublishSettings) ProtoMessage() {}
 
 func (x *PublishSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[13]
+	mi := &file_websocketmanager_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1509,7 +1883,7 @@ func (x *PublishSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishSettings.ProtoReflect.Descriptor instead.
 func (*PublishSettings) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{13}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PublishSettings) GetBatchMaxFrames() uint32 {
@@ -1558,7 +1932,7 @@ type DisconnectRequest struct {
 
 func (x *DisconnectRequest) Reset() {
 	*x = DisconnectRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[14]
+	mi := &file_websocketmanager_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1570,7 +1944,7 @@ func (x *DisconnectRequest) String() string {
 func (*DisconnectRequest) ProtoMessage() {}
 
 func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[14]
+	mi := &file_websocketmanager_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1583,7 +1957,7 @@ func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectRequest.ProtoReflect.Descriptor instead.
 func (*DisconnectRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{14}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DisconnectRequest) GetId() string {
@@ -1602,7 +1976,7 @@ type DisconnectResponse struct {
 
 func (x *DisconnectResponse) Reset() {
 	*x = DisconnectResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[15]
+	mi := &file_websocketmanager_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1614,7 +1988,7 @@ func (x *DisconnectResponse) String() string {
 func (*DisconnectResponse) ProtoMessage() {}
 
 func (x *DisconnectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[15]
+	mi := &file_websocketmanager_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1627,7 +2001,7 @@ func (x *DisconnectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectResponse.ProtoReflect.Descriptor instead.
 func (*DisconnectResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{15}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{18}
 }
 
 // StartPublishRequest names the connection and the topic, and how frames are published.
@@ -1669,7 +2043,7 @@ type StartPublishRequest struct {
 
 func (x *StartPublishRequest) Reset() {
 	*x = StartPublishRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[16]
+	mi := &file_websocketmanager_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1681,7 +2055,7 @@ func (x *StartPublishRequest) String() string {
 func (*StartPublishRequest) ProtoMessage() {}
 
 func (x *StartPublishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[16]
+	mi := &file_websocketmanager_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1694,7 +2068,7 @@ func (x *StartPublishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartPublishRequest.ProtoReflect.Descriptor instead.
 func (*StartPublishRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{16}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *StartPublishRequest) GetId() string {
@@ -1755,7 +2129,7 @@ type StartPublishResponse struct {
 
 func (x *StartPublishResponse) Reset() {
 	*x = StartPublishResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[17]
+	mi := &file_websocketmanager_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1767,7 +2141,7 @@ func (x *StartPublishResponse) String() string {
 func (*StartPublishResponse) ProtoMessage() {}
 
 func (x *StartPublishResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[17]
+	mi := &file_websocketmanager_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1780,7 +2154,7 @@ func (x *StartPublishResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartPublishResponse.ProtoReflect.Descriptor instead.
 func (*StartPublishResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{17}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{20}
 }
 
 // StopPublishRequest names the connection.
@@ -1794,7 +2168,7 @@ type StopPublishRequest struct {
 
 func (x *StopPublishRequest) Reset() {
 	*x = StopPublishRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[18]
+	mi := &file_websocketmanager_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1806,7 +2180,7 @@ func (x *StopPublishRequest) String() string {
 func (*StopPublishRequest) ProtoMessage() {}
 
 func (x *StopPublishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[18]
+	mi := &file_websocketmanager_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1819,7 +2193,7 @@ func (x *StopPublishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopPublishRequest.ProtoReflect.Descriptor instead.
 func (*StopPublishRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{18}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *StopPublishRequest) GetId() string {
@@ -1838,7 +2212,7 @@ type StopPublishResponse struct {
 
 func (x *StopPublishResponse) Reset() {
 	*x = StopPublishResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[19]
+	mi := &file_websocketmanager_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1850,7 +2224,7 @@ func (x *StopPublishResponse) String() string {
 func (*StopPublishResponse) ProtoMessage() {}
 
 func (x *StopPublishResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[19]
+	mi := &file_websocketmanager_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1863,7 +2237,7 @@ func (x *StopPublishResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopPublishResponse.ProtoReflect.Descriptor instead.
 func (*StopPublishResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{19}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{22}
 }
 
 // SendRequest sends a message and waits for a correlated response.
@@ -1886,7 +2260,7 @@ type SendRequest struct {
 
 func (x *SendRequest) Reset() {
 	*x = SendRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[20]
+	mi := &file_websocketmanager_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1898,7 +2272,7 @@ func (x *SendRequest) String() string {
 func (*SendRequest) ProtoMessage() {}
 
 func (x *SendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[20]
+	mi := &file_websocketmanager_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1911,7 +2285,7 @@ func (x *SendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRequest.ProtoReflect.Descriptor instead.
 func (*SendRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{20}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SendRequest) GetId() string {
@@ -1964,7 +2338,7 @@ type SendResponse struct {
 
 func (x *SendResponse) Reset() {
 	*x = SendResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[21]
+	mi := &file_websocketmanager_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1976,7 +2350,7 @@ func (x *SendResponse) String() string {
 func (*SendResponse) ProtoMessage() {}
 
 func (x *SendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[21]
+	mi := &file_websocketmanager_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1989,7 +2363,7 @@ func (x *SendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendResponse.ProtoReflect.Descriptor instead.
 func (*SendResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{21}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SendResponse) GetResponse() string {
@@ -2030,7 +2404,7 @@ type SendRawRequest struct {
 
 func (x *SendRawRequest) Reset() {
 	*x = SendRawRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[22]
+	mi := &file_websocketmanager_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2042,7 +2416,7 @@ func (x *SendRawRequest) String() string {
 func (*SendRawRequest) ProtoMessage() {}
 
 func (x *SendRawRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[22]
+	mi := &file_websocketmanager_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2055,7 +2429,7 @@ func (x *SendRawRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRawRequest.ProtoReflect.Descriptor instead.
 func (*SendRawRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{22}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SendRawRequest) GetId() string {
@@ -2095,7 +2469,7 @@ type SendRawResponse struct {
 
 func (x *SendRawResponse) Reset() {
 	*x = SendRawResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[23]
+	mi := &file_websocketmanager_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2107,7 +2481,7 @@ func (x *SendRawResponse) String() string {
 func (*SendRawResponse) ProtoMessage() {}
 
 func (x *SendRawResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[23]
+	mi := &file_websocketmanager_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2120,7 +2494,7 @@ func (x *SendRawResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRawResponse.ProtoReflect.Descriptor instead.
 func (*SendRawResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{23}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{26}
 }
 
 // HeldRequest names the connections to check.
@@ -2133,7 +2507,7 @@ type HeldRequest struct {
 
 func (x *HeldRequest) Reset() {
 	*x = HeldRequest{}
-	mi := &file_websocketmanager_proto_msgTypes[24]
+	mi := &file_websocketmanager_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2145,7 +2519,7 @@ func (x *HeldRequest) String() string {
 func (*HeldRequest) ProtoMessage() {}
 
 func (x *HeldRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[24]
+	mi := &file_websocketmanager_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2158,7 +2532,7 @@ func (x *HeldRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeldRequest.ProtoReflect.Descriptor instead.
 func (*HeldRequest) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{24}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *HeldRequest) GetIds() []string {
@@ -2178,7 +2552,7 @@ type HeldResponse struct {
 
 func (x *HeldResponse) Reset() {
 	*x = HeldResponse{}
-	mi := &file_websocketmanager_proto_msgTypes[25]
+	mi := &file_websocketmanager_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2190,7 +2564,7 @@ func (x *HeldResponse) String() string {
 func (*HeldResponse) ProtoMessage() {}
 
 func (x *HeldResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_websocketmanager_proto_msgTypes[25]
+	mi := &file_websocketmanager_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2203,7 +2577,7 @@ func (x *HeldResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeldResponse.ProtoReflect.Descriptor instead.
 func (*HeldResponse) Descriptor() ([]byte, []int) {
-	return file_websocketmanager_proto_rawDescGZIP(), []int{25}
+	return file_websocketmanager_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *HeldResponse) GetHeld() []string {
@@ -2253,7 +2627,7 @@ const file_websocketmanager_proto_rawDesc = "" +
 	"\x06reason\x18\b \x01(\tR\x06reason\x12.\n" +
 	"\x04time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x18\n" +
 	"\askipped\x18\n" +
-	" \x01(\x04R\askipped\"\x9e\a\n" +
+	" \x01(\x04R\askipped\"\xb6\t\n" +
 	"\x0eConnectRequest\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12%\n" +
 	"\x0eauto_reconnect\x18\x02 \x01(\bR\rautoReconnect\x12#\n" +
@@ -2271,13 +2645,39 @@ const file_websocketmanager_proto_rawDesc = "" +
 	"\x12permessage_deflate\x18\r \x01(\bR\x11permessageDeflate\x12G\n" +
 	"\rdecode_binary\x18\x0e \x01(\x0e2\".websocketmanager.v1.FrameDecodingR\fdecodeBinary\x12*\n" +
 	"\x11max_decoded_bytes\x18\x0f \x01(\rR\x0fmaxDecodedBytes\x12:\n" +
-	"\tsend_rate\x18\x10 \x01(\v2\x1d.websocketmanager.v1.SendRateR\bsendRate\x1a:\n" +
+	"\tsend_rate\x18\x10 \x01(\v2\x1d.websocketmanager.v1.SendRateR\bsendRate\x12]\n" +
+	"\x0esecret_headers\x18\x11 \x03(\v26.websocketmanager.v1.ConnectRequest.SecretHeadersEntryR\rsecretHeaders\x122\n" +
+	"\x03tls\x18\x12 \x01(\v2 .websocketmanager.v1.UpstreamTLSR\x03tls\x12!\n" +
+	"\fegress_proxy\x18\x13 \x01(\tR\vegressProxy\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"?\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a`\n" +
+	"\x12SecretHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x124\n" +
+	"\x05value\x18\x02 \x01(\v2\x1e.websocketmanager.v1.SecretRefR\x05value:\x028\x01\"I\n" +
+	"\tSecretRef\x12\x14\n" +
+	"\x05store\x18\x01 \x01(\tR\x05store\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
+	"\x05field\x18\x03 \x01(\tR\x05field\"\x88\x01\n" +
+	"\vKeyMaterial\x128\n" +
+	"\x06secret\x18\x01 \x01(\v2\x1e.websocketmanager.v1.SecretRefH\x00R\x06secret\x12\x14\n" +
+	"\x04file\x18\x02 \x01(\tH\x00R\x04file\x12\x1f\n" +
+	"\n" +
+	"inline_pem\x18\x03 \x01(\tH\x00R\tinlinePemB\b\n" +
+	"\x06source\"\xcd\x02\n" +
+	"\vUpstreamTLS\x120\n" +
+	"\x02ca\x18\x01 \x01(\v2 .websocketmanager.v1.KeyMaterialR\x02ca\x12\x17\n" +
+	"\aca_only\x18\x02 \x01(\bR\x06caOnly\x12O\n" +
+	"\x12client_certificate\x18\x03 \x01(\v2 .websocketmanager.v1.KeyMaterialR\x11clientCertificate\x12?\n" +
+	"\n" +
+	"client_key\x18\x04 \x01(\v2 .websocketmanager.v1.KeyMaterialR\tclientKey\x12\x1f\n" +
+	"\vserver_name\x18\x05 \x01(\tR\n" +
+	"serverName\x12@\n" +
+	"\vmin_version\x18\x06 \x01(\x0e2\x1f.websocketmanager.v1.TLSVersionR\n" +
+	"minVersion\"?\n" +
 	"\bSendRate\x12\x1d\n" +
 	"\n" +
 	"per_second\x18\x01 \x01(\x01R\tperSecond\x12\x14\n" +
@@ -2298,7 +2698,8 @@ const file_websocketmanager_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"Z\n" +
 	"\fListResponse\x12J\n" +
-	"\vconnections\x18\x01 \x03(\v2(.websocketmanager.v1.WebSocketConnectionR\vconnections\"\xda\t\n" +
+	"\vconnections\x18\x01 \x03(\v2(.websocketmanager.v1.WebSocketConnectionR\vconnections\"\xe1\n" +
+	"\n" +
 	"\x13WebSocketConnection\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12=\n" +
@@ -2325,7 +2726,10 @@ const file_websocketmanager_proto_rawDesc = "" +
 	"\tsend_rate\x18\x13 \x01(\v2\x1d.websocketmanager.v1.SendRateR\bsendRate\x12'\n" +
 	"\x0fthrottled_sends\x18\x14 \x01(\x03R\x0ethrottledSends\x12 \n" +
 	"\vcompression\x18\x15 \x01(\bR\vcompression\x12%\n" +
-	"\x0edecode_refused\x18\x16 \x01(\x03R\rdecodeRefused\x1a7\n" +
+	"\x0edecode_refused\x18\x16 \x01(\x03R\rdecodeRefused\x122\n" +
+	"\x03tls\x18\x17 \x01(\v2 .websocketmanager.v1.UpstreamTLSR\x03tls\x12!\n" +
+	"\fegress_proxy\x18\x18 \x01(\tR\vegressProxy\x12.\n" +
+	"\x13secret_header_names\x18\x19 \x03(\tR\x11secretHeaderNames\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aH\n" +
@@ -2380,7 +2784,12 @@ const file_websocketmanager_proto_rawDesc = "" +
 	"CONNECTING\x10\x01\x12\r\n" +
 	"\tCONNECTED\x10\x02\x12\x10\n" +
 	"\fDISCONNECTED\x10\x03\x12\t\n" +
-	"\x05ERROR\x10\x04*\x8f\x01\n" +
+	"\x05ERROR\x10\x04*S\n" +
+	"\n" +
+	"TLSVersion\x12\x1b\n" +
+	"\x17TLS_VERSION_UNSPECIFIED\x10\x00\x12\x13\n" +
+	"\x0fTLS_VERSION_1_2\x10\x01\x12\x13\n" +
+	"\x0fTLS_VERSION_1_3\x10\x02*\x8f\x01\n" +
 	"\rFrameDecoding\x12\x17\n" +
 	"\x13FRAME_DECODING_NONE\x10\x00\x12\x17\n" +
 	"\x13FRAME_DECODING_GZIP\x10\x01\x12\x17\n" +
@@ -2424,98 +2833,112 @@ func file_websocketmanager_proto_rawDescGZIP() []byte {
 	return file_websocketmanager_proto_rawDescData
 }
 
-var file_websocketmanager_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_websocketmanager_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_websocketmanager_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_websocketmanager_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_websocketmanager_proto_goTypes = []any{
 	(ConnectionStatus)(0),         // 0: websocketmanager.v1.ConnectionStatus
-	(FrameDecoding)(0),            // 1: websocketmanager.v1.FrameDecoding
-	(CorrelationMode)(0),          // 2: websocketmanager.v1.CorrelationMode
-	(Overflow)(0),                 // 3: websocketmanager.v1.Overflow
-	(*WatchFramesRequest)(nil),    // 4: websocketmanager.v1.WatchFramesRequest
-	(*Frame)(nil),                 // 5: websocketmanager.v1.Frame
-	(*FrameGap)(nil),              // 6: websocketmanager.v1.FrameGap
-	(*WatchEventsRequest)(nil),    // 7: websocketmanager.v1.WatchEventsRequest
-	(*LifecycleEvent)(nil),        // 8: websocketmanager.v1.LifecycleEvent
-	(*ConnectRequest)(nil),        // 9: websocketmanager.v1.ConnectRequest
-	(*SendRate)(nil),              // 10: websocketmanager.v1.SendRate
-	(*Correlation)(nil),           // 11: websocketmanager.v1.Correlation
-	(*ReconnectPolicy)(nil),       // 12: websocketmanager.v1.ReconnectPolicy
-	(*ConnectResponse)(nil),       // 13: websocketmanager.v1.ConnectResponse
-	(*ListRequest)(nil),           // 14: websocketmanager.v1.ListRequest
-	(*ListResponse)(nil),          // 15: websocketmanager.v1.ListResponse
-	(*WebSocketConnection)(nil),   // 16: websocketmanager.v1.WebSocketConnection
-	(*PublishSettings)(nil),       // 17: websocketmanager.v1.PublishSettings
-	(*DisconnectRequest)(nil),     // 18: websocketmanager.v1.DisconnectRequest
-	(*DisconnectResponse)(nil),    // 19: websocketmanager.v1.DisconnectResponse
-	(*StartPublishRequest)(nil),   // 20: websocketmanager.v1.StartPublishRequest
-	(*StartPublishResponse)(nil),  // 21: websocketmanager.v1.StartPublishResponse
-	(*StopPublishRequest)(nil),    // 22: websocketmanager.v1.StopPublishRequest
-	(*StopPublishResponse)(nil),   // 23: websocketmanager.v1.StopPublishResponse
-	(*SendRequest)(nil),           // 24: websocketmanager.v1.SendRequest
-	(*SendResponse)(nil),          // 25: websocketmanager.v1.SendResponse
-	(*SendRawRequest)(nil),        // 26: websocketmanager.v1.SendRawRequest
-	(*SendRawResponse)(nil),       // 27: websocketmanager.v1.SendRawResponse
-	(*HeldRequest)(nil),           // 28: websocketmanager.v1.HeldRequest
-	(*HeldResponse)(nil),          // 29: websocketmanager.v1.HeldResponse
-	nil,                           // 30: websocketmanager.v1.ConnectRequest.HeadersEntry
-	nil,                           // 31: websocketmanager.v1.ConnectRequest.TagsEntry
-	nil,                           // 32: websocketmanager.v1.ListRequest.TagsEntry
-	nil,                           // 33: websocketmanager.v1.WebSocketConnection.TagsEntry
-	nil,                           // 34: websocketmanager.v1.WebSocketConnection.DroppedFramesByReasonEntry
-	(*timestamppb.Timestamp)(nil), // 35: google.protobuf.Timestamp
+	(TLSVersion)(0),               // 1: websocketmanager.v1.TLSVersion
+	(FrameDecoding)(0),            // 2: websocketmanager.v1.FrameDecoding
+	(CorrelationMode)(0),          // 3: websocketmanager.v1.CorrelationMode
+	(Overflow)(0),                 // 4: websocketmanager.v1.Overflow
+	(*WatchFramesRequest)(nil),    // 5: websocketmanager.v1.WatchFramesRequest
+	(*Frame)(nil),                 // 6: websocketmanager.v1.Frame
+	(*FrameGap)(nil),              // 7: websocketmanager.v1.FrameGap
+	(*WatchEventsRequest)(nil),    // 8: websocketmanager.v1.WatchEventsRequest
+	(*LifecycleEvent)(nil),        // 9: websocketmanager.v1.LifecycleEvent
+	(*ConnectRequest)(nil),        // 10: websocketmanager.v1.ConnectRequest
+	(*SecretRef)(nil),             // 11: websocketmanager.v1.SecretRef
+	(*KeyMaterial)(nil),           // 12: websocketmanager.v1.KeyMaterial
+	(*UpstreamTLS)(nil),           // 13: websocketmanager.v1.UpstreamTLS
+	(*SendRate)(nil),              // 14: websocketmanager.v1.SendRate
+	(*Correlation)(nil),           // 15: websocketmanager.v1.Correlation
+	(*ReconnectPolicy)(nil),       // 16: websocketmanager.v1.ReconnectPolicy
+	(*ConnectResponse)(nil),       // 17: websocketmanager.v1.ConnectResponse
+	(*ListRequest)(nil),           // 18: websocketmanager.v1.ListRequest
+	(*ListResponse)(nil),          // 19: websocketmanager.v1.ListResponse
+	(*WebSocketConnection)(nil),   // 20: websocketmanager.v1.WebSocketConnection
+	(*PublishSettings)(nil),       // 21: websocketmanager.v1.PublishSettings
+	(*DisconnectRequest)(nil),     // 22: websocketmanager.v1.DisconnectRequest
+	(*DisconnectResponse)(nil),    // 23: websocketmanager.v1.DisconnectResponse
+	(*StartPublishRequest)(nil),   // 24: websocketmanager.v1.StartPublishRequest
+	(*StartPublishResponse)(nil),  // 25: websocketmanager.v1.StartPublishResponse
+	(*StopPublishRequest)(nil),    // 26: websocketmanager.v1.StopPublishRequest
+	(*StopPublishResponse)(nil),   // 27: websocketmanager.v1.StopPublishResponse
+	(*SendRequest)(nil),           // 28: websocketmanager.v1.SendRequest
+	(*SendResponse)(nil),          // 29: websocketmanager.v1.SendResponse
+	(*SendRawRequest)(nil),        // 30: websocketmanager.v1.SendRawRequest
+	(*SendRawResponse)(nil),       // 31: websocketmanager.v1.SendRawResponse
+	(*HeldRequest)(nil),           // 32: websocketmanager.v1.HeldRequest
+	(*HeldResponse)(nil),          // 33: websocketmanager.v1.HeldResponse
+	nil,                           // 34: websocketmanager.v1.ConnectRequest.HeadersEntry
+	nil,                           // 35: websocketmanager.v1.ConnectRequest.TagsEntry
+	nil,                           // 36: websocketmanager.v1.ConnectRequest.SecretHeadersEntry
+	nil,                           // 37: websocketmanager.v1.ListRequest.TagsEntry
+	nil,                           // 38: websocketmanager.v1.WebSocketConnection.TagsEntry
+	nil,                           // 39: websocketmanager.v1.WebSocketConnection.DroppedFramesByReasonEntry
+	(*timestamppb.Timestamp)(nil), // 40: google.protobuf.Timestamp
 }
 var file_websocketmanager_proto_depIdxs = []int32{
-	35, // 0: websocketmanager.v1.Frame.received_at:type_name -> google.protobuf.Timestamp
-	6,  // 1: websocketmanager.v1.Frame.missing:type_name -> websocketmanager.v1.FrameGap
+	40, // 0: websocketmanager.v1.Frame.received_at:type_name -> google.protobuf.Timestamp
+	7,  // 1: websocketmanager.v1.Frame.missing:type_name -> websocketmanager.v1.FrameGap
 	0,  // 2: websocketmanager.v1.LifecycleEvent.status:type_name -> websocketmanager.v1.ConnectionStatus
 	0,  // 3: websocketmanager.v1.LifecycleEvent.previous_status:type_name -> websocketmanager.v1.ConnectionStatus
-	35, // 4: websocketmanager.v1.LifecycleEvent.time:type_name -> google.protobuf.Timestamp
-	30, // 5: websocketmanager.v1.ConnectRequest.headers:type_name -> websocketmanager.v1.ConnectRequest.HeadersEntry
-	11, // 6: websocketmanager.v1.ConnectRequest.correlation:type_name -> websocketmanager.v1.Correlation
-	31, // 7: websocketmanager.v1.ConnectRequest.tags:type_name -> websocketmanager.v1.ConnectRequest.TagsEntry
-	12, // 8: websocketmanager.v1.ConnectRequest.reconnect:type_name -> websocketmanager.v1.ReconnectPolicy
-	1,  // 9: websocketmanager.v1.ConnectRequest.decode_binary:type_name -> websocketmanager.v1.FrameDecoding
-	10, // 10: websocketmanager.v1.ConnectRequest.send_rate:type_name -> websocketmanager.v1.SendRate
-	2,  // 11: websocketmanager.v1.Correlation.mode:type_name -> websocketmanager.v1.CorrelationMode
-	0,  // 12: websocketmanager.v1.ConnectResponse.status:type_name -> websocketmanager.v1.ConnectionStatus
-	32, // 13: websocketmanager.v1.ListRequest.tags:type_name -> websocketmanager.v1.ListRequest.TagsEntry
-	16, // 14: websocketmanager.v1.ListResponse.connections:type_name -> websocketmanager.v1.WebSocketConnection
-	0,  // 15: websocketmanager.v1.WebSocketConnection.status:type_name -> websocketmanager.v1.ConnectionStatus
-	35, // 16: websocketmanager.v1.WebSocketConnection.created_at:type_name -> google.protobuf.Timestamp
-	35, // 17: websocketmanager.v1.WebSocketConnection.connected_since:type_name -> google.protobuf.Timestamp
-	33, // 18: websocketmanager.v1.WebSocketConnection.tags:type_name -> websocketmanager.v1.WebSocketConnection.TagsEntry
-	11, // 19: websocketmanager.v1.WebSocketConnection.correlation:type_name -> websocketmanager.v1.Correlation
-	34, // 20: websocketmanager.v1.WebSocketConnection.dropped_frames_by_reason:type_name -> websocketmanager.v1.WebSocketConnection.DroppedFramesByReasonEntry
-	17, // 21: websocketmanager.v1.WebSocketConnection.publish:type_name -> websocketmanager.v1.PublishSettings
-	35, // 22: websocketmanager.v1.WebSocketConnection.publish_paused_since:type_name -> google.protobuf.Timestamp
-	10, // 23: websocketmanager.v1.WebSocketConnection.send_rate:type_name -> websocketmanager.v1.SendRate
-	3,  // 24: websocketmanager.v1.PublishSettings.overflow:type_name -> websocketmanager.v1.Overflow
-	3,  // 25: websocketmanager.v1.StartPublishRequest.overflow:type_name -> websocketmanager.v1.Overflow
-	9,  // 26: websocketmanager.v1.WebSocketManager.Connect:input_type -> websocketmanager.v1.ConnectRequest
-	14, // 27: websocketmanager.v1.WebSocketManager.List:input_type -> websocketmanager.v1.ListRequest
-	18, // 28: websocketmanager.v1.WebSocketManager.Disconnect:input_type -> websocketmanager.v1.DisconnectRequest
-	20, // 29: websocketmanager.v1.WebSocketManager.StartPublish:input_type -> websocketmanager.v1.StartPublishRequest
-	22, // 30: websocketmanager.v1.WebSocketManager.StopPublish:input_type -> websocketmanager.v1.StopPublishRequest
-	24, // 31: websocketmanager.v1.WebSocketManager.Send:input_type -> websocketmanager.v1.SendRequest
-	26, // 32: websocketmanager.v1.WebSocketManager.SendRaw:input_type -> websocketmanager.v1.SendRawRequest
-	7,  // 33: websocketmanager.v1.WebSocketManager.WatchEvents:input_type -> websocketmanager.v1.WatchEventsRequest
-	4,  // 34: websocketmanager.v1.WebSocketManager.WatchFrames:input_type -> websocketmanager.v1.WatchFramesRequest
-	28, // 35: websocketmanager.v1.WebSocketManagerPeer.Held:input_type -> websocketmanager.v1.HeldRequest
-	13, // 36: websocketmanager.v1.WebSocketManager.Connect:output_type -> websocketmanager.v1.ConnectResponse
-	15, // 37: websocketmanager.v1.WebSocketManager.List:output_type -> websocketmanager.v1.ListResponse
-	19, // 38: websocketmanager.v1.WebSocketManager.Disconnect:output_type -> websocketmanager.v1.DisconnectResponse
-	21, // 39: websocketmanager.v1.WebSocketManager.StartPublish:output_type -> websocketmanager.v1.StartPublishResponse
-	23, // 40: websocketmanager.v1.WebSocketManager.StopPublish:output_type -> websocketmanager.v1.StopPublishResponse
-	25, // 41: websocketmanager.v1.WebSocketManager.Send:output_type -> websocketmanager.v1.SendResponse
-	27, // 42: websocketmanager.v1.WebSocketManager.SendRaw:output_type -> websocketmanager.v1.SendRawResponse
-	8,  // 43: websocketmanager.v1.WebSocketManager.WatchEvents:output_type -> websocketmanager.v1.LifecycleEvent
-	5,  // 44: websocketmanager.v1.WebSocketManager.WatchFrames:output_type -> websocketmanager.v1.Frame
-	29, // 45: websocketmanager.v1.WebSocketManagerPeer.Held:output_type -> websocketmanager.v1.HeldResponse
-	36, // [36:46] is the sub-list for method output_type
-	26, // [26:36] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	40, // 4: websocketmanager.v1.LifecycleEvent.time:type_name -> google.protobuf.Timestamp
+	34, // 5: websocketmanager.v1.ConnectRequest.headers:type_name -> websocketmanager.v1.ConnectRequest.HeadersEntry
+	15, // 6: websocketmanager.v1.ConnectRequest.correlation:type_name -> websocketmanager.v1.Correlation
+	35, // 7: websocketmanager.v1.ConnectRequest.tags:type_name -> websocketmanager.v1.ConnectRequest.TagsEntry
+	16, // 8: websocketmanager.v1.ConnectRequest.reconnect:type_name -> websocketmanager.v1.ReconnectPolicy
+	2,  // 9: websocketmanager.v1.ConnectRequest.decode_binary:type_name -> websocketmanager.v1.FrameDecoding
+	14, // 10: websocketmanager.v1.ConnectRequest.send_rate:type_name -> websocketmanager.v1.SendRate
+	36, // 11: websocketmanager.v1.ConnectRequest.secret_headers:type_name -> websocketmanager.v1.ConnectRequest.SecretHeadersEntry
+	13, // 12: websocketmanager.v1.ConnectRequest.tls:type_name -> websocketmanager.v1.UpstreamTLS
+	11, // 13: websocketmanager.v1.KeyMaterial.secret:type_name -> websocketmanager.v1.SecretRef
+	12, // 14: websocketmanager.v1.UpstreamTLS.ca:type_name -> websocketmanager.v1.KeyMaterial
+	12, // 15: websocketmanager.v1.UpstreamTLS.client_certificate:type_name -> websocketmanager.v1.KeyMaterial
+	12, // 16: websocketmanager.v1.UpstreamTLS.client_key:type_name -> websocketmanager.v1.KeyMaterial
+	1,  // 17: websocketmanager.v1.UpstreamTLS.min_version:type_name -> websocketmanager.v1.TLSVersion
+	3,  // 18: websocketmanager.v1.Correlation.mode:type_name -> websocketmanager.v1.CorrelationMode
+	0,  // 19: websocketmanager.v1.ConnectResponse.status:type_name -> websocketmanager.v1.ConnectionStatus
+	37, // 20: websocketmanager.v1.ListRequest.tags:type_name -> websocketmanager.v1.ListRequest.TagsEntry
+	20, // 21: websocketmanager.v1.ListResponse.connections:type_name -> websocketmanager.v1.WebSocketConnection
+	0,  // 22: websocketmanager.v1.WebSocketConnection.status:type_name -> websocketmanager.v1.ConnectionStatus
+	40, // 23: websocketmanager.v1.WebSocketConnection.created_at:type_name -> google.protobuf.Timestamp
+	40, // 24: websocketmanager.v1.WebSocketConnection.connected_since:type_name -> google.protobuf.Timestamp
+	38, // 25: websocketmanager.v1.WebSocketConnection.tags:type_name -> websocketmanager.v1.WebSocketConnection.TagsEntry
+	15, // 26: websocketmanager.v1.WebSocketConnection.correlation:type_name -> websocketmanager.v1.Correlation
+	39, // 27: websocketmanager.v1.WebSocketConnection.dropped_frames_by_reason:type_name -> websocketmanager.v1.WebSocketConnection.DroppedFramesByReasonEntry
+	21, // 28: websocketmanager.v1.WebSocketConnection.publish:type_name -> websocketmanager.v1.PublishSettings
+	40, // 29: websocketmanager.v1.WebSocketConnection.publish_paused_since:type_name -> google.protobuf.Timestamp
+	14, // 30: websocketmanager.v1.WebSocketConnection.send_rate:type_name -> websocketmanager.v1.SendRate
+	13, // 31: websocketmanager.v1.WebSocketConnection.tls:type_name -> websocketmanager.v1.UpstreamTLS
+	4,  // 32: websocketmanager.v1.PublishSettings.overflow:type_name -> websocketmanager.v1.Overflow
+	4,  // 33: websocketmanager.v1.StartPublishRequest.overflow:type_name -> websocketmanager.v1.Overflow
+	11, // 34: websocketmanager.v1.ConnectRequest.SecretHeadersEntry.value:type_name -> websocketmanager.v1.SecretRef
+	10, // 35: websocketmanager.v1.WebSocketManager.Connect:input_type -> websocketmanager.v1.ConnectRequest
+	18, // 36: websocketmanager.v1.WebSocketManager.List:input_type -> websocketmanager.v1.ListRequest
+	22, // 37: websocketmanager.v1.WebSocketManager.Disconnect:input_type -> websocketmanager.v1.DisconnectRequest
+	24, // 38: websocketmanager.v1.WebSocketManager.StartPublish:input_type -> websocketmanager.v1.StartPublishRequest
+	26, // 39: websocketmanager.v1.WebSocketManager.StopPublish:input_type -> websocketmanager.v1.StopPublishRequest
+	28, // 40: websocketmanager.v1.WebSocketManager.Send:input_type -> websocketmanager.v1.SendRequest
+	30, // 41: websocketmanager.v1.WebSocketManager.SendRaw:input_type -> websocketmanager.v1.SendRawRequest
+	8,  // 42: websocketmanager.v1.WebSocketManager.WatchEvents:input_type -> websocketmanager.v1.WatchEventsRequest
+	5,  // 43: websocketmanager.v1.WebSocketManager.WatchFrames:input_type -> websocketmanager.v1.WatchFramesRequest
+	32, // 44: websocketmanager.v1.WebSocketManagerPeer.Held:input_type -> websocketmanager.v1.HeldRequest
+	17, // 45: websocketmanager.v1.WebSocketManager.Connect:output_type -> websocketmanager.v1.ConnectResponse
+	19, // 46: websocketmanager.v1.WebSocketManager.List:output_type -> websocketmanager.v1.ListResponse
+	23, // 47: websocketmanager.v1.WebSocketManager.Disconnect:output_type -> websocketmanager.v1.DisconnectResponse
+	25, // 48: websocketmanager.v1.WebSocketManager.StartPublish:output_type -> websocketmanager.v1.StartPublishResponse
+	27, // 49: websocketmanager.v1.WebSocketManager.StopPublish:output_type -> websocketmanager.v1.StopPublishResponse
+	29, // 50: websocketmanager.v1.WebSocketManager.Send:output_type -> websocketmanager.v1.SendResponse
+	31, // 51: websocketmanager.v1.WebSocketManager.SendRaw:output_type -> websocketmanager.v1.SendRawResponse
+	9,  // 52: websocketmanager.v1.WebSocketManager.WatchEvents:output_type -> websocketmanager.v1.LifecycleEvent
+	6,  // 53: websocketmanager.v1.WebSocketManager.WatchFrames:output_type -> websocketmanager.v1.Frame
+	33, // 54: websocketmanager.v1.WebSocketManagerPeer.Held:output_type -> websocketmanager.v1.HeldResponse
+	45, // [45:55] is the sub-list for method output_type
+	35, // [35:45] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_websocketmanager_proto_init() }
@@ -2529,13 +2952,18 @@ func file_websocketmanager_proto_init() {
 		(*Frame_Binary)(nil),
 		(*Frame_Missing)(nil),
 	}
+	file_websocketmanager_proto_msgTypes[7].OneofWrappers = []any{
+		(*KeyMaterial_Secret)(nil),
+		(*KeyMaterial_File)(nil),
+		(*KeyMaterial_InlinePem)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_websocketmanager_proto_rawDesc), len(file_websocketmanager_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   31,
+			NumEnums:      5,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

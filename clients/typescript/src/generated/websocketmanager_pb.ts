@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file websocketmanager.proto.
  */
 export const file_websocketmanager: GenFile = /*@__PURE__*/
-  fileDesc("ChZ3ZWJzb2NrZXRtYW5hZ2VyLnByb3RvEhN3ZWJzb2NrZXRtYW5hZ2VyLnYxImcKEldhdGNoRnJhbWVzUmVxdWVzdBIKCgJpZBgBIAEoCRIaCg1mcm9tX3NlcXVlbmNlGAIgASgESACIAQESFwoPaW5jbHVkZV9yZXBsaWVzGAMgASgIQhAKDl9mcm9tX3NlcXVlbmNlIs8BCgVGcmFtZRIVCg1jb25uZWN0aW9uX2lkGAEgASgJEhAKCHNlcXVlbmNlGAIgASgEEi8KC3JlY2VpdmVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgR0ZXh0GAQgASgJSAASEAoGYmluYXJ5GAUgASgMSAASMAoHbWlzc2luZxgGIAEoCzIdLndlYnNvY2tldG1hbmFnZXIudjEuRnJhbWVHYXBIABINCgVyZXBseRgHIAEoCEIJCgdwYXlsb2FkIkYKCEZyYW1lR2FwEhUKDWZyb21fc2VxdWVuY2UYASABKAQSEwoLdG9fc2VxdWVuY2UYAiABKAQSDgoGcmVhc29uGAMgASgJIkcKEldhdGNoRXZlbnRzUmVxdWVzdBIVCg1jb25uZWN0aW9uX2lkGAEgASgJEhoKEnRoaXNfaW5zdGFuY2Vfb25seRgCIAEoCCKrAgoOTGlmZWN5Y2xlRXZlbnQSFQoNY29ubmVjdGlvbl9pZBgBIAEoCRILCgN1cmwYAiABKAkSEwoLaW5zdGFuY2VfaWQYAyABKAkSNQoGc3RhdHVzGAQgASgOMiUud2Vic29ja2V0bWFuYWdlci52MS5Db25uZWN0aW9uU3RhdHVzEj4KD3ByZXZpb3VzX3N0YXR1cxgFIAEoDjIlLndlYnNvY2tldG1hbmFnZXIudjEuQ29ubmVjdGlvblN0YXR1cxIPCgdhdHRlbXB0GAYgASgFEg0KBWVycm9yGAcgASgJEg4KBnJlYXNvbhgIIAEoCRIoCgR0aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdza2lwcGVkGAogASgEIrYFCg5Db25uZWN0UmVxdWVzdBILCgN1cmwYASABKAkSFgoOYXV0b19yZWNvbm5lY3QYAiABKAgSFQoNY29ubmVjdGlvbl9pZBgDIAEoCRJBCgdoZWFkZXJzGAQgAygLMjAud2Vic29ja2V0bWFuYWdlci52MS5Db25uZWN0UmVxdWVzdC5IZWFkZXJzRW50cnkSFAoMc3VicHJvdG9jb2xzGAUgAygJEhsKE29uX2Nvbm5lY3RfbWVzc2FnZXMYBiADKAkSNQoLY29ycmVsYXRpb24YByABKAsyIC53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvcnJlbGF0aW9uEjsKBHRhZ3MYCCADKAsyLS53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvbm5lY3RSZXF1ZXN0LlRhZ3NFbnRyeRI3CglyZWNvbm5lY3QYCSABKAsyJC53ZWJzb2NrZXRtYW5hZ2VyLnYxLlJlY29ubmVjdFBvbGljeRIXCg9pZGxlX3RpbWVvdXRfbXMYCiABKAUSFQoNcmV0YWluX2ZyYW1lcxgLIAEoDRIUCgxyZXRhaW5fYnl0ZXMYDCABKA0SGgoScGVybWVzc2FnZV9kZWZsYXRlGA0gASgIEjkKDWRlY29kZV9iaW5hcnkYDiABKA4yIi53ZWJzb2NrZXRtYW5hZ2VyLnYxLkZyYW1lRGVjb2RpbmcSGQoRbWF4X2RlY29kZWRfYnl0ZXMYDyABKA0SMAoJc2VuZF9yYXRlGBAgASgLMh0ud2Vic29ja2V0bWFuYWdlci52MS5TZW5kUmF0ZRouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARorCglUYWdzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASItCghTZW5kUmF0ZRISCgpwZXJfc2Vjb25kGAEgASgBEg0KBWJ1cnN0GAIgASgNIlAKC0NvcnJlbGF0aW9uEjIKBG1vZGUYASABKA4yJC53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvcnJlbGF0aW9uTW9kZRINCgVmaWVsZBgCIAEoCSJbCg9SZWNvbm5lY3RQb2xpY3kSGgoSaW5pdGlhbF9iYWNrb2ZmX21zGAEgASgFEhYKDm1heF9iYWNrb2ZmX21zGAIgASgFEhQKDG1heF9hdHRlbXB0cxgDIAEoBSJfCg9Db25uZWN0UmVzcG9uc2USFQoNY29ubmVjdGlvbl9pZBgBIAEoCRI1CgZzdGF0dXMYAiABKA4yJS53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvbm5lY3Rpb25TdGF0dXMidAoLTGlzdFJlcXVlc3QSOAoEdGFncxgBIAMoCzIqLndlYnNvY2tldG1hbmFnZXIudjEuTGlzdFJlcXVlc3QuVGFnc0VudHJ5GisKCVRhZ3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIk0KDExpc3RSZXNwb25zZRI9Cgtjb25uZWN0aW9ucxgBIAMoCzIoLndlYnNvY2tldG1hbmFnZXIudjEuV2ViU29ja2V0Q29ubmVjdGlvbiKvBwoTV2ViU29ja2V0Q29ubmVjdGlvbhIKCgJpZBgBIAEoCRILCgN1cmwYAiABKAkSNQoGc3RhdHVzGAMgASgOMiUud2Vic29ja2V0bWFuYWdlci52MS5Db25uZWN0aW9uU3RhdHVzEhMKC2luc3RhbmNlX2lkGAQgASgJEg0KBXRvcGljGAUgASgJEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmxhc3RfZXJyb3IYByABKAkSFwoPcmVjb25uZWN0X2NvdW50GAggASgFEjMKD2Nvbm5lY3RlZF9zaW5jZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASQAoEdGFncxgKIAMoCzIyLndlYnNvY2tldG1hbmFnZXIudjEuV2ViU29ja2V0Q29ubmVjdGlvbi5UYWdzRW50cnkSFgoOYXV0b19yZWNvbm5lY3QYCyABKAgSEwoLc3VicHJvdG9jb2wYDCABKAkSNQoLY29ycmVsYXRpb24YDSABKAsyIC53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvcnJlbGF0aW9uEhYKDmRyb3BwZWRfZnJhbWVzGA4gASgDEmUKGGRyb3BwZWRfZnJhbWVzX2J5X3JlYXNvbhgPIAMoCzJDLndlYnNvY2tldG1hbmFnZXIudjEuV2ViU29ja2V0Q29ubmVjdGlvbi5Ecm9wcGVkRnJhbWVzQnlSZWFzb25FbnRyeRI1CgdwdWJsaXNoGBAgASgLMiQud2Vic29ja2V0bWFuYWdlci52MS5QdWJsaXNoU2V0dGluZ3MSOAoUcHVibGlzaF9wYXVzZWRfc2luY2UYESABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhkKEXB1Ymxpc2hfcGF1c2VkX21zGBIgASgDEjAKCXNlbmRfcmF0ZRgTIAEoCzIdLndlYnNvY2tldG1hbmFnZXIudjEuU2VuZFJhdGUSFwoPdGhyb3R0bGVkX3NlbmRzGBQgASgDEhMKC2NvbXByZXNzaW9uGBUgASgIEhYKDmRlY29kZV9yZWZ1c2VkGBYgASgDGisKCVRhZ3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGjwKGkRyb3BwZWRGcmFtZXNCeVJlYXNvbkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAzoCOAEiqgEKD1B1Ymxpc2hTZXR0aW5ncxIYChBiYXRjaF9tYXhfZnJhbWVzGAEgASgNEhcKD2JhdGNoX21heF9ieXRlcxgCIAEoDRIaChJiYXRjaF9tYXhfZGVsYXlfbXMYAyABKA0SFwoPaW5jbHVkZV9yZXBsaWVzGAQgASgIEi8KCG92ZXJmbG93GAUgASgOMh0ud2Vic29ja2V0bWFuYWdlci52MS5PdmVyZmxvdyIfChFEaXNjb25uZWN0UmVxdWVzdBIKCgJpZBgBIAEoCSIUChJEaXNjb25uZWN0UmVzcG9uc2UiyQEKE1N0YXJ0UHVibGlzaFJlcXVlc3QSCgoCaWQYASABKAkSDQoFdG9waWMYAiABKAkSGAoQYmF0Y2hfbWF4X2ZyYW1lcxgDIAEoDRIXCg9iYXRjaF9tYXhfYnl0ZXMYBCABKA0SGgoSYmF0Y2hfbWF4X2RlbGF5X21zGAUgASgNEhcKD2luY2x1ZGVfcmVwbGllcxgGIAEoCBIvCghvdmVyZmxvdxgHIAEoDjIdLndlYnNvY2tldG1hbmFnZXIudjEuT3ZlcmZsb3ciFgoUU3RhcnRQdWJsaXNoUmVzcG9uc2UiIAoSU3RvcFB1Ymxpc2hSZXF1ZXN0EgoKAmlkGAEgASgJIhUKE1N0b3BQdWJsaXNoUmVzcG9uc2UiaQoLU2VuZFJlcXVlc3QSCgoCaWQYASABKAkSDwoHbWVzc2FnZRgCIAEoCRISCgp0aW1lb3V0X21zGAMgASgFEhYKDmJpbmFyeV9tZXNzYWdlGAQgASgMEhEKCWZhaWxfZmFzdBgFIAEoCCJJCgxTZW5kUmVzcG9uc2USEAoIcmVzcG9uc2UYASABKAkSFwoPYmluYXJ5X3Jlc3BvbnNlGAIgASgMEg4KBmJpbmFyeRgDIAEoCCJYCg5TZW5kUmF3UmVxdWVzdBIKCgJpZBgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEhYKDmJpbmFyeV9tZXNzYWdlGAMgASgMEhEKCWZhaWxfZmFzdBgEIAEoCCIRCg9TZW5kUmF3UmVzcG9uc2UiGgoLSGVsZFJlcXVlc3QSCwoDaWRzGAEgAygJIhwKDEhlbGRSZXNwb25zZRIMCgRoZWxkGAEgAygJKlsKEENvbm5lY3Rpb25TdGF0dXMSCwoHVU5LTk9XThAAEg4KCkNPTk5FQ1RJTkcQARINCglDT05ORUNURUQQAhIQCgxESVNDT05ORUNURUQQAxIJCgVFUlJPUhAEKo8BCg1GcmFtZURlY29kaW5nEhcKE0ZSQU1FX0RFQ09ESU5HX05PTkUQABIXChNGUkFNRV9ERUNPRElOR19HWklQEAESFwoTRlJBTUVfREVDT0RJTkdfWkxJQhACEhoKFkZSQU1FX0RFQ09ESU5HX0RFRkxBVEUQAxIXChNGUkFNRV9ERUNPRElOR19BVVRPEAQqpwEKD0NvcnJlbGF0aW9uTW9kZRIgChxDT1JSRUxBVElPTl9NT0RFX1VOU1BFQ0lGSUVEEAASGQoVQ09SUkVMQVRJT05fTU9ERV9BVVRPEAESHwobQ09SUkVMQVRJT05fTU9ERV9KU09OX0ZJRUxEEAISGwoXQ09SUkVMQVRJT05fTU9ERV9QUkVGSVgQAxIZChVDT1JSRUxBVElPTl9NT0RFX05FWFQQBCpZCghPdmVyZmxvdxIYChRPVkVSRkxPV19EUk9QX05FV0VTVBAAEhgKFE9WRVJGTE9XX0RST1BfT0xERVNUEAESGQoVT1ZFUkZMT1dfQkFDS1BSRVNTVVJFEAIy2wgKEFdlYlNvY2tldE1hbmFnZXISbAoHQ29ubmVjdBIjLndlYnNvY2tldG1hbmFnZXIudjEuQ29ubmVjdFJlcXVlc3QaJC53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvbm5lY3RSZXNwb25zZSIWgtPkkwIQOgEqIgsvdjEvY29ubmVjdBJkCgRMaXN0EiAud2Vic29ja2V0bWFuYWdlci52MS5MaXN0UmVxdWVzdBohLndlYnNvY2tldG1hbmFnZXIudjEuTGlzdFJlc3BvbnNlIheC0+STAhESDy92MS9jb25uZWN0aW9ucxJ7CgpEaXNjb25uZWN0EiYud2Vic29ja2V0bWFuYWdlci52MS5EaXNjb25uZWN0UmVxdWVzdBonLndlYnNvY2tldG1hbmFnZXIudjEuRGlzY29ubmVjdFJlc3BvbnNlIhyC0+STAhYqFC92MS9jb25uZWN0aW9ucy97aWR9EowBCgxTdGFydFB1Ymxpc2gSKC53ZWJzb2NrZXRtYW5hZ2VyLnYxLlN0YXJ0UHVibGlzaFJlcXVlc3QaKS53ZWJzb2NrZXRtYW5hZ2VyLnYxLlN0YXJ0UHVibGlzaFJlc3BvbnNlIieC0+STAiE6ASoiHC92MS9jb25uZWN0aW9ucy97aWR9L3B1Ymxpc2gShgEKC1N0b3BQdWJsaXNoEicud2Vic29ja2V0bWFuYWdlci52MS5TdG9wUHVibGlzaFJlcXVlc3QaKC53ZWJzb2NrZXRtYW5hZ2VyLnYxLlN0b3BQdWJsaXNoUmVzcG9uc2UiJILT5JMCHiocL3YxL2Nvbm5lY3Rpb25zL3tpZH0vcHVibGlzaBJxCgRTZW5kEiAud2Vic29ja2V0bWFuYWdlci52MS5TZW5kUmVxdWVzdBohLndlYnNvY2tldG1hbmFnZXIudjEuU2VuZFJlc3BvbnNlIiSC0+STAh46ASoiGS92MS9jb25uZWN0aW9ucy97aWR9L3NlbmQSfQoHU2VuZFJhdxIjLndlYnNvY2tldG1hbmFnZXIudjEuU2VuZFJhd1JlcXVlc3QaJC53ZWJzb2NrZXRtYW5hZ2VyLnYxLlNlbmRSYXdSZXNwb25zZSIngtPkkwIhOgEqIhwvdjEvY29ubmVjdGlvbnMve2lkfS9zZW5kcmF3EnEKC1dhdGNoRXZlbnRzEicud2Vic29ja2V0bWFuYWdlci52MS5XYXRjaEV2ZW50c1JlcXVlc3QaIy53ZWJzb2NrZXRtYW5hZ2VyLnYxLkxpZmVjeWNsZUV2ZW50IhKC0+STAgwSCi92MS9ldmVudHMwARJ5CgtXYXRjaEZyYW1lcxInLndlYnNvY2tldG1hbmFnZXIudjEuV2F0Y2hGcmFtZXNSZXF1ZXN0Ghoud2Vic29ja2V0bWFuYWdlci52MS5GcmFtZSIjgtPkkwIdEhsvdjEvY29ubmVjdGlvbnMve2lkfS9mcmFtZXMwATJjChRXZWJTb2NrZXRNYW5hZ2VyUGVlchJLCgRIZWxkEiAud2Vic29ja2V0bWFuYWdlci52MS5IZWxkUmVxdWVzdBohLndlYnNvY2tldG1hbmFnZXIudjEuSGVsZFJlc3BvbnNlQn1aWGdpdGh1Yi5jb20vd2Vic29ja2V0bWFuYWdlci93ZWJzb2NrZXRtYW5hZ2VyL3Byb3RvL3dlYnNvY2tldG1hbmFnZXJ2MTt3ZWJzb2NrZXRtYW5hZ2VydjGqAiBWaXJ0dWZpbi5XZWJTb2NrZXRNYW5hZ2VyLkNsaWVudGIGcHJvdG8z", [file_google_api_annotations, file_google_protobuf_timestamp]);
+  fileDesc("ChZ3ZWJzb2NrZXRtYW5hZ2VyLnByb3RvEhN3ZWJzb2NrZXRtYW5hZ2VyLnYxImcKEldhdGNoRnJhbWVzUmVxdWVzdBIKCgJpZBgBIAEoCRIaCg1mcm9tX3NlcXVlbmNlGAIgASgESACIAQESFwoPaW5jbHVkZV9yZXBsaWVzGAMgASgIQhAKDl9mcm9tX3NlcXVlbmNlIs8BCgVGcmFtZRIVCg1jb25uZWN0aW9uX2lkGAEgASgJEhAKCHNlcXVlbmNlGAIgASgEEi8KC3JlY2VpdmVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgR0ZXh0GAQgASgJSAASEAoGYmluYXJ5GAUgASgMSAASMAoHbWlzc2luZxgGIAEoCzIdLndlYnNvY2tldG1hbmFnZXIudjEuRnJhbWVHYXBIABINCgVyZXBseRgHIAEoCEIJCgdwYXlsb2FkIkYKCEZyYW1lR2FwEhUKDWZyb21fc2VxdWVuY2UYASABKAQSEwoLdG9fc2VxdWVuY2UYAiABKAQSDgoGcmVhc29uGAMgASgJIkcKEldhdGNoRXZlbnRzUmVxdWVzdBIVCg1jb25uZWN0aW9uX2lkGAEgASgJEhoKEnRoaXNfaW5zdGFuY2Vfb25seRgCIAEoCCKrAgoOTGlmZWN5Y2xlRXZlbnQSFQoNY29ubmVjdGlvbl9pZBgBIAEoCRILCgN1cmwYAiABKAkSEwoLaW5zdGFuY2VfaWQYAyABKAkSNQoGc3RhdHVzGAQgASgOMiUud2Vic29ja2V0bWFuYWdlci52MS5Db25uZWN0aW9uU3RhdHVzEj4KD3ByZXZpb3VzX3N0YXR1cxgFIAEoDjIlLndlYnNvY2tldG1hbmFnZXIudjEuQ29ubmVjdGlvblN0YXR1cxIPCgdhdHRlbXB0GAYgASgFEg0KBWVycm9yGAcgASgJEg4KBnJlYXNvbhgIIAEoCRIoCgR0aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdza2lwcGVkGAogASgEIqEHCg5Db25uZWN0UmVxdWVzdBILCgN1cmwYASABKAkSFgoOYXV0b19yZWNvbm5lY3QYAiABKAgSFQoNY29ubmVjdGlvbl9pZBgDIAEoCRJBCgdoZWFkZXJzGAQgAygLMjAud2Vic29ja2V0bWFuYWdlci52MS5Db25uZWN0UmVxdWVzdC5IZWFkZXJzRW50cnkSFAoMc3VicHJvdG9jb2xzGAUgAygJEhsKE29uX2Nvbm5lY3RfbWVzc2FnZXMYBiADKAkSNQoLY29ycmVsYXRpb24YByABKAsyIC53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvcnJlbGF0aW9uEjsKBHRhZ3MYCCADKAsyLS53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvbm5lY3RSZXF1ZXN0LlRhZ3NFbnRyeRI3CglyZWNvbm5lY3QYCSABKAsyJC53ZWJzb2NrZXRtYW5hZ2VyLnYxLlJlY29ubmVjdFBvbGljeRIXCg9pZGxlX3RpbWVvdXRfbXMYCiABKAUSFQoNcmV0YWluX2ZyYW1lcxgLIAEoDRIUCgxyZXRhaW5fYnl0ZXMYDCABKA0SGgoScGVybWVzc2FnZV9kZWZsYXRlGA0gASgIEjkKDWRlY29kZV9iaW5hcnkYDiABKA4yIi53ZWJzb2NrZXRtYW5hZ2VyLnYxLkZyYW1lRGVjb2RpbmcSGQoRbWF4X2RlY29kZWRfYnl0ZXMYDyABKA0SMAoJc2VuZF9yYXRlGBAgASgLMh0ud2Vic29ja2V0bWFuYWdlci52MS5TZW5kUmF0ZRJOCg5zZWNyZXRfaGVhZGVycxgRIAMoCzI2LndlYnNvY2tldG1hbmFnZXIudjEuQ29ubmVjdFJlcXVlc3QuU2VjcmV0SGVhZGVyc0VudHJ5Ei0KA3RscxgSIAEoCzIgLndlYnNvY2tldG1hbmFnZXIudjEuVXBzdHJlYW1UTFMSFAoMZWdyZXNzX3Byb3h5GBMgASgJGi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGisKCVRhZ3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGlQKElNlY3JldEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSLQoFdmFsdWUYAiABKAsyHi53ZWJzb2NrZXRtYW5hZ2VyLnYxLlNlY3JldFJlZjoCOAEiNgoJU2VjcmV0UmVmEg0KBXN0b3JlGAEgASgJEgsKA2tleRgCIAEoCRINCgVmaWVsZBgDIAEoCSJvCgtLZXlNYXRlcmlhbBIwCgZzZWNyZXQYASABKAsyHi53ZWJzb2NrZXRtYW5hZ2VyLnYxLlNlY3JldFJlZkgAEg4KBGZpbGUYAiABKAlIABIUCgppbmxpbmVfcGVtGAMgASgJSABCCAoGc291cmNlIosCCgtVcHN0cmVhbVRMUxIsCgJjYRgBIAEoCzIgLndlYnNvY2tldG1hbmFnZXIudjEuS2V5TWF0ZXJpYWwSDwoHY2Ffb25seRgCIAEoCBI8ChJjbGllbnRfY2VydGlmaWNhdGUYAyABKAsyIC53ZWJzb2NrZXRtYW5hZ2VyLnYxLktleU1hdGVyaWFsEjQKCmNsaWVudF9rZXkYBCABKAsyIC53ZWJzb2NrZXRtYW5hZ2VyLnYxLktleU1hdGVyaWFsEhMKC3NlcnZlcl9uYW1lGAUgASgJEjQKC21pbl92ZXJzaW9uGAYgASgOMh8ud2Vic29ja2V0bWFuYWdlci52MS5UTFNWZXJzaW9uIi0KCFNlbmRSYXRlEhIKCnBlcl9zZWNvbmQYASABKAESDQoFYnVyc3QYAiABKA0iUAoLQ29ycmVsYXRpb24SMgoEbW9kZRgBIAEoDjIkLndlYnNvY2tldG1hbmFnZXIudjEuQ29ycmVsYXRpb25Nb2RlEg0KBWZpZWxkGAIgASgJIlsKD1JlY29ubmVjdFBvbGljeRIaChJpbml0aWFsX2JhY2tvZmZfbXMYASABKAUSFgoObWF4X2JhY2tvZmZfbXMYAiABKAUSFAoMbWF4X2F0dGVtcHRzGAMgASgFIl8KD0Nvbm5lY3RSZXNwb25zZRIVCg1jb25uZWN0aW9uX2lkGAEgASgJEjUKBnN0YXR1cxgCIAEoDjIlLndlYnNvY2tldG1hbmFnZXIudjEuQ29ubmVjdGlvblN0YXR1cyJ0CgtMaXN0UmVxdWVzdBI4CgR0YWdzGAEgAygLMioud2Vic29ja2V0bWFuYWdlci52MS5MaXN0UmVxdWVzdC5UYWdzRW50cnkaKwoJVGFnc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiTQoMTGlzdFJlc3BvbnNlEj0KC2Nvbm5lY3Rpb25zGAEgAygLMigud2Vic29ja2V0bWFuYWdlci52MS5XZWJTb2NrZXRDb25uZWN0aW9uIpEIChNXZWJTb2NrZXRDb25uZWN0aW9uEgoKAmlkGAEgASgJEgsKA3VybBgCIAEoCRI1CgZzdGF0dXMYAyABKA4yJS53ZWJzb2NrZXRtYW5hZ2VyLnYxLkNvbm5lY3Rpb25TdGF0dXMSEwoLaW5zdGFuY2VfaWQYBCABKAkSDQoFdG9waWMYBSABKAkSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKbGFzdF9lcnJvchgHIAEoCRIXCg9yZWNvbm5lY3RfY291bnQYCCABKAUSMwoPY29ubmVjdGVkX3NpbmNlGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBJACgR0YWdzGAogAygLMjIud2Vic29ja2V0bWFuYWdlci52MS5XZWJTb2NrZXRDb25uZWN0aW9uLlRhZ3NFbnRyeRIWCg5hdXRvX3JlY29ubmVjdBgLIAEoCBITCgtzdWJwcm90b2NvbBgMIAEoCRI1Cgtjb3JyZWxhdGlvbhgNIAEoCzIgLndlYnNvY2tldG1hbmFnZXIudjEuQ29ycmVsYXRpb24SFgoOZHJvcHBlZF9mcmFtZXMYDiABKAMSZQoYZHJvcHBlZF9mcmFtZXNfYnlfcmVhc29uGA8gAygLMkMud2Vic29ja2V0bWFuYWdlci52MS5XZWJTb2NrZXRDb25uZWN0aW9uLkRyb3BwZWRGcmFtZXNCeVJlYXNvbkVudHJ5EjUKB3B1Ymxpc2gYECABKAsyJC53ZWJzb2NrZXRtYW5hZ2VyLnYxLlB1Ymxpc2hTZXR0aW5ncxI4ChRwdWJsaXNoX3BhdXNlZF9zaW5jZRgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGQoRcHVibGlzaF9wYXVzZWRfbXMYEiABKAMSMAoJc2VuZF9yYXRlGBMgASgLMh0ud2Vic29ja2V0bWFuYWdlci52MS5TZW5kUmF0ZRIXCg90aHJvdHRsZWRfc2VuZHMYFCABKAMSEwoLY29tcHJlc3Npb24YFSABKAgSFgoOZGVjb2RlX3JlZnVzZWQYFiABKAMSLQoDdGxzGBcgASgLMiAud2Vic29ja2V0bWFuYWdlci52MS5VcHN0cmVhbVRMUxIUCgxlZ3Jlc3NfcHJveHkYGCABKAkSGwoTc2VjcmV0X2hlYWRlcl9uYW1lcxgZIAMoCRorCglUYWdzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARo8ChpEcm9wcGVkRnJhbWVzQnlSZWFzb25FbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAM6AjgBIqoBCg9QdWJsaXNoU2V0dGluZ3MSGAoQYmF0Y2hfbWF4X2ZyYW1lcxgBIAEoDRIXCg9iYXRjaF9tYXhfYnl0ZXMYAiABKA0SGgoSYmF0Y2hfbWF4X2RlbGF5X21zGAMgASgNEhcKD2luY2x1ZGVfcmVwbGllcxgEIAEoCBIvCghvdmVyZmxvdxgFIAEoDjIdLndlYnNvY2tldG1hbmFnZXIudjEuT3ZlcmZsb3ciHwoRRGlzY29ubmVjdFJlcXVlc3QSCgoCaWQYASABKAkiFAoSRGlzY29ubmVjdFJlc3BvbnNlIskBChNTdGFydFB1Ymxpc2hSZXF1ZXN0EgoKAmlkGAEgASgJEg0KBXRvcGljGAIgASgJEhgKEGJhdGNoX21heF9mcmFtZXMYAyABKA0SFwoPYmF0Y2hfbWF4X2J5dGVzGAQgASgNEhoKEmJhdGNoX21heF9kZWxheV9tcxgFIAEoDRIXCg9pbmNsdWRlX3JlcGxpZXMYBiABKAgSLwoIb3ZlcmZsb3cYByABKA4yHS53ZWJzb2NrZXRtYW5hZ2VyLnYxLk92ZXJmbG93IhYKFFN0YXJ0UHVibGlzaFJlc3BvbnNlIiAKElN0b3BQdWJsaXNoUmVxdWVzdBIKCgJpZBgBIAEoCSIVChNTdG9wUHVibGlzaFJlc3BvbnNlImkKC1NlbmRSZXF1ZXN0EgoKAmlkGAEgASgJEg8KB21lc3NhZ2UYAiABKAkSEgoKdGltZW91dF9tcxgDIAEoBRIWCg5iaW5hcnlfbWVzc2FnZRgEIAEoDBIRCglmYWlsX2Zhc3QYBSABKAgiSQoMU2VuZFJlc3BvbnNlEhAKCHJlc3BvbnNlGAEgASgJEhcKD2JpbmFyeV9yZXNwb25zZRgCIAEoDBIOCgZiaW5hcnkYAyABKAgiWAoOU2VuZFJhd1JlcXVlc3QSCgoCaWQYASABKAkSDwoHbWVzc2FnZRgCIAEoCRIWCg5iaW5hcnlfbWVzc2FnZRgDIAEoDBIRCglmYWlsX2Zhc3QYBCABKAgiEQoPU2VuZFJhd1Jlc3BvbnNlIhoKC0hlbGRSZXF1ZXN0EgsKA2lkcxgBIAMoCSIcCgxIZWxkUmVzcG9uc2USDAoEaGVsZBgBIAMoCSpbChBDb25uZWN0aW9uU3RhdHVzEgsKB1VOS05PV04QABIOCgpDT05ORUNUSU5HEAESDQoJQ09OTkVDVEVEEAISEAoMRElTQ09OTkVDVEVEEAMSCQoFRVJST1IQBCpTCgpUTFNWZXJzaW9uEhsKF1RMU19WRVJTSU9OX1VOU1BFQ0lGSUVEEAASEwoPVExTX1ZFUlNJT05fMV8yEAESEwoPVExTX1ZFUlNJT05fMV8zEAIqjwEKDUZyYW1lRGVjb2RpbmcSFwoTRlJBTUVfREVDT0RJTkdfTk9ORRAAEhcKE0ZSQU1FX0RFQ09ESU5HX0daSVAQARIXChNGUkFNRV9ERUNPRElOR19aTElCEAISGgoWRlJBTUVfREVDT0RJTkdfREVGTEFURRADEhcKE0ZSQU1FX0RFQ09ESU5HX0FVVE8QBCqnAQoPQ29ycmVsYXRpb25Nb2RlEiAKHENPUlJFTEFUSU9OX01PREVfVU5TUEVDSUZJRUQQABIZChVDT1JSRUxBVElPTl9NT0RFX0FVVE8QARIfChtDT1JSRUxBVElPTl9NT0RFX0pTT05fRklFTEQQAhIbChdDT1JSRUxBVElPTl9NT0RFX1BSRUZJWBADEhkKFUNPUlJFTEFUSU9OX01PREVfTkVYVBAEKlkKCE92ZXJmbG93EhgKFE9WRVJGTE9XX0RST1BfTkVXRVNUEAASGAoUT1ZFUkZMT1dfRFJPUF9PTERFU1QQARIZChVPVkVSRkxPV19CQUNLUFJFU1NVUkUQAjLbCAoQV2ViU29ja2V0TWFuYWdlchJsCgdDb25uZWN0EiMud2Vic29ja2V0bWFuYWdlci52MS5Db25uZWN0UmVxdWVzdBokLndlYnNvY2tldG1hbmFnZXIudjEuQ29ubmVjdFJlc3BvbnNlIhaC0+STAhA6ASoiCy92MS9jb25uZWN0EmQKBExpc3QSIC53ZWJzb2NrZXRtYW5hZ2VyLnYxLkxpc3RSZXF1ZXN0GiEud2Vic29ja2V0bWFuYWdlci52MS5MaXN0UmVzcG9uc2UiF4LT5JMCERIPL3YxL2Nvbm5lY3Rpb25zEnsKCkRpc2Nvbm5lY3QSJi53ZWJzb2NrZXRtYW5hZ2VyLnYxLkRpc2Nvbm5lY3RSZXF1ZXN0Gicud2Vic29ja2V0bWFuYWdlci52MS5EaXNjb25uZWN0UmVzcG9uc2UiHILT5JMCFioUL3YxL2Nvbm5lY3Rpb25zL3tpZH0SjAEKDFN0YXJ0UHVibGlzaBIoLndlYnNvY2tldG1hbmFnZXIudjEuU3RhcnRQdWJsaXNoUmVxdWVzdBopLndlYnNvY2tldG1hbmFnZXIudjEuU3RhcnRQdWJsaXNoUmVzcG9uc2UiJ4LT5JMCIToBKiIcL3YxL2Nvbm5lY3Rpb25zL3tpZH0vcHVibGlzaBKGAQoLU3RvcFB1Ymxpc2gSJy53ZWJzb2NrZXRtYW5hZ2VyLnYxLlN0b3BQdWJsaXNoUmVxdWVzdBooLndlYnNvY2tldG1hbmFnZXIudjEuU3RvcFB1Ymxpc2hSZXNwb25zZSIkgtPkkwIeKhwvdjEvY29ubmVjdGlvbnMve2lkfS9wdWJsaXNoEnEKBFNlbmQSIC53ZWJzb2NrZXRtYW5hZ2VyLnYxLlNlbmRSZXF1ZXN0GiEud2Vic29ja2V0bWFuYWdlci52MS5TZW5kUmVzcG9uc2UiJILT5JMCHjoBKiIZL3YxL2Nvbm5lY3Rpb25zL3tpZH0vc2VuZBJ9CgdTZW5kUmF3EiMud2Vic29ja2V0bWFuYWdlci52MS5TZW5kUmF3UmVxdWVzdBokLndlYnNvY2tldG1hbmFnZXIudjEuU2VuZFJhd1Jlc3BvbnNlIieC0+STAiE6ASoiHC92MS9jb25uZWN0aW9ucy97aWR9L3NlbmRyYXcScQoLV2F0Y2hFdmVudHMSJy53ZWJzb2NrZXRtYW5hZ2VyLnYxLldhdGNoRXZlbnRzUmVxdWVzdBojLndlYnNvY2tldG1hbmFnZXIudjEuTGlmZWN5Y2xlRXZlbnQiEoLT5JMCDBIKL3YxL2V2ZW50czABEnkKC1dhdGNoRnJhbWVzEicud2Vic29ja2V0bWFuYWdlci52MS5XYXRjaEZyYW1lc1JlcXVlc3QaGi53ZWJzb2NrZXRtYW5hZ2VyLnYxLkZyYW1lIiOC0+STAh0SGy92MS9jb25uZWN0aW9ucy97aWR9L2ZyYW1lczABMmMKFFdlYlNvY2tldE1hbmFnZXJQZWVyEksKBEhlbGQSIC53ZWJzb2NrZXRtYW5hZ2VyLnYxLkhlbGRSZXF1ZXN0GiEud2Vic29ja2V0bWFuYWdlci52MS5IZWxkUmVzcG9uc2VCfVpYZ2l0aHViLmNvbS93ZWJzb2NrZXRtYW5hZ2VyL3dlYnNvY2tldG1hbmFnZXIvcHJvdG8vd2Vic29ja2V0bWFuYWdlcnYxO3dlYnNvY2tldG1hbmFnZXJ2MaoCIFZpcnR1ZmluLldlYlNvY2tldE1hbmFnZXIuQ2xpZW50YgZwcm90bzM", [file_google_api_annotations, file_google_protobuf_timestamp]);
 
 /**
  * WatchFramesRequest names the connection and where to start.
@@ -388,6 +388,34 @@ export type ConnectRequest = Message<"websocketmanager.v1.ConnectRequest"> & {
    * @generated from field: websocketmanager.v1.SendRate send_rate = 16;
    */
   sendRate?: SendRate | undefined;
+
+  /**
+   * Handshake headers whose values are read from a Dapr secret store at every dial, so a
+   * rotated secret is used from the next reconnect. The values are never stored, returned by
+   * List, logged or published. A name may not be in both headers and secret_headers. A
+   * secret that cannot be read fails Connect with FAILED_PRECONDITION; on a reconnect it is a
+   * failed attempt (lifecycle event, backoff retry).
+   *
+   * @generated from field: map<string, websocketmanager.v1.SecretRef> secret_headers = 17;
+   */
+  secretHeaders: { [key: string]: SecretRef };
+
+  /**
+   * TLS settings of a wss:// connection (INVALID_ARGUMENT with a ws:// URL). Unset: the
+   * system roots, no client certificate, TLS 1.2 or later.
+   *
+   * @generated from field: websocketmanager.v1.UpstreamTLS tls = 18;
+   */
+  tls?: UpstreamTLS | undefined;
+
+  /**
+   * The operator's egress proxy to dial through, by the name given in --egress-proxy
+   * (name=url). Empty: the operator's default (the unnamed proxy, if any); an unknown name is
+   * INVALID_ARGUMENT. Hosts in --egress-no-proxy are always dialed directly.
+   *
+   * @generated from field: string egress_proxy = 19;
+   */
+  egressProxy: string;
 };
 
 /**
@@ -396,6 +424,143 @@ export type ConnectRequest = Message<"websocketmanager.v1.ConnectRequest"> & {
  */
 export const ConnectRequestSchema: GenMessage<ConnectRequest> = /*@__PURE__*/
   messageDesc(file_websocketmanager, 5);
+
+/**
+ * SecretRef names a value in a Dapr secret store component.
+ *
+ * @generated from message websocketmanager.v1.SecretRef
+ */
+export type SecretRef = Message<"websocketmanager.v1.SecretRef"> & {
+  /**
+   * The secret store component's name (metadata.name).
+   *
+   * @generated from field: string store = 1;
+   */
+  store: string;
+
+  /**
+   * The secret's name in the store.
+   *
+   * @generated from field: string key = 2;
+   */
+  key: string;
+
+  /**
+   * The value within the secret (stores return a map); empty: the value named key, or the
+   * secret's only value.
+   *
+   * @generated from field: string field = 3;
+   */
+  field: string;
+};
+
+/**
+ * Describes the message websocketmanager.v1.SecretRef.
+ * Use `create(SecretRefSchema)` to create a new message.
+ */
+export const SecretRefSchema: GenMessage<SecretRef> = /*@__PURE__*/
+  messageDesc(file_websocketmanager, 6);
+
+/**
+ * KeyMaterial is PEM data given by reference: exactly one source is set. It is read at every
+ * dial and never returned by List or logged.
+ *
+ * @generated from message websocketmanager.v1.KeyMaterial
+ */
+export type KeyMaterial = Message<"websocketmanager.v1.KeyMaterial"> & {
+  /**
+   * @generated from oneof websocketmanager.v1.KeyMaterial.source
+   */
+  source: {
+    /**
+     * A value in a Dapr secret store.
+     *
+     * @generated from field: websocketmanager.v1.SecretRef secret = 1;
+     */
+    value: SecretRef;
+    case: "secret";
+  } | {
+    /**
+     * An absolute path to a file under a directory the operator allowed (--tls-files-dir).
+     *
+     * @generated from field: string file = 2;
+     */
+    value: string;
+    case: "file";
+  } | {
+    /**
+     * The PEM itself. Refused (INVALID_ARGUMENT) unless the operator set --allow-inline-tls;
+     * it is then kept in the connection's actor state so it survives failover.
+     *
+     * @generated from field: string inline_pem = 3;
+     */
+    value: string;
+    case: "inlinePem";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message websocketmanager.v1.KeyMaterial.
+ * Use `create(KeyMaterialSchema)` to create a new message.
+ */
+export const KeyMaterialSchema: GenMessage<KeyMaterial> = /*@__PURE__*/
+  messageDesc(file_websocketmanager, 7);
+
+/**
+ * UpstreamTLS configures the TLS of a wss:// connection.
+ *
+ * @generated from message websocketmanager.v1.UpstreamTLS
+ */
+export type UpstreamTLS = Message<"websocketmanager.v1.UpstreamTLS"> & {
+  /**
+   * CA certificates (PEM) trusted for the server's certificate, in addition to the system
+   * roots (or instead of them with ca_only).
+   *
+   * @generated from field: websocketmanager.v1.KeyMaterial ca = 1;
+   */
+  ca?: KeyMaterial | undefined;
+
+  /**
+   * Trust only ca, not the system roots (needs ca).
+   *
+   * @generated from field: bool ca_only = 2;
+   */
+  caOnly: boolean;
+
+  /**
+   * Client certificate chain (PEM) and its private key (PEM) for mutual TLS: both or neither.
+   *
+   * @generated from field: websocketmanager.v1.KeyMaterial client_certificate = 3;
+   */
+  clientCertificate?: KeyMaterial | undefined;
+
+  /**
+   * @generated from field: websocketmanager.v1.KeyMaterial client_key = 4;
+   */
+  clientKey?: KeyMaterial | undefined;
+
+  /**
+   * The name the server's certificate is verified against and sent as SNI, instead of the
+   * URL's host (the Host header stays the URL's host).
+   *
+   * @generated from field: string server_name = 5;
+   */
+  serverName: string;
+
+  /**
+   * The lowest TLS version accepted.
+   *
+   * @generated from field: websocketmanager.v1.TLSVersion min_version = 6;
+   */
+  minVersion: TLSVersion;
+};
+
+/**
+ * Describes the message websocketmanager.v1.UpstreamTLS.
+ * Use `create(UpstreamTLSSchema)` to create a new message.
+ */
+export const UpstreamTLSSchema: GenMessage<UpstreamTLS> = /*@__PURE__*/
+  messageDesc(file_websocketmanager, 8);
 
 /**
  * SendRate is a token bucket: per_second tokens a second, at most burst at once (0: 1).
@@ -419,7 +584,7 @@ export type SendRate = Message<"websocketmanager.v1.SendRate"> & {
  * Use `create(SendRateSchema)` to create a new message.
  */
 export const SendRateSchema: GenMessage<SendRate> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 6);
+  messageDesc(file_websocketmanager, 9);
 
 /**
  * Correlation configures reply matching for one connection.
@@ -446,7 +611,7 @@ export type Correlation = Message<"websocketmanager.v1.Correlation"> & {
  * Use `create(CorrelationSchema)` to create a new message.
  */
 export const CorrelationSchema: GenMessage<Correlation> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 7);
+  messageDesc(file_websocketmanager, 10);
 
 /**
  * ReconnectPolicy configures the reconnect backoff of one connection: exponential with full
@@ -482,7 +647,7 @@ export type ReconnectPolicy = Message<"websocketmanager.v1.ReconnectPolicy"> & {
  * Use `create(ReconnectPolicySchema)` to create a new message.
  */
 export const ReconnectPolicySchema: GenMessage<ReconnectPolicy> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 8);
+  messageDesc(file_websocketmanager, 11);
 
 /**
  * ConnectResponse is returned after a successful connection.
@@ -510,7 +675,7 @@ export type ConnectResponse = Message<"websocketmanager.v1.ConnectResponse"> & {
  * Use `create(ConnectResponseSchema)` to create a new message.
  */
 export const ConnectResponseSchema: GenMessage<ConnectResponse> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 9);
+  messageDesc(file_websocketmanager, 12);
 
 /**
  * ListRequest lists all managed connections.
@@ -532,7 +697,7 @@ export type ListRequest = Message<"websocketmanager.v1.ListRequest"> & {
  * Use `create(ListRequestSchema)` to create a new message.
  */
 export const ListRequestSchema: GenMessage<ListRequest> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 10);
+  messageDesc(file_websocketmanager, 13);
 
 /**
  * ListResponse holds every managed connection.
@@ -553,7 +718,7 @@ export type ListResponse = Message<"websocketmanager.v1.ListResponse"> & {
  * Use `create(ListResponseSchema)` to create a new message.
  */
 export const ListResponseSchema: GenMessage<ListResponse> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 11);
+  messageDesc(file_websocketmanager, 14);
 
 /**
  * WebSocketConnection represents a managed external WebSocket connection.
@@ -722,6 +887,28 @@ export type WebSocketConnection = Message<"websocketmanager.v1.WebSocketConnecti
    * @generated from field: int64 decode_refused = 22;
    */
   decodeRefused: bigint;
+
+  /**
+   * The TLS settings given at Connect, with inline_pem emptied (key material is never
+   * returned).
+   *
+   * @generated from field: websocketmanager.v1.UpstreamTLS tls = 23;
+   */
+  tls?: UpstreamTLS | undefined;
+
+  /**
+   * The egress proxy chosen at Connect (empty: the operator's default).
+   *
+   * @generated from field: string egress_proxy = 24;
+   */
+  egressProxy: string;
+
+  /**
+   * The names of the headers read from the secret store (never their values).
+   *
+   * @generated from field: repeated string secret_header_names = 25;
+   */
+  secretHeaderNames: string[];
 };
 
 /**
@@ -729,7 +916,7 @@ export type WebSocketConnection = Message<"websocketmanager.v1.WebSocketConnecti
  * Use `create(WebSocketConnectionSchema)` to create a new message.
  */
 export const WebSocketConnectionSchema: GenMessage<WebSocketConnection> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 12);
+  messageDesc(file_websocketmanager, 15);
 
 /**
  * PublishSettings are the settings of StartPublishRequest a connection publishes with.
@@ -768,7 +955,7 @@ export type PublishSettings = Message<"websocketmanager.v1.PublishSettings"> & {
  * Use `create(PublishSettingsSchema)` to create a new message.
  */
 export const PublishSettingsSchema: GenMessage<PublishSettings> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 13);
+  messageDesc(file_websocketmanager, 16);
 
 /**
  * DisconnectRequest names the connection to close.
@@ -789,7 +976,7 @@ export type DisconnectRequest = Message<"websocketmanager.v1.DisconnectRequest">
  * Use `create(DisconnectRequestSchema)` to create a new message.
  */
 export const DisconnectRequestSchema: GenMessage<DisconnectRequest> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 14);
+  messageDesc(file_websocketmanager, 17);
 
 /**
  * DisconnectResponse is empty.
@@ -804,7 +991,7 @@ export type DisconnectResponse = Message<"websocketmanager.v1.DisconnectResponse
  * Use `create(DisconnectResponseSchema)` to create a new message.
  */
 export const DisconnectResponseSchema: GenMessage<DisconnectResponse> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 15);
+  messageDesc(file_websocketmanager, 18);
 
 /**
  * StartPublishRequest names the connection and the topic, and how frames are published.
@@ -883,7 +1070,7 @@ export type StartPublishRequest = Message<"websocketmanager.v1.StartPublishReque
  * Use `create(StartPublishRequestSchema)` to create a new message.
  */
 export const StartPublishRequestSchema: GenMessage<StartPublishRequest> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 16);
+  messageDesc(file_websocketmanager, 19);
 
 /**
  * StartPublishResponse is empty.
@@ -898,7 +1085,7 @@ export type StartPublishResponse = Message<"websocketmanager.v1.StartPublishResp
  * Use `create(StartPublishResponseSchema)` to create a new message.
  */
 export const StartPublishResponseSchema: GenMessage<StartPublishResponse> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 17);
+  messageDesc(file_websocketmanager, 20);
 
 /**
  * StopPublishRequest names the connection.
@@ -919,7 +1106,7 @@ export type StopPublishRequest = Message<"websocketmanager.v1.StopPublishRequest
  * Use `create(StopPublishRequestSchema)` to create a new message.
  */
 export const StopPublishRequestSchema: GenMessage<StopPublishRequest> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 18);
+  messageDesc(file_websocketmanager, 21);
 
 /**
  * StopPublishResponse is empty.
@@ -934,7 +1121,7 @@ export type StopPublishResponse = Message<"websocketmanager.v1.StopPublishRespon
  * Use `create(StopPublishResponseSchema)` to create a new message.
  */
 export const StopPublishResponseSchema: GenMessage<StopPublishResponse> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 19);
+  messageDesc(file_websocketmanager, 22);
 
 /**
  * SendRequest sends a message and waits for a correlated response.
@@ -984,7 +1171,7 @@ export type SendRequest = Message<"websocketmanager.v1.SendRequest"> & {
  * Use `create(SendRequestSchema)` to create a new message.
  */
 export const SendRequestSchema: GenMessage<SendRequest> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 20);
+  messageDesc(file_websocketmanager, 23);
 
 /**
  * SendResponse carries the server's response.
@@ -1019,7 +1206,7 @@ export type SendResponse = Message<"websocketmanager.v1.SendResponse"> & {
  * Use `create(SendResponseSchema)` to create a new message.
  */
 export const SendResponseSchema: GenMessage<SendResponse> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 21);
+  messageDesc(file_websocketmanager, 24);
 
 /**
  * SendRawRequest sends a message without waiting for a response.
@@ -1061,7 +1248,7 @@ export type SendRawRequest = Message<"websocketmanager.v1.SendRawRequest"> & {
  * Use `create(SendRawRequestSchema)` to create a new message.
  */
 export const SendRawRequestSchema: GenMessage<SendRawRequest> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 22);
+  messageDesc(file_websocketmanager, 25);
 
 /**
  * SendRawResponse is empty.
@@ -1076,7 +1263,7 @@ export type SendRawResponse = Message<"websocketmanager.v1.SendRawResponse"> & {
  * Use `create(SendRawResponseSchema)` to create a new message.
  */
 export const SendRawResponseSchema: GenMessage<SendRawResponse> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 23);
+  messageDesc(file_websocketmanager, 26);
 
 /**
  * HeldRequest names the connections to check.
@@ -1095,7 +1282,7 @@ export type HeldRequest = Message<"websocketmanager.v1.HeldRequest"> & {
  * Use `create(HeldRequestSchema)` to create a new message.
  */
 export const HeldRequestSchema: GenMessage<HeldRequest> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 24);
+  messageDesc(file_websocketmanager, 27);
 
 /**
  * HeldResponse lists the ids of HeldRequest whose socket this instance holds.
@@ -1114,7 +1301,7 @@ export type HeldResponse = Message<"websocketmanager.v1.HeldResponse"> & {
  * Use `create(HeldResponseSchema)` to create a new message.
  */
 export const HeldResponseSchema: GenMessage<HeldResponse> = /*@__PURE__*/
-  messageDesc(file_websocketmanager, 25);
+  messageDesc(file_websocketmanager, 28);
 
 /**
  * ConnectionStatus is the state of a managed connection.
@@ -1165,6 +1352,36 @@ export const ConnectionStatusSchema: GenEnum<ConnectionStatus> = /*@__PURE__*/
   enumDesc(file_websocketmanager, 0);
 
 /**
+ * TLSVersion is a minimum TLS version.
+ *
+ * @generated from enum websocketmanager.v1.TLSVersion
+ */
+export enum TLSVersion {
+  /**
+   * TLS 1.2.
+   *
+   * @generated from enum value: TLS_VERSION_UNSPECIFIED = 0;
+   */
+  TLS_VERSION_UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: TLS_VERSION_1_2 = 1;
+   */
+  TLS_VERSION_1_2 = 1,
+
+  /**
+   * @generated from enum value: TLS_VERSION_1_3 = 2;
+   */
+  TLS_VERSION_1_3 = 2,
+}
+
+/**
+ * Describes the enum websocketmanager.v1.TLSVersion.
+ */
+export const TLSVersionSchema: GenEnum<TLSVersion> = /*@__PURE__*/
+  enumDesc(file_websocketmanager, 1);
+
+/**
  * FrameDecoding is how inbound binary frames are decoded.
  *
  * @generated from enum websocketmanager.v1.FrameDecoding
@@ -1210,7 +1427,7 @@ export enum FrameDecoding {
  * Describes the enum websocketmanager.v1.FrameDecoding.
  */
 export const FrameDecodingSchema: GenEnum<FrameDecoding> = /*@__PURE__*/
-  enumDesc(file_websocketmanager, 1);
+  enumDesc(file_websocketmanager, 2);
 
 /**
  * CorrelationMode says how a Send finds its reply.
@@ -1261,7 +1478,7 @@ export enum CorrelationMode {
  * Describes the enum websocketmanager.v1.CorrelationMode.
  */
 export const CorrelationModeSchema: GenEnum<CorrelationMode> = /*@__PURE__*/
-  enumDesc(file_websocketmanager, 2);
+  enumDesc(file_websocketmanager, 3);
 
 /**
  * Overflow is what a connection does with an inbound frame when its publish buffer is full.
@@ -1299,7 +1516,7 @@ export enum Overflow {
  * Describes the enum websocketmanager.v1.Overflow.
  */
 export const OverflowSchema: GenEnum<Overflow> = /*@__PURE__*/
-  enumDesc(file_websocketmanager, 3);
+  enumDesc(file_websocketmanager, 4);
 
 /**
  * WebSocketManager opens, lists and closes outbound WebSocket connections, sends through
