@@ -71,24 +71,32 @@ var (
 // (at Connect, before anything is read): a message naming the field, for INVALID_ARGUMENT.
 // secure is whether the URL is wss://; plain are the connection's plain headers.
 func (s *Source) Validate(secretHeaders map[string]SecretRef, plain map[string]string, t *TLS, secure bool) error {
-	panic("TODO")
+	if err := s.validateHeaders(secretHeaders, plain); err != nil {
+		return err
+	}
+	return s.validateTLS(t, secure)
 }
 
 // Headers reads the values of secret headers. Errors wrap ErrUnavailable and name the header
 // and the reference (never a value).
 func (s *Source) Headers(ctx context.Context, refs map[string]SecretRef) (http.Header, error) {
-	panic("TODO")
+	r := s.reader()
+	h := make(http.Header, len(refs))
+	for _, name := range sortedKeys(refs) {
+		v, err := r.headerValue(ctx, name, refs[name])
+		if err != nil {
+			return nil, err
+		}
+		h.Set(name, v)
+	}
+	return h, nil
 }
 
 // TLSConfig reads t's material and builds the client configuration; nil t gives nil (the
 // dialer's defaults). Errors wrap ErrUnavailable or ErrInvalidMaterial.
 func (s *Source) TLSConfig(ctx context.Context, t *TLS) (*tls.Config, error) {
-	panic("TODO")
-}
-
-// DescribeTLSError returns a sentence a person understands for a TLS failure of a handshake
-// with host (unknown authority, name mismatch, expired, client certificate refused, version),
-// and false when err is not a TLS failure.
-func DescribeTLSError(err error, host string) (string, bool) {
-	panic("TODO")
+	if t == nil {
+		return nil, nil
+	}
+	return s.reader().tlsConfig(ctx, t)
 }

@@ -70,12 +70,11 @@ func (s *Session) dial(ctx context.Context) (*socket, string, error) {
 			return nil, "", fmt.Errorf("%w: the server answered the upgrade with HTTP %d", ErrDial, resp.StatusCode)
 		case netguard.IsDenied(err):
 			return nil, "", fmt.Errorf("%w: %w", ErrDial, err)
-		case s.spec.TLS != nil || strings.HasPrefix(target, "wss:"):
-			if msg, ok := credentials.DescribeTLSError(err, tlsHost(target, s.spec.TLS)); ok {
-				return nil, "", fmt.Errorf("%w: %s", ErrDial, msg)
-			}
 		case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 			return nil, "", fmt.Errorf("%w: no answer within the handshake timeout of %v", ErrDial, s.cfg.HandshakeTimeout)
+		}
+		if msg, ok := credentials.DescribeTLSError(err, tlsHost(target, s.spec.TLS)); ok {
+			return nil, "", fmt.Errorf("%w: %s", ErrDial, msg)
 		}
 		return nil, "", fmt.Errorf("%w: %s", ErrDial, redactErr(err, s.spec.URL, s.redacted))
 	}
@@ -252,7 +251,13 @@ func (s *Session) supervise(sock *socket) {
 					return
 				}
 				s.mu.Lock()
-				s.lastErr = err.Error()
+				if errors.Is(err, credentials.ErrUnavailable) || errors.Is(err, credentials.ErrInvalidMaterial) {
+					// A secret or key material that is missing is something an operator fixes:
+					// say so in an event at each attempt, not only in last_error.
+					s.setStatus(StatusConnecting, err.Error(), "reconnect failed: a secret or key material is unavailable", attempt)
+				} else {
+					s.lastErr = err.Error()
+				}
 				s.mu.Unlock()
 				s.log.Info("reconnect failed", zap.Int("attempt", attempt), zap.Error(err))
 				continue

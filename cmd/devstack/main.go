@@ -69,11 +69,29 @@ func run() error {
 	if err := daprstack.WaitTCP(startCtx, demo, "127.0.0.1:9001"); err != nil {
 		return err
 	}
+	// The wss:// demo (client certificate required) and the secret store holding what a
+	// connection needs for it; new certificates and token at every start.
+	pki, err := newDemoPKI()
+	if err != nil {
+		return fmt.Errorf("demo certificates: %w", err)
+	}
+	secretsFile, err := writeSecrets(dir, pki)
+	if err != nil {
+		return fmt.Errorf("demo secrets: %w", err)
+	}
+	stopTLS, err := startDemoTLS(pki)
+	if err != nil {
+		return err
+	}
+	defer stopTLS()
 	if *runFile != "" {
 		return runMulti(ctx, startCtx, st, root, *runFile, rt.SchedulerAddr)
 	}
 	res, err := filepath.Abs(*resources)
 	if err != nil {
+		return err
+	}
+	if res, err = withSecretStore(dir, res, secretsFile); err != nil {
 		return err
 	}
 	d, err := st.StartDaprd(bin, rt, daprstack.DaprdOptions{AppID: "wsmanager", AppPort: 5003, HTTPPort: 3500, GRPCPort: 50001, ResourcesPath: res, LogLevel: "info"})
@@ -136,6 +154,8 @@ Multi-app run is up (Ctrl-C stops everything): two instances of the service and 
   instance-2: gRPC 127.0.0.1:5012, REST http://127.0.0.1:5011
   consumer:   prints every frame published to the topic "frames" (lines "== APP - wsconsumer ==")
   demo WebSocket server: ws://127.0.0.1:9001/stream
+  demo wss:// server (client certificate required): wss://127.0.0.1:9443/echo; secret store
+  "secretstore" (components/secretstore.yaml over .tools/run/secrets.json): demo-client-tls, demo-api-token
 
   curl -s -XPOST localhost:5001/v1/connect -H 'Content-Type: application/json' -d '{"url":"ws://127.0.0.1:9001/stream","autoReconnect":true,"connectionId":"demo"}'
   curl -s -XPOST localhost:5011/v1/connections/demo/publish -H 'Content-Type: application/json' -d '{"topic":"frames"}'
@@ -165,6 +185,8 @@ WebSocket Manager is running (Ctrl-C stops everything).
   gRPC      127.0.0.1:5002   (reflection on: grpcurl -plaintext 127.0.0.1:5002 list)
   HTTP/REST http://127.0.0.1:5001
   demo WebSocket server: ws://127.0.0.1:9001/echo  and  ws://127.0.0.1:9001/stream
+  demo wss:// server (client certificate required): wss://127.0.0.1:9443/echo
+  Dapr secret store "secretstore" (.tools/run/secrets.json): demo-client-tls (ca, cert, key), demo-api-token
   Dapr sidecar: HTTP 127.0.0.1:3500, gRPC 127.0.0.1:50001
 
 Try it (REST):
@@ -184,6 +206,9 @@ Try it (CLI, in another terminal; .tools/bin/wsmctl):
   .tools/bin/wsmctl send demo "Hello WebSocket!"
   .tools/bin/wsmctl list
   .tools/bin/wsmctl disconnect demo
+  .tools/bin/wsmctl connect wss://127.0.0.1:9443/echo --id mtls --tls-ca secret:secretstore/demo-client-tls/ca \
+      --tls-cert secret:secretstore/demo-client-tls/cert --tls-key secret:secretstore/demo-client-tls/key \
+      --secret-header X-Api-Token=secretstore/demo-api-token
 
 Watch it: http://127.0.0.1:5001/metrics (Prometheus), /readyz, /healthz;
   Grafana dashboard: deploy/grafana/wsmanager-dashboard.json (docs/operations.md)

@@ -29,6 +29,8 @@ import (
 
 	"github.com/websocketmanager/websocketmanager/actors"
 	"github.com/websocketmanager/websocketmanager/actors/backoff"
+	upcreds "github.com/websocketmanager/websocketmanager/actors/credentials"
+	"github.com/websocketmanager/websocketmanager/actors/egress"
 	"github.com/websocketmanager/websocketmanager/actors/logkey"
 	"github.com/websocketmanager/websocketmanager/actors/metrics"
 	"github.com/websocketmanager/websocketmanager/actors/netguard"
@@ -130,7 +132,23 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	scfg.Dial = (&netguard.Dialer{Policy: policy, Timeout: cfg.handshakeTimeout}).DialContext
+	guard := &netguard.Dialer{Policy: policy, Timeout: cfg.handshakeTimeout}
+	scfg.Dial = guard.DialContext
+	// One source of secret headers and TLS material: Connect checks references against it,
+	// every dial reads through it (the sidecar's secrets API, the allowed files).
+	creds := &upcreds.Source{Secrets: newDaprSecrets(daprConn), FileDirs: cfg.tlsFilesDirs, AllowInline: cfg.allowInlineTLS}
+	scfg.Credentials = creds
+	// With egress proxies the dial goes through them (the guard decides before the proxy is
+	// asked, see actors/egress), except for --egress-no-proxy hosts.
+	proxies, noProxy, err := cfg.egress()
+	if err != nil {
+		return nil, err
+	}
+	var egressNames []string
+	if len(proxies) > 0 {
+		ed := &egress.Dialer{Guard: guard, Proxies: proxies, NoProxy: noProxy, Secrets: creds.Secrets}
+		scfg.Dial, egressNames = ed.DialContext, ed.Names()
+	}
 	var registry *session.Registry // the metrics read it when scraped, after it exists
 	m := metrics.New(func() map[string]int { return registry.StatusCounts() })
 	scfg.Metrics = m
@@ -205,6 +223,8 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 		Reminders:          dc,
 		WatchdogInterval:   cfg.watchdog,
 		Peers:              svc.HeldChecker(),
+		Credentials:        creds,
+		EgressProxies:      egressNames,
 		Log:                log.Named("actors"),
 	})
 
@@ -355,7 +375,8 @@ func (a *app) run(ctx context.Context) error {
 		zap.String("actor_host", actorL.Addr().String()),
 		zap.String("dapr_grpc", a.cfg.daprGRPCAddress),
 		zap.String("pubsub", a.cfg.pubsub),
-		zap.Strings("dial_allow", a.cfg.dialAllow), zap.Strings("dial_deny", a.cfg.dialDeny))
+		zap.Strings("dial_allow", a.cfg.dialAllow), zap.Strings("dial_deny", a.cfg.dialDeny),
+		zap.Strings("egress_proxy", a.cfg.egressProxy)) // URLs without credentials (refused)
 	err = g.Wait()
 	if err != nil {
 		a.log.Error("server stopped", zap.Error(err))

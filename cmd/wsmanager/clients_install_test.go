@@ -64,7 +64,7 @@ func TestInstallPythonWheel(t *testing.T) {
 
 	ws := sessiontest.NewServer(t, time.Hour)
 	runClientCommand(t, ctx, run, append(clientEnv(ws), "PYTHONDONTWRITEBYTECODE=1"), python, "-m", "unittest", "-v",
-		"tests/test_client.py", "tests/test_frames.py", "tests/test_proto_compat.py")
+		"tests/test_client.py", "tests/test_frames.py", "tests/test_proto_compat.py", "tests/test_connect_options.py")
 }
 
 // Ensure the TypeScript client packs as an npm package that a project installs and uses:

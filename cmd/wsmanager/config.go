@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/peterbourgon/ff/v3"
 
+	"github.com/websocketmanager/websocketmanager/actors/egress"
 	"github.com/websocketmanager/websocketmanager/actors/netguard"
 	"github.com/websocketmanager/websocketmanager/actors/publish"
 	"github.com/websocketmanager/websocketmanager/actors/session"
@@ -80,6 +82,13 @@ type config struct {
 	// Span export (docs/operations.md, "Traces"); an empty endpoint turns it off.
 	otlpEndpoint string
 	otlpInsecure bool
+	// Egress through HTTP CONNECT proxies (docs/security.md): [name=]URL entries, hosts dialed
+	// directly, and where each proxy's user:password is read.
+	egressProxy, egressNoProxy, egressProxyAuth []string
+	// Upstream TLS key material (docs/security.md): directories whose files a Connect may name,
+	// and whether PEM may be given inline (it is then kept in actor state).
+	tlsFilesDirs   []string
+	allowInlineTLS bool
 	// From Dapr's own environment variables (not flags): the token daprd sends on calls to
 	// the actor host, and the token this service sends to daprd.
 	appAPIToken  string
@@ -179,7 +188,12 @@ func flagSet(c *config, getenv func(string) string, stderr io.Writer) *flag.Flag
 	fs.IntVar(&c.maxWatchStreamsPerCaller, "max-watch-streams-per-caller", 64, "most WatchEvents streams one caller (bearer token, else client certificate, else address) may have open on this instance; more fail with RESOURCE_EXHAUSTED (0 = no limit)")
 	fs.StringVar(&c.otlpEndpoint, "otlp-endpoint", "", "OTLP/gRPC receiver (an OpenTelemetry collector) to export trace spans to: host:port, or http://host:port (plaintext) / https://host:port; empty = no spans recorded")
 	fs.BoolVar(&c.otlpInsecure, "otlp-insecure", false, "send spans to a host:port --otlp-endpoint without TLS (a collector on loopback or in the pod)")
+	fs.Var(listFlag{&c.egressProxy}, "egress-proxy", "HTTP CONNECT proxies to reach WebSocket servers through (comma-separated [name=]URL, http:// or https://, no credentials in the URL); the unnamed one is the default, a named one is used when a Connect chooses it (egress_proxy); empty = dial directly")
+	fs.Var(listFlag{&c.egressNoProxy}, "egress-no-proxy", "hosts dialed directly even when a proxy applies (comma-separated): host names, .example.com or *.example.com for subdomains, IP addresses and CIDRs (matched against URLs whose host is an address), * for all")
+	fs.Var(listFlag{&c.egressProxyAuth}, "egress-proxy-auth", "where each proxy's user:password is read at every CONNECT (comma-separated [name=]file:/abs/path or [name=]secret:store/key[/field]; unnamed = the default proxy), sent as Proxy-Authorization Basic")
 	fs.StringVar(&c.peerServerName, "peer-tls-server-name", "", "name to verify in other instances' certificates when forwarding to them over TLS (default: the host of their advertise address)")
+	fs.Var(listFlag{&c.tlsFilesDirs}, "tls-files-dir", "absolute directories (comma-separated) whose files a Connect may name as upstream TLS key material (tls.*.file); a path must resolve, symlinks included, inside one of them; empty = file references are refused")
+	fs.BoolVar(&c.allowInlineTLS, "allow-inline-tls", false, "accept upstream TLS key material given inline in Connect (tls.*.inline_pem); it is then stored in the actor state store, so prefer secret or file references")
 	return fs
 }
 
@@ -268,8 +282,32 @@ func (c config) validate() error {
 	if c.tlsClientCA != "" && c.tlsCert == "" {
 		return errors.New("--tls-client-ca-file needs --tls-cert-file and --tls-key-file")
 	}
+	for _, d := range c.tlsFilesDirs {
+		if err := checkTLSFilesDir(d); err != nil {
+			return fmt.Errorf("--tls-files-dir: %w", err)
+		}
+	}
+	if _, _, err := c.egress(); err != nil {
+		return err
+	}
 	if c.logFormat != "json" && c.logFormat != "console" {
 		return fmt.Errorf("--log-format must be json or console, got %q", c.logFormat)
+	}
+	return nil
+}
+
+// checkTLSFilesDir refuses a --tls-files-dir that is relative, not clean, or not an existing
+// directory: a typo would otherwise show only as every file reference failing later.
+func checkTLSFilesDir(d string) error {
+	if !filepath.IsAbs(d) || filepath.Clean(d) != d {
+		return fmt.Errorf("%q must be an absolute, clean path (e.g. /etc/wsmanager/tls)", d)
+	}
+	fi, err := os.Stat(d)
+	if err != nil {
+		return fmt.Errorf("%q: %w", d, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%q is not a directory", d)
 	}
 	return nil
 }
@@ -287,4 +325,25 @@ func defaultInstanceID() string {
 		host = "wsmanager"
 	}
 	return host + "-" + uuid.NewString()[:8]
+}
+
+// egress parses the egress proxy flags: the proxies with their credentials' references, and
+// the hosts dialed directly.
+func (c config) egress() ([]egress.Proxy, egress.NoProxy, error) {
+	proxies, err := egress.ParseProxies(c.egressProxy)
+	if err != nil {
+		return nil, egress.NoProxy{}, fmt.Errorf("--egress-proxy: %w", err)
+	}
+	auth, err := egress.ParseAuth(c.egressProxyAuth)
+	if err != nil {
+		return nil, egress.NoProxy{}, fmt.Errorf("--egress-proxy-auth: %w", err)
+	}
+	if proxies, err = egress.WithAuth(proxies, auth); err != nil {
+		return nil, egress.NoProxy{}, err
+	}
+	noProxy, err := egress.ParseNoProxy(c.egressNoProxy)
+	if err != nil {
+		return nil, egress.NoProxy{}, fmt.Errorf("--egress-no-proxy: %w", err)
+	}
+	return proxies, noProxy, nil
 }

@@ -58,7 +58,8 @@ const usage = `wsmctl drives WebSocket Manager.
 Usage: wsmctl [global flags] <command> [flags] [arguments]
 
 Commands:
-  connect <url>               open a connection; prints its id
+  connect <url>               open a connection; prints its id (wsmctl connect -h: every
+                              flag: headers, secrets, TLS, proxy, compression, send rate)
   list                        the connections, as a table (--output json for JSON)
   send <id> <message>         send a message and print the reply
   sendraw <id> <message>      send a message without waiting
@@ -238,7 +239,24 @@ func (g *globals) print(m proto.Message) {
 }
 
 func (g *globals) connect(ctx context.Context, args []string) error {
-	fs := g.flags("connect")
+	req, err := connectRequest(g.flags("connect"), args, os.ReadFile)
+	if err != nil {
+		return err
+	}
+	r, err := g.client.Connect(ctx, req)
+	if err != nil {
+		return err
+	}
+	if g.output == "json" {
+		g.print(r)
+		return nil
+	}
+	fmt.Fprintln(g.stdout, r.GetConnectionId())
+	return nil
+}
+
+// connectRequest reads connect's arguments into a request; readFile reads the pem: files.
+func connectRequest(fs *flag.FlagSet, args []string, readFile func(string) ([]byte, error)) (*pb.ConnectRequest, error) {
 	headers, tags := kv{}, kv{}
 	var subprotocols, onConnect list
 	req := &pb.ConnectRequest{}
@@ -252,9 +270,11 @@ func (g *globals) connect(ctx context.Context, args []string) error {
 	field := fs.String("field", "", "correlation field of json_field mode (default id)")
 	sendRate := fs.Float64("send-rate", 0, "limit what is sent (Send, SendRaw, on-connect messages) to this many frames a second (0: no limit)")
 	sendBurst := fs.Uint("send-burst", 0, "with --send-rate: frames that may go at once (0: 1)")
-	pos, err := parse(fs, args, 1, "<url> [--id ID] [--auto-reconnect] [--header K=V] [--tag K=V] …")
+	up := upstreamFlags{readFile: readFile}
+	up.register(fs)
+	pos, err := parse(fs, args, 1, "<url> [--id ID] [--auto-reconnect] [--header K=V] [--secret-header K=store/key] [--tls-…] [--tag K=V] … (wsmctl connect -h lists them)")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if *sendRate != 0 || *sendBurst != 0 {
 		req.SendRate = &pb.SendRate{PerSecond: *sendRate, Burst: uint32(min(*sendBurst, math.MaxUint32))}
@@ -263,20 +283,14 @@ func (g *globals) connect(ctx context.Context, args []string) error {
 	if *mode != "" || *field != "" {
 		m, ok := pb.CorrelationMode_value["CORRELATION_MODE_"+strings.ToUpper(*mode)]
 		if !ok && *mode != "" {
-			return usageError(fmt.Sprintf("--correlation must be auto, json_field, prefix or next, got %q", *mode))
+			return nil, usageError(fmt.Sprintf("--correlation must be auto, json_field, prefix or next, got %q", *mode))
 		}
 		req.Correlation = &pb.Correlation{Mode: pb.CorrelationMode(m), Field: *field}
 	}
-	r, err := g.client.Connect(ctx, req)
-	if err != nil {
-		return err
+	if err := up.apply(req); err != nil {
+		return nil, err
 	}
-	if g.output == "json" {
-		g.print(r)
-		return nil
-	}
-	fmt.Fprintln(g.stdout, r.GetConnectionId())
-	return nil
+	return req, nil
 }
 
 func (g *globals) list(ctx context.Context, args []string) error {

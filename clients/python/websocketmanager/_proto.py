@@ -50,6 +50,10 @@ Frame = _message("Frame")
 FrameGap = _message("FrameGap")
 LifecycleEvent = _message("LifecycleEvent")
 WebSocketConnection = _message("WebSocketConnection")
+SecretRef = _message("SecretRef")
+KeyMaterial = _message("KeyMaterial")
+UpstreamTLS = _message("UpstreamTLS")
+SendRate = _message("SendRate")
 
 _status = _pool.FindEnumTypeByName(_PACKAGE + ".ConnectionStatus")
 
@@ -57,3 +61,8 @@ _status = _pool.FindEnumTypeByName(_PACKAGE + ".ConnectionStatus")
 def status_name(value):
     """The name of a ConnectionStatus value ("CONNECTED", …)."""
     return _status.values_by_number[value].name
+
+
+def enum_value(enum, name):
+    """The number of value name of enum ("FrameDecoding", "FRAME_DECODING_GZIP")."""
+    return _pool.FindEnumTypeByName(_PACKAGE + "." + enum).values_by_name[name].number

@@ -31,6 +31,7 @@ import os
 import grpc
 
 from . import _proto as pb
+from . import options as _options
 
 
 class WebSocketManagerClient:
@@ -79,26 +80,46 @@ class WebSocketManagerClient:
         return await self._unary(method, response)(request, timeout=timeout or self._timeout, metadata=self._metadata)
 
     async def connect(self, url, *, auto_reconnect=False, connection_id="", headers=None, subprotocols=None,
-                      on_connect_messages=None, tags=None):
-        """Opens a connection to url; returns once the handshake succeeded (.connection_id, .status)."""
+                      on_connect_messages=None, tags=None, secret_headers=None, tls=None, egress_proxy="",
+                      permessage_deflate=False, decode_binary=None, max_decoded_bytes=0, send_rate=None):
+        """Opens a connection to url; returns once the handshake succeeded (.connection_id, .status).
+
+        secret_headers: {name: secret_ref(store, key[, field])}, handshake headers the service
+        reads from a Dapr secret store at every dial. tls: the TLS of a wss:// URL, an
+        UpstreamTLS (tls_from_secret, upstream_tls). egress_proxy: one of the service's
+        --egress-proxy proxies by name. permessage_deflate: offer compression. decode_binary:
+        "none", "gzip", "zlib", "deflate" or "auto". max_decoded_bytes: the largest decoded
+        frame (0: the service's limit). send_rate: frames a second, or (per_second, burst), or
+        a SendRate. See docs/configuration.md."""
         req = pb.ConnectRequest(url=url, auto_reconnect=auto_reconnect, connection_id=connection_id,
                                 headers=headers or {}, subprotocols=subprotocols or [],
-                                on_connect_messages=on_connect_messages or [], tags=tags or {})
+                                on_connect_messages=on_connect_messages or [], tags=tags or {},
+                                egress_proxy=egress_proxy, permessage_deflate=permessage_deflate,
+                                max_decoded_bytes=max_decoded_bytes)
+        for name, ref in (secret_headers or {}).items():
+            _options.copy_into(req.secret_headers[name], ref, f"secret_headers[{name!r}] must be a SecretRef (secret_ref(store, key))")
+        if tls is not None:
+            _options.copy_into(req.tls, tls, "tls must be an UpstreamTLS (tls_from_secret, upstream_tls)")
+        if decode_binary is not None:
+            req.decode_binary = _options.decoding(decode_binary)
+        if send_rate is not None:
+            _options.copy_into(req.send_rate, _options.send_rate(send_rate), "send_rate")
         return await self._call("Connect", req, pb.ConnectResponse)
 
-    async def send(self, connection_id, message, timeout_ms=0):
+    async def send(self, connection_id, message, timeout_ms=0, *, fail_fast=False):
         """Sends a text (str) or binary (bytes) message and waits for the reply (.response,
-        or .binary_response when .binary)."""
-        req = pb.SendRequest(id=connection_id, timeout_ms=timeout_ms)
+        or .binary_response when .binary). fail_fast: over the connection's send_rate, fail
+        at once with RESOURCE_EXHAUSTED instead of waiting for the rate."""
+        req = pb.SendRequest(id=connection_id, timeout_ms=timeout_ms, fail_fast=fail_fast)
         if isinstance(message, (bytes, bytearray)):
             req.binary_message = bytes(message)
         else:
             req.message = message
         return await self._call("Send", req, pb.SendResponse, timeout=self._timeout + timeout_ms / 1000)
 
-    async def send_raw(self, connection_id, message):
-        """Sends a message without waiting for a reply."""
-        req = pb.SendRawRequest(id=connection_id)
+    async def send_raw(self, connection_id, message, *, fail_fast=False):
+        """Sends a message without waiting for a reply (fail_fast: as send)."""
+        req = pb.SendRawRequest(id=connection_id, fail_fast=fail_fast)
         if isinstance(message, (bytes, bytearray)):
             req.binary_message = bytes(message)
         else:

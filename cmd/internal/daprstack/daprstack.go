@@ -726,6 +726,21 @@ spec:
 `
 }
 
+// LocalFileSecretStore is a secretstores.local.file component named name over the JSON file
+// path, multi-valued: a secret is the object under its key (a string value gives {key: value}).
+func LocalFileSecretStore(name, path string) string {
+	return `apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {name: ` + name + `}
+spec:
+  type: secretstores.local.file
+  version: v1
+  metadata:
+    - {name: secretsFile, value: ` + strconv.Quote(path) + `}
+    - {name: multiValued, value: "true"}
+`
+}
+
 // WriteResources writes the component documents into dir (created if needed) and returns dir.
 func WriteResources(dir string, docs ...string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
