@@ -2,6 +2,7 @@ package actors
 
 import (
 	"errors"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -24,7 +25,19 @@ func (d *Deps) validateUpstream(a *ConnectArgs) *ErrorInfo {
 	if err := src.Validate(a.SecretHeaders, a.Headers, a.TLS, isSecureURL(a.URL)); err != nil {
 		return errorf(CodeInvalidArgument, "%v", err)
 	}
+	// URL credentials become the Authorization header at the dial, which a secret header of
+	// that name would silently replace: the caller must choose one.
+	for name := range a.SecretHeaders {
+		if strings.EqualFold(name, "Authorization") && urlHasCredentials(a.URL) {
+			return errorf(CodeInvalidArgument, "secret_headers[%q] and the credentials in the url (user:password@) both set the Authorization header: give only one of them (the secret header keeps the password out of the connection's spec)", name)
+		}
+	}
 	return nil
+}
+
+func urlHasCredentials(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && u.User != nil
 }
 
 func isSecureURL(u string) bool {

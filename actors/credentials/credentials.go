@@ -55,6 +55,9 @@ type Source struct {
 	FileDirs []string
 	// AllowInline accepts InlinePEM (--allow-inline-tls).
 	AllowInline bool
+	// Allow lists the secrets references may name (--secret-allow); empty: none. It is checked
+	// at Connect and again at every read (a connection may move to an instance with other flags).
+	Allow SecretAllow
 }
 
 var (

@@ -49,15 +49,46 @@ func DescribeTLSError(err error, host string) (string, bool) {
 		// not exported).
 		return describeAlert(strings.TrimPrefix(opErr.Err.Error(), "tls: "), host), true
 	}
-	msg := err.Error()
-	if i := strings.Index(msg, "tls: "); i >= 0 {
-		local := msg[i+len("tls: "):]
-		if strings.Contains(local, "protocol version") {
-			return fmt.Sprintf("the server at %s and this service have no TLS version in common (%s): check tls.min_version", host, local), true
-		}
-		return fmt.Sprintf("the TLS handshake with %s failed: %s", host, local), true
+	if v, ok := localVersionMismatch(err); ok {
+		return fmt.Sprintf("the server at %s and this service have no TLS version in common (the server chose %s): check tls.min_version (1.3 needs a server that speaks TLS 1.3)", host, v), true
 	}
+	// Nothing else is described: a text search for "tls: " would also take a TLS failure
+	// with an egress proxy, or a DNS error for a host ending in "tls", for the server's.
 	return "", false
+}
+
+// localVersionMismatch recognises crypto/tls refusing the version a server chose (a server
+// that ignores the versions offered, e.g. a TLS 1.2-only one when tls.min_version is 1.3).
+// crypto/tls returns it untyped, so it is matched as the innermost error of the chain, which
+// only crypto/tls creates with this text (a proxy's TLS failure is quoted, not wrapped).
+func localVersionMismatch(err error) (string, bool) {
+	root := err
+	for {
+		next := errors.Unwrap(root)
+		if next == nil {
+			break
+		}
+		root = next
+	}
+	const prefix = "tls: server selected unsupported protocol version "
+	msg := root.Error()
+	if !strings.HasPrefix(msg, prefix) {
+		return "", false
+	}
+	switch v := strings.TrimPrefix(msg, prefix); v {
+	case "300":
+		return "SSL 3.0", true
+	case "301":
+		return "TLS 1.0", true
+	case "302":
+		return "TLS 1.1", true
+	case "303":
+		return "TLS 1.2", true
+	case "304":
+		return "TLS 1.3", true
+	default:
+		return "version 0x" + clip(v), true
+	}
 }
 
 func describeInvalid(e x509.CertificateInvalidError, host string) string {

@@ -18,8 +18,9 @@ func FuzzValidate(f *testing.F) {
 	f.Add("x key", "s", "k", "", "/srv/certs/a/./b", "", "-a", "1.2", false)
 	f.Add("Host", "s", "k", "", "/srv/certs", "", "", "", true)
 	dirs := []string{"/etc/wsm/tls", "/srv/certs"}
+	allow := allowed(f, "secretstore", "s/k", "s/api*")
 	f.Fuzz(func(t *testing.T, name, store, key, field, path, inlinePEM, serverName, minVersion string, caOnly bool) {
-		src := &credentials.Source{FileDirs: dirs, AllowInline: true}
+		src := &credentials.Source{FileDirs: dirs, AllowInline: true, Allow: allow}
 		r := credentials.SecretRef{Store: store, Key: key, Field: field}
 		headers := map[string]credentials.SecretRef{name: r}
 		spec := &credentials.TLS{CA: &credentials.Material{File: path}, CAOnly: caOnly, ServerName: serverName, MinVersion: minVersion}
@@ -44,6 +45,9 @@ func FuzzValidate(f *testing.F) {
 		}
 		if strings.EqualFold(name, "X-Plain") || strings.EqualFold(name, "Host") || strings.HasPrefix(strings.ToLower(name), "sec-websocket-") {
 			t.Fatalf("accepted the header name %q", name)
+		}
+		if store != "secretstore" && !(store == "s" && (key == "k" || strings.HasPrefix(key, "api"))) {
+			t.Fatalf("accepted secret store %q key %q outside the allow-list", store, key)
 		}
 		if minVersion != "" && minVersion != "1.2" && minVersion != "1.3" {
 			t.Fatalf("accepted min_version %q", minVersion)

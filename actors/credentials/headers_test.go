@@ -115,7 +115,7 @@ func TestHeaders(t *testing.T) {
 			for k, v := range tc.secrets {
 				store.set("s", k, v)
 			}
-			src := &credentials.Source{Secrets: store}
+			src := &credentials.Source{Secrets: store, Allow: allowed(t, "s", "other")}
 			h, err := src.Headers(context.Background(), tc.refs)
 			if tc.kind == nil {
 				require.NoError(t, err)
@@ -135,7 +135,7 @@ func TestHeaders(t *testing.T) {
 func TestHeadersStore(t *testing.T) {
 	store := &fakeStore{}
 	store.set("s", "api", map[string]string{"a": "1", "b": "2"})
-	src := &credentials.Source{Secrets: store}
+	src := &credentials.Source{Secrets: store, Allow: allowed(t, "s/api")}
 	refs := map[string]credentials.SecretRef{"X-A": ref("s", "api", "a"), "X-B": ref("s", "api", "b")}
 	_, err := src.Headers(context.Background(), refs)
 	require.NoError(t, err)
@@ -154,7 +154,7 @@ func TestHeadersStore(t *testing.T) {
 	require.ErrorIs(t, err, credentials.ErrUnavailable)
 	assert.Equal(t, `secret header X-A: secret store "s" key "api" field "a": connection refused`, err.Error())
 
-	_, err = (&credentials.Source{}).Headers(context.Background(), refs)
+	_, err = (&credentials.Source{Allow: allowed(t, "s")}).Headers(context.Background(), refs)
 	require.ErrorIs(t, err, credentials.ErrUnavailable)
 	assert.Contains(t, err.Error(), "this service has no secret store client")
 }

@@ -56,6 +56,9 @@ func describeRef(r SecretRef) string {
 // secret reads the value r names; what is the start of an error text (e.g. "secret header X").
 func (r *reader) secret(ctx context.Context, what string, ref SecretRef) (string, error) {
 	desc := describeRef(ref)
+	if !r.src.Allow.Allows(ref.Store, ref.Key) { // checked at Connect, maybe on an instance with other flags
+		return "", fail(ErrUnavailable, nil, "%s: %s", what, notAllowed(ref))
+	}
 	if r.src.Secrets == nil {
 		return "", fail(ErrUnavailable, nil, "%s: %s: this service has no secret store client", what, desc)
 	}
@@ -181,6 +184,14 @@ func (s *Source) readFile(field, p string) ([]byte, error) {
 		return nil, fail(ErrUnavailable, err, "%s: file %q may not be read by the service (permission denied)", field, p)
 	case escapes(s, p):
 		return nil, fail(ErrInvalidMaterial, err, "%s: file %q leads (through a symbolic link) outside the directories the service allows (%s)", field, p, strings.Join(s.FileDirs, ", "))
+	case s.absoluteLink(p) != "":
+		// os.Root follows only links that stay inside by their own text, so an absolute
+		// target is refused even when it points back inside.
+		link := s.absoluteLink(p)
+		if link == p {
+			return nil, fail(ErrInvalidMaterial, err, "%s: file %q is a symbolic link with an absolute target; use a relative link or the file itself", field, p)
+		}
+		return nil, fail(ErrInvalidMaterial, err, "%s: file %q: %q is a symbolic link with an absolute target; use a relative link or the file itself", field, p, link)
 	}
 	return nil, fail(ErrUnavailable, err, "%s: file %q cannot be read: %v", field, p, err)
 }
@@ -234,6 +245,23 @@ func escapes(s *Source, p string) bool {
 	return true
 }
 
+// absoluteLink returns the first of p and its parent directories below an allowed directory
+// that is a symbolic link with an absolute target, or "": only to explain a refusal.
+func (s *Source) absoluteLink(p string) string {
+	for _, dir := range s.dirsOf(p) {
+		var below []string
+		for d := p; d != dir && d != "/" && d != "."; d = filepath.Dir(d) {
+			below = append(below, d)
+		}
+		for i := len(below) - 1; i >= 0; i-- {
+			if target, err := os.Readlink(below[i]); err == nil && filepath.IsAbs(target) {
+				return below[i]
+			}
+		}
+	}
+	return ""
+}
+
 func (r *reader) tlsConfig(ctx context.Context, t *TLS) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
 	switch t.MinVersion {
@@ -254,9 +282,13 @@ func (r *reader) tlsConfig(ctx context.Context, t *TLS) (*tls.Config, error) {
 		}
 		pool := x509.NewCertPool()
 		if !t.CAOnly {
-			if sys, err := x509.SystemCertPool(); err == nil {
-				pool = sys.Clone()
+			// The pool returned is the caller's own copy. Without it only the CA would be
+			// trusted, which the connection did not ask for (tls.ca_only).
+			sys, err := x509.SystemCertPool()
+			if err != nil {
+				return nil, fail(ErrUnavailable, err, "tls.ca: the system root certificates cannot be loaded to add the CA to (%v): fix the machine's root store, or set tls.ca_only to trust only tls.ca", err)
 			}
+			pool = sys
 		}
 		for _, c := range certs {
 			pool.AddCert(c)

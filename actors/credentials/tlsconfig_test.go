@@ -128,7 +128,7 @@ func TestTLSConfigErrors(t *testing.T) {
 	store := &fakeStore{}
 	store.set("s", "tls", map[string]string{"ca": string(ca.PEM), "cert": string(certPEM), "key": string(keyPEM)})
 
-	src := &credentials.Source{FileDirs: []string{dir}, Secrets: store, AllowInline: true}
+	src := &credentials.Source{FileDirs: []string{dir}, Secrets: store, AllowInline: true, Allow: allowed(t, "s/tls")}
 	tests := []struct {
 		name string
 		src  *credentials.Source
@@ -182,7 +182,7 @@ func TestTLSConfigSecretsAndInline(t *testing.T) {
 	certPEM, keyPEM, cert := ca.Issue(t, credtest.Leaf{Client: true})
 	store := &fakeStore{}
 	store.set("s", "tls", map[string]string{"ca": string(ca.PEM), "cert": string(certPEM), "key": string(keyPEM)})
-	src := &credentials.Source{Secrets: store, AllowInline: true}
+	src := &credentials.Source{Secrets: store, AllowInline: true, Allow: allowed(t, "s/tls")}
 
 	cfg, err := src.TLSConfig(context.Background(), &credentials.TLS{CA: secretMat("s", "tls", "ca"), CAOnly: true,
 		ClientCert: secretMat("s", "tls", "cert"), ClientKey: secretMat("s", "tls", "key")})

@@ -60,6 +60,9 @@ func (s *Source) validateHeaders(refs map[string]SecretRef, plain map[string]str
 		if err := validateRef(refs[name]); err != nil {
 			return fmt.Errorf("secret_headers[%q]: %w", name, err)
 		}
+		if r := refs[name]; !s.Allow.Allows(r.Store, r.Key) {
+			return fmt.Errorf("secret_headers[%q]: %s", name, notAllowed(r))
+		}
 	}
 	return nil
 }
@@ -81,6 +84,15 @@ func (s *Source) validateTLS(t *TLS, secure bool) error {
 		if err := s.validateMaterial(m.m); err != nil {
 			return fmt.Errorf("%s: %w", m.field, err)
 		}
+	}
+	inline := 0
+	for _, m := range []*Material{t.CA, t.ClientCert, t.ClientKey} {
+		if m != nil {
+			inline += len(m.InlinePEM)
+		}
+	}
+	if inline > MaxMaterialBytes { // it is kept in actor state: one bound for the connection
+		return fmt.Errorf("tls: the inline_pem of tls.ca, tls.client_certificate and tls.client_key together are larger than %d bytes; give the larger ones as secrets", MaxMaterialBytes)
 	}
 	if t.CAOnly && t.CA == nil {
 		return errors.New("tls.ca_only needs tls.ca (the only authority to trust)")
@@ -118,6 +130,9 @@ func (s *Source) validateMaterial(m *Material) error {
 	case m.Secret != nil:
 		if err := validateRef(*m.Secret); err != nil {
 			return fmt.Errorf("secret: %w", err)
+		}
+		if !s.Allow.Allows(m.Secret.Store, m.Secret.Key) {
+			return errors.New(notAllowed(*m.Secret))
 		}
 	case m.File != "":
 		return s.validateFile(m.File)
@@ -221,11 +236,13 @@ func validToken(s string) bool {
 }
 
 // validServerName accepts an IP address or a DNS name (labels of letters, digits, hyphens
-// and underscores, 1 to 63 characters, not starting or ending with a hyphen; 253 in all).
+// and underscores, 1 to 63 characters, not starting or ending with a hyphen; 253 in all),
+// with or without a trailing dot.
 func validServerName(n string) bool {
 	if net.ParseIP(n) != nil {
 		return true
 	}
+	n = strings.TrimSuffix(n, ".") // a fully qualified name; crypto/tls drops the dot itself
 	if len(n) > 253 {
 		return false
 	}

@@ -26,9 +26,11 @@ const somePEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 // message naming the field and saying what to do.
 func TestValidate(t *testing.T) {
 	dir := "/etc/wsm/tls"
-	files := &credentials.Source{FileDirs: []string{dir, "/srv/certs"}}
-	inline := &credentials.Source{AllowInline: true}
-	none := &credentials.Source{}
+	// The secrets these cases name are allowed; TestSecretAllowEnforced covers others.
+	secrets := allowed(t, "s", "secretstore/api")
+	files := &credentials.Source{FileDirs: []string{dir, "/srv/certs"}, Allow: secrets}
+	inline := &credentials.Source{AllowInline: true, Allow: secrets}
+	none := &credentials.Source{Allow: secrets}
 	many := map[string]credentials.SecretRef{}
 	for i := range credentials.MaxSecretHeaders + 1 {
 		many[fmt.Sprintf("X-H%d", i)] = ref("s", "k", "")

@@ -18,33 +18,40 @@ const (
 var errTooLarge = fmt.Errorf("the answer's header is larger than %d bytes or %d lines", maxResponseBytes, maxHeaderLines)
 
 // ReadConnectResponse reads a proxy's answer to CONNECT up to the blank line that ends its
-// header, and returns the status code and reason. Nothing past that line is consumed beyond
-// what r has buffered (the tunnel's first bytes stay in r). The header fields are not kept:
-// a CONNECT answer carries nothing we use.
-func ReadConnectResponse(r *bufio.Reader) (code int, reason string, err error) {
+// header, and returns the status code (100-599). Interim 1xx answers before it are skipped
+// (101 is final: it is no tunnel, so the caller refuses it); the bounds hold for all of them
+// together. Nothing past that line is consumed beyond what r has buffered (the tunnel's first
+// bytes stay in r). Neither the reason phrase nor the header fields are kept: a CONNECT
+// answer carries nothing we use, and a proxy could echo our credentials in them.
+func ReadConnectResponse(r *bufio.Reader) (code int, err error) {
 	total := 0
+	status := true // the next line is a status line
 	for line := 0; ; line++ {
 		if line > maxHeaderLines {
-			return 0, "", errTooLarge
+			return 0, errTooLarge
 		}
 		l, err := readLine(r, maxResponseBytes-total)
 		if err != nil {
-			return 0, "", err
+			return 0, err
 		}
 		total += len(l)
 		l = bytes.TrimRight(l, "\r\n")
-		if line == 0 {
-			code, reason, err = parseStatusLine(l)
-			if err != nil {
-				return 0, "", err
+		if status {
+			if code, err = parseStatusLine(l); err != nil {
+				return 0, err
 			}
+			status = false
 			continue
 		}
 		if len(l) == 0 {
-			return code, reason, nil
+			if code >= 100 && code <= 199 && code != 101 {
+				status = true // an interim answer: the real one follows
+				continue
+			}
+			return code, nil
 		}
 		if l[0] == ' ' || l[0] == '\t' || bytes.IndexByte(l, ':') <= 0 {
-			return 0, "", fmt.Errorf("malformed header line in the answer to CONNECT")
+			return 0, fmt.Errorf("malformed header line in the answer to CONNECT")
 		}
 	}
 }
@@ -69,35 +76,19 @@ func readLine(r *bufio.Reader, limit int) ([]byte, error) {
 	}
 }
 
-// parseStatusLine parses "HTTP/1.x 200 Reason".
-func parseStatusLine(l []byte) (int, string, error) {
+// parseStatusLine parses "HTTP/1.x 200 Reason" and returns the code; the reason is dropped.
+func parseStatusLine(l []byte) (int, error) {
 	proto, rest, ok := bytes.Cut(l, []byte(" "))
 	if !ok || !(bytes.Equal(proto, []byte("HTTP/1.1")) || bytes.Equal(proto, []byte("HTTP/1.0"))) {
-		return 0, "", fmt.Errorf("the answer to CONNECT is not HTTP/1.x")
+		return 0, fmt.Errorf("the answer to CONNECT is not HTTP/1.x")
 	}
-	codeText, reason, _ := bytes.Cut(rest, []byte(" "))
-	if len(codeText) != 3 {
-		return 0, "", fmt.Errorf("the answer to CONNECT has no 3-digit status code")
+	codeText, _, _ := bytes.Cut(rest, []byte(" "))
+	if len(codeText) != 3 || codeText[0] < '1' || codeText[0] > '5' ||
+		codeText[1] < '0' || codeText[1] > '9' || codeText[2] < '0' || codeText[2] > '9' {
+		return 0, fmt.Errorf("malformed answer to CONNECT: no status code between 100 and 599")
 	}
-	code, err := strconv.Atoi(string(codeText))
-	if err != nil || code < 100 {
-		return 0, "", fmt.Errorf("the answer to CONNECT has no 3-digit status code")
-	}
-	return code, printable(reason, 64), nil
-}
-
-// printable keeps at most n printable ASCII bytes of b, for an error message.
-func printable(b []byte, n int) string {
-	out := make([]byte, 0, min(len(b), n))
-	for _, c := range b {
-		if len(out) == n {
-			break
-		}
-		if c >= 0x20 && c < 0x7f {
-			out = append(out, c)
-		}
-	}
-	return string(out)
+	code, _ := strconv.Atoi(string(codeText))
+	return code, nil
 }
 
 // bufferedConn is a tunnel whose first bytes were read into a bufio.Reader along with the

@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/websocketmanager/websocketmanager/actors/credentials"
@@ -41,7 +43,8 @@ type Dialer struct {
 	NoProxy NoProxy
 	// Secrets reads proxy credentials given as secret references.
 	Secrets credentials.SecretStore
-	// RootCAs verifies https:// proxies; nil: the system roots.
+	// RootCAs verifies https:// proxies; nil: the system roots (LoadRootCAs adds the
+	// operator's --egress-proxy-ca-file to them).
 	RootCAs *x509.CertPool
 }
 
@@ -175,7 +178,10 @@ func (d *Dialer) connect(ctx context.Context, p *Proxy, ip netip.Addr, port stri
 	if dl, has := ctx.Deadline(); has {
 		_ = conn.SetDeadline(dl)
 	}
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	// The closure gets its own copy: conn becomes the TLS connection below, while the
+	// closure may run at any moment on another goroutine.
+	raw := conn
+	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	if p.URL.Scheme == "https" {
 		tc := tls.Client(conn, &tls.Config{ServerName: p.URL.Hostname(), RootCAs: d.RootCAs, MinVersion: tls.VersionTLS12})
@@ -193,7 +199,7 @@ func (d *Dialer) connect(ctx context.Context, p *Proxy, ip netip.Addr, port stri
 		return nil, fmt.Errorf("%s: sending CONNECT: %w", p.label(), err)
 	}
 	br := bufio.NewReaderSize(conn, 4096)
-	code, reason, err := ReadConnectResponse(br)
+	code, err := ReadConnectResponse(br)
 	if err != nil {
 		if ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
 			// The deadline set from ctx may fire just before ctx itself reports it.
@@ -205,13 +211,14 @@ func (d *Dialer) connect(ctx context.Context, p *Proxy, ip netip.Addr, port stri
 		}
 		return nil, fmt.Errorf("%s: %w", p.label(), err)
 	}
+	// The proxy's reason phrase is never shown: it could echo what we sent (credentials).
 	switch {
 	case code == 407 && auth == "":
-		return nil, fmt.Errorf("%s requires credentials (HTTP 407 %s): configure them with --egress-proxy-auth", p.label(), reason)
+		return nil, fmt.Errorf("%s requires credentials (%s): configure them with --egress-proxy-auth", p.label(), statusText(code))
 	case code == 407:
-		return nil, fmt.Errorf("%s refused the proxy credentials (HTTP 407 %s): check the file or secret --egress-proxy-auth names", p.label(), reason)
+		return nil, fmt.Errorf("%s refused the proxy credentials (%s): check the file or secret --egress-proxy-auth names", p.label(), statusText(code))
 	case code < 200 || code > 299:
-		return nil, &statusError{code: code, msg: fmt.Sprintf("%s refused the tunnel to %s: HTTP %d %s", p.label(), target, code, reason)}
+		return nil, &statusError{code: code, msg: fmt.Sprintf("%s refused the tunnel to %s: %s", p.label(), target, statusText(code))}
 	}
 	if !stop() { // cancelled just now: the deadline is already in the past
 		return nil, fmt.Errorf("%s: %w", p.label(), ctx.Err())
@@ -219,6 +226,14 @@ func (d *Dialer) connect(ctx context.Context, p *Proxy, ip netip.Addr, port stri
 	_ = conn.SetDeadline(time.Time{}) // the WebSocket dialer sets its own from here
 	ok = true
 	return tunnelConn(conn, br), nil
+}
+
+// statusText is "HTTP 403 Forbidden": the code and its standard meaning, if it has one.
+func statusText(code int) string {
+	if t := http.StatusText(code); t != "" {
+		return fmt.Sprintf("HTTP %d %s", code, t)
+	}
+	return fmt.Sprintf("HTTP %d", code)
 }
 
 // authHeader reads p's credentials now (a rotated file or secret is used from the next dial)
@@ -230,17 +245,9 @@ func (d *Dialer) authHeader(ctx context.Context, p *Proxy) (string, error) {
 	var raw string
 	switch {
 	case p.Auth.File != "":
-		f, err := os.Open(p.Auth.File)
+		b, err := readAuthFile(p.Auth.File)
 		if err != nil {
 			return "", fmt.Errorf("%s: reading its credentials (--egress-proxy-auth): %w", p.label(), err)
-		}
-		b, err := io.ReadAll(io.LimitReader(f, maxAuthBytes+1))
-		_ = f.Close()
-		if err != nil {
-			return "", fmt.Errorf("%s: reading its credentials from %s: %w", p.label(), p.Auth.File, err)
-		}
-		if len(b) > maxAuthBytes {
-			return "", fmt.Errorf("%s: its credentials file %s is larger than %d bytes", p.label(), p.Auth.File, maxAuthBytes)
 		}
 		raw = string(b)
 	case p.Auth.Secret != nil:
@@ -261,6 +268,31 @@ func (d *Dialer) authHeader(ctx context.Context, p *Proxy) (string, error) {
 		return "", fmt.Errorf("%s: its credentials (--egress-proxy-auth) must be one line user:password", p.label())
 	}
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(raw)), nil
+}
+
+// readAuthFile reads a credentials file of at most maxAuthBytes. O_NONBLOCK: a FIFO (or a
+// device) put at the path must not block every dial; anything but a regular file is refused.
+func readAuthFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxAuthBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if len(b) > maxAuthBytes {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxAuthBytes)
+	}
+	return b, nil
 }
 
 // secret reads ref's value: the field it names, else the value named by its key, else the

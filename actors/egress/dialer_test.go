@@ -395,11 +395,17 @@ func TestHTTPSProxy(t *testing.T) {
 // answer are the tunnel's first bytes.
 func TestProxyAnswers(t *testing.T) {
 	guard := &netguard.Dialer{Policy: testPolicy(t), Timeout: 5 * time.Second}
-	refusing := egresstest.Start(t, egresstest.Respond("HTTP/1.1 403 Forbidden by policy\r\nContent-Length: 0\r\n\r\n"))
+	// The reason phrase is the proxy's to write, and could echo our credentials: never shown.
+	refusing := egresstest.Start(t, egresstest.Respond("HTTP/1.1 403 Basic YWxpY2U6czNjcmV0\r\nContent-Length: 0\r\n\r\n"))
 	d := &egress.Dialer{Guard: guard, Proxies: mustProxies(t, "corp="+refusing.URL)}
 	_, err := d.DialContext(egress.WithProxy(ctxT(t), "corp"), "tcp", "127.0.0.1:9")
 	require.Error(t, err)
-	assert.Equal(t, `egress proxy "corp" (`+refusing.Addr+`) refused the tunnel to 127.0.0.1:9: HTTP 403 Forbidden by policy`, err.Error())
+	assert.Equal(t, `egress proxy "corp" (`+refusing.Addr+`) refused the tunnel to 127.0.0.1:9: HTTP 403 Forbidden`, err.Error())
+	odd := egresstest.Start(t, egresstest.Respond("HTTP/1.1 599 user:password\r\n\r\n"))
+	d = &egress.Dialer{Guard: guard, Proxies: mustProxies(t, odd.URL)}
+	_, err = d.DialContext(ctxT(t), "tcp", "127.0.0.1:9")
+	require.Error(t, err)
+	assert.Equal(t, `the default egress proxy (`+odd.Addr+`) refused the tunnel to 127.0.0.1:9: HTTP 599`, err.Error())
 
 	eager := egresstest.Start(t, egresstest.Respond("HTTP/1.0 200 OK\r\nX-A: b\r\n\r\nfirst bytes"))
 	d = &egress.Dialer{Guard: guard, Proxies: mustProxies(t, eager.URL)}

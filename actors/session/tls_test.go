@@ -165,7 +165,7 @@ func (f *secretStore) set(k string, v map[string]string) {
 func TestSecretHeaders(t *testing.T) {
 	ws := sessiontest.NewServer(t, time.Hour)
 	store := &secretStore{values: map[string]map[string]string{"secretstore/api": {"token": "Bearer first"}}}
-	r, _ := newRegistry(t, credConfig(&credentials.Source{Secrets: store}))
+	r, _ := newRegistry(t, credConfig(&credentials.Source{Secrets: store, Allow: secretAllow(t, "secretstore")}))
 	refs := map[string]credentials.SecretRef{"Authorization": {Store: "secretstore", Key: "api", Field: "token"}}
 	s := open(t, r, session.Spec{URL: ws.URL("/headers?cid=sh"), SecretHeaders: refs, AutoReconnect: true})
 	got, err := s.Send(context.Background(), text("who"), waitFor)
@@ -185,4 +185,12 @@ func TestSecretHeaders(t *testing.T) {
 		SecretHeaders: map[string]credentials.SecretRef{"X-Key": {Store: "secretstore", Key: "missing"}}}, false)
 	require.ErrorIs(t, err, credentials.ErrUnavailable)
 	assert.Equal(t, `handshake failed: secret header X-Key: secret store "secretstore" key "missing": secret not found`, err.Error())
+}
+
+// secretAllow is an operator's --secret-allow list the test knows to be valid.
+func secretAllow(t *testing.T, entries ...string) credentials.SecretAllow {
+	t.Helper()
+	a, err := credentials.ParseSecretAllow(entries)
+	require.NoError(t, err)
+	return a
 }

@@ -99,7 +99,9 @@ func run() error {
 		return err
 	}
 	o := svcargs.Options{GRPCPort: 5002, HTTPPort: 5001, ActorPort: 5003, DaprGRPCPort: 50001, LogFormat: "console",
-		DialAllow: svcargs.Loopback} // the demo server is on loopback, which the SSRF guard denies unless allowed
+		DialAllow: svcargs.Loopback, // the demo server is on loopback, which the SSRF guard denies unless allowed
+		// Connects may name the demo secrets (demo-client-tls, demo-api-token), no others.
+		SecretAllow: []string{"secretstore/demo-*"}}
 	svc, err := st.Start("wsmanager", o.Environ(), filepath.Join(binDir, "wsmanager"), o.Args()...)
 	if err != nil {
 		return err
@@ -156,6 +158,7 @@ Multi-app run is up (Ctrl-C stops everything): two instances of the service and 
   demo WebSocket server: ws://127.0.0.1:9001/stream
   demo wss:// server (client certificate required): wss://127.0.0.1:9443/echo; secret store
   "secretstore" (components/secretstore.yaml over .tools/run/secrets.json): demo-client-tls, demo-api-token
+  (--secret-allow secretstore/demo-*)
 
   curl -s -XPOST localhost:5001/v1/connect -H 'Content-Type: application/json' -d '{"url":"ws://127.0.0.1:9001/stream","autoReconnect":true,"connectionId":"demo"}'
   curl -s -XPOST localhost:5011/v1/connections/demo/publish -H 'Content-Type: application/json' -d '{"topic":"frames"}'
@@ -187,6 +190,7 @@ WebSocket Manager is running (Ctrl-C stops everything).
   demo WebSocket server: ws://127.0.0.1:9001/echo  and  ws://127.0.0.1:9001/stream
   demo wss:// server (client certificate required): wss://127.0.0.1:9443/echo
   Dapr secret store "secretstore" (.tools/run/secrets.json): demo-client-tls (ca, cert, key), demo-api-token
+    (Connects may name these only: --secret-allow secretstore/demo-*)
   Dapr sidecar: HTTP 127.0.0.1:3500, gRPC 127.0.0.1:50001
 
 Try it (REST):

@@ -136,7 +136,11 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 	scfg.Dial = guard.DialContext
 	// One source of secret headers and TLS material: Connect checks references against it,
 	// every dial reads through it (the sidecar's secrets API, the allowed files).
-	creds := &upcreds.Source{Secrets: newDaprSecrets(daprConn), FileDirs: cfg.tlsFilesDirs, AllowInline: cfg.allowInlineTLS}
+	secretAllow, err := upcreds.ParseSecretAllow(cfg.secretAllow)
+	if err != nil {
+		return nil, fmt.Errorf("--secret-allow: %w", err)
+	}
+	creds := &upcreds.Source{Secrets: newDaprSecrets(daprConn), FileDirs: cfg.tlsFilesDirs, AllowInline: cfg.allowInlineTLS, Allow: secretAllow}
 	scfg.Credentials = creds
 	// With egress proxies the dial goes through them (the guard decides before the proxy is
 	// asked, see actors/egress), except for --egress-no-proxy hosts.
@@ -144,9 +148,21 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	proxyRoots, err := cfg.egressRoots()
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range proxies {
+		// The proxy's password is the operator's, not the callers': an allowed secret can be
+		// sent by any caller to a server of its choosing.
+		if p.Auth != nil && p.Auth.Secret != nil && secretAllow.Allows(p.Auth.Secret.Store, p.Auth.Secret.Key) {
+			log.Warn("--secret-allow covers the secret of --egress-proxy-auth: any API caller can have the proxy's credentials sent to a server it names; narrow --secret-allow",
+				zap.String("proxy", p.Name), zap.String("store", p.Auth.Secret.Store), zap.String("key", p.Auth.Secret.Key))
+		}
+	}
 	var egressNames []string
 	if len(proxies) > 0 {
-		ed := &egress.Dialer{Guard: guard, Proxies: proxies, NoProxy: noProxy, Secrets: creds.Secrets}
+		ed := &egress.Dialer{Guard: guard, Proxies: proxies, NoProxy: noProxy, Secrets: creds.Secrets, RootCAs: proxyRoots}
 		scfg.Dial, egressNames = ed.DialContext, ed.Names()
 	}
 	var registry *session.Registry // the metrics read it when scraped, after it exists

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/peterbourgon/ff/v3"
 
+	upcreds "github.com/websocketmanager/websocketmanager/actors/credentials"
 	"github.com/websocketmanager/websocketmanager/actors/egress"
 	"github.com/websocketmanager/websocketmanager/actors/netguard"
 	"github.com/websocketmanager/websocketmanager/actors/publish"
@@ -85,10 +87,14 @@ type config struct {
 	// Egress through HTTP CONNECT proxies (docs/security.md): [name=]URL entries, hosts dialed
 	// directly, and where each proxy's user:password is read.
 	egressProxy, egressNoProxy, egressProxyAuth []string
+	// PEM CAs trusted for https:// proxies besides the system roots.
+	egressProxyCAFile string
 	// Upstream TLS key material (docs/security.md): directories whose files a Connect may name,
 	// and whether PEM may be given inline (it is then kept in actor state).
 	tlsFilesDirs   []string
 	allowInlineTLS bool
+	// The secrets a Connect may reference (secret headers, TLS material); empty = none.
+	secretAllow []string
 	// From Dapr's own environment variables (not flags): the token daprd sends on calls to
 	// the actor host, and the token this service sends to daprd.
 	appAPIToken  string
@@ -190,9 +196,11 @@ func flagSet(c *config, getenv func(string) string, stderr io.Writer) *flag.Flag
 	fs.BoolVar(&c.otlpInsecure, "otlp-insecure", false, "send spans to a host:port --otlp-endpoint without TLS (a collector on loopback or in the pod)")
 	fs.Var(listFlag{&c.egressProxy}, "egress-proxy", "HTTP CONNECT proxies to reach WebSocket servers through (comma-separated [name=]URL, http:// or https://, no credentials in the URL); the unnamed one is the default, a named one is used when a Connect chooses it (egress_proxy); empty = dial directly")
 	fs.Var(listFlag{&c.egressNoProxy}, "egress-no-proxy", "hosts dialed directly even when a proxy applies (comma-separated): host names, .example.com or *.example.com for subdomains, IP addresses and CIDRs (matched against URLs whose host is an address), * for all")
+	fs.StringVar(&c.egressProxyCAFile, "egress-proxy-ca-file", "", "PEM CA certificates trusted for https:// --egress-proxy proxies in addition to the system roots (read at start)")
 	fs.Var(listFlag{&c.egressProxyAuth}, "egress-proxy-auth", "where each proxy's user:password is read at every CONNECT (comma-separated [name=]file:/abs/path or [name=]secret:store/key[/field]; unnamed = the default proxy), sent as Proxy-Authorization Basic")
 	fs.StringVar(&c.peerServerName, "peer-tls-server-name", "", "name to verify in other instances' certificates when forwarding to them over TLS (default: the host of their advertise address)")
 	fs.Var(listFlag{&c.tlsFilesDirs}, "tls-files-dir", "absolute directories (comma-separated) whose files a Connect may name as upstream TLS key material (tls.*.file); a path must resolve, symlinks included, inside one of them; empty = file references are refused")
+	fs.Var(listFlag{&c.secretAllow}, "secret-allow", "secrets a Connect may reference in secret_headers and tls.*.secret (comma-separated): store (any key of it), store/key, store/prefix*; empty = secret references are refused. Any API caller can have an allowed secret sent to a server it names: keep the --egress-proxy-auth secret out")
 	fs.BoolVar(&c.allowInlineTLS, "allow-inline-tls", false, "accept upstream TLS key material given inline in Connect (tls.*.inline_pem); it is then stored in the actor state store, so prefer secret or file references")
 	return fs
 }
@@ -290,6 +298,12 @@ func (c config) validate() error {
 	if _, _, err := c.egress(); err != nil {
 		return err
 	}
+	if _, err := upcreds.ParseSecretAllow(c.secretAllow); err != nil {
+		return fmt.Errorf("--secret-allow: %w", err)
+	}
+	if _, err := c.egressRoots(); err != nil {
+		return err
+	}
 	if c.logFormat != "json" && c.logFormat != "console" {
 		return fmt.Errorf("--log-format must be json or console, got %q", c.logFormat)
 	}
@@ -346,4 +360,20 @@ func (c config) egress() ([]egress.Proxy, egress.NoProxy, error) {
 		return nil, egress.NoProxy{}, fmt.Errorf("--egress-no-proxy: %w", err)
 	}
 	return proxies, noProxy, nil
+}
+
+// egressRoots reads --egress-proxy-ca-file: the system roots plus its CAs; nil (the system
+// roots) when it is not set.
+func (c config) egressRoots() (*x509.CertPool, error) {
+	if c.egressProxyCAFile == "" {
+		return nil, nil
+	}
+	if len(c.egressProxy) == 0 {
+		return nil, errors.New("--egress-proxy-ca-file needs --egress-proxy (it verifies https:// proxies)")
+	}
+	roots, err := egress.LoadRootCAs(c.egressProxyCAFile)
+	if err != nil {
+		return nil, fmt.Errorf("--egress-proxy-ca-file: %w", err)
+	}
+	return roots, nil
 }

@@ -179,7 +179,10 @@ func redisState(t *testing.T, appID string) string {
 func TestSecretHeadersEndToEnd(t *testing.T) {
 	v1 := "Bearer v1-" + uuid.NewString()
 	other := "other-" + uuid.NewString()
-	s := newSecretStack(t, map[string]any{"api-token": v1, "nested": map[string]string{"token": other, "unused": "x"}})
+	// "forbidden" is in the store but not on --secret-allow; "no-such-*" and "no-such-store"
+	// are allowed so that their absence is what fails.
+	s := newSecretStack(t, map[string]any{"api-token": v1, "nested": map[string]string{"token": other, "unused": "x"}, "forbidden": other},
+		"--secret-allow", "secretstore/api-token,secretstore/nested,secretstore/no-such-*,no-such-store")
 	ws := sessiontest.NewServer(t, time.Hour)
 	ref := func(key, field string) map[string]*pb.SecretRef {
 		return map[string]*pb.SecretRef{"Authorization": {Store: "secretstore", Key: key, Field: field}}
@@ -229,6 +232,12 @@ func TestSecretHeadersEndToEnd(t *testing.T) {
 			t.Logf("%s: %v", tc.name, err)
 		})
 	}
+	// A secret the operator does not list is refused before anything is read.
+	_, err = s.in.client.Connect(callCtx(t), &pb.ConnectRequest{Url: ws.URL("/echo"), SecretHeaders: ref("forbidden", "")})
+	require.Error(t, err)
+	assert.Equal(t, codes.InvalidArgument, code(err), "%v", err)
+	assert.Contains(t, err.Error(), `secret_headers["Authorization"]: secret store "secretstore" key "forbidden" is not one this service may read (--secret-allow)`)
+	assert.NotContains(t, err.Error(), other)
 	s.assertNoLeak(t, v1, other)
 
 	// Rotation: the sidecar reloads the store; the next handshake carries the new value.

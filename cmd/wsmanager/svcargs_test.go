@@ -20,6 +20,7 @@ func TestServiceCommandLine(t *testing.T) {
 	o := svcargs.Options{
 		GRPCPort: 6002, HTTPPort: 6001, ActorPort: 6003, DaprGRPCAddress: "127.0.0.1:7001", InstanceID: "i-1",
 		LogLevel: "debug", LogFormat: "console", LifecycleTopic: "lc", DialAllow: svcargs.Loopback, DialDeny: []string{"127.0.0.9"},
+		SecretAllow:  []string{"secretstore/demo-*", "vault"},
 		PingInterval: 300 * time.Millisecond, PongTimeout: 500 * time.Millisecond,
 		ReconnectInitial: 50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond, WatchdogInterval: 2 * time.Second,
 		PublishBuffer: 20, PprofAddress: "127.0.0.1:6060", OTLPEndpoint: "127.0.0.1:4317", OTLPInsecure: true,
@@ -45,6 +46,7 @@ func TestServiceCommandLine(t *testing.T) {
 	assert.Equal(t, "lc", c.lifecycleTopic)
 	assert.Equal(t, []string{"127.0.0.0/8", "::1"}, c.dialAllow)
 	assert.Equal(t, []string{"127.0.0.9"}, c.dialDeny)
+	assert.Equal(t, []string{"secretstore/demo-*", "vault"}, c.secretAllow)
 	assert.Equal(t, 300*time.Millisecond, c.pingInterval)
 	assert.Equal(t, 500*time.Millisecond, c.pongTimeout)
 	assert.Equal(t, 50*time.Millisecond, c.backoffInitial)

@@ -95,9 +95,12 @@ func TestUpstreamTLSEndToEnd(t *testing.T) {
 	secrets := map[string]any{
 		"client-tls": map[string]string{"ca": string(serverCA.PEM), "cert": string(cliCert), "key": string(cliKey)},
 		"rogue-tls":  map[string]string{"cert": string(rogueCert), "key": string(rogueKey)},
+		// In the store, but not on --secret-allow: no caller may name it.
+		"operator-only": map[string]string{"ca": string(serverCA.PEM)},
 	}
-	strict := newSecretStack(t, secrets, "--tls-files-dir", allowed).in
-	inline := newSecretStack(t, secrets, "--tls-files-dir", allowed, "--allow-inline-tls").in
+	const allowSecrets = "secretstore/client-tls,secretstore/rogue-*"
+	strict := newSecretStack(t, secrets, "--tls-files-dir", allowed, "--secret-allow", allowSecrets).in
+	inline := newSecretStack(t, secrets, "--tls-files-dir", allowed, "--allow-inline-tls", "--secret-allow", allowSecrets).in
 
 	fromSecrets := &pb.UpstreamTLS{Ca: secretMaterial("client-tls", "ca"),
 		ClientCertificate: secretMaterial("client-tls", "cert"), ClientKey: secretMaterial("client-tls", "key")}
@@ -120,6 +123,9 @@ func TestUpstreamTLSEndToEnd(t *testing.T) {
 		{name: "file outside --tls-files-dir", in: strict, url: wss,
 			tls:  &pb.UpstreamTLS{Ca: fileMaterial(filepath.Join(outside, "ca.pem")), ClientCertificate: fromFiles.ClientCertificate, ClientKey: fromFiles.ClientKey},
 			code: codes.InvalidArgument, want: []string{"tls.ca", "not under the directories"}},
+		{name: "secret outside --secret-allow", in: strict, url: wss,
+			tls:  &pb.UpstreamTLS{Ca: secretMaterial("operator-only", "ca"), ClientCertificate: fromSecrets.ClientCertificate, ClientKey: fromSecrets.ClientKey},
+			code: codes.InvalidArgument, want: []string{`tls.ca: secret store "secretstore" key "operator-only" is not one this service may read (--secret-allow)`}},
 		{name: "inline without --allow-inline-tls", in: strict, url: wss, tls: inlined,
 			code: codes.InvalidArgument, want: []string{"inline"}},
 		{name: "inline with --allow-inline-tls", in: inline, url: wss, tls: inlined},

@@ -991,7 +991,8 @@ func (x *ConnectRequest) GetEgressProxy() string {
 	return ""
 }
 
-// SecretRef names a value in a Dapr secret store component.
+// SecretRef names a value in a Dapr secret store component. Only secrets the operator lists
+// with --secret-allow may be named (INVALID_ARGUMENT otherwise).
 type SecretRef struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The secret store component's name (metadata.name).
@@ -1172,7 +1173,8 @@ type UpstreamTLS struct {
 	ClientCertificate *KeyMaterial `protobuf:"bytes,3,opt,name=client_certificate,json=clientCertificate,proto3" json:"client_certificate,omitempty"`
 	ClientKey         *KeyMaterial `protobuf:"bytes,4,opt,name=client_key,json=clientKey,proto3" json:"client_key,omitempty"`
 	// The name the server's certificate is verified against and sent as SNI, instead of the
-	// URL's host (the Host header stays the URL's host).
+	// URL's host (the Host header stays the URL's host). An IP address is verified against the
+	// certificate's IP addresses and sent as no SNI; a trailing dot is accepted.
 	ServerName string `protobuf:"bytes,5,opt,name=server_name,json=serverName,proto3" json:"server_name,omitempty"`
 	// The lowest TLS version accepted.
 	MinVersion    TLSVersion `protobuf:"varint,6,opt,name=min_version,json=minVersion,proto3,enum=websocketmanager.v1.TLSVersion" json:"min_version,omitempty"`

@@ -27,6 +27,8 @@ type Options struct {
 	NoLifecycleEvents bool
 	// DialAllow and DialDeny are the SSRF guard's lists (--dial-allow, --dial-deny).
 	DialAllow, DialDeny []string
+	// SecretAllow is --secret-allow: the secrets a Connect may reference.
+	SecretAllow []string
 	// Keepalive and reconnect timing (--ping-interval, --pong-timeout,
 	// --reconnect-initial-backoff, --reconnect-max-backoff).
 	PingInterval, PongTimeout      time.Duration
@@ -83,6 +85,7 @@ func (o Options) Args() []string {
 	}
 	list("dial-allow", o.DialAllow)
 	list("dial-deny", o.DialDeny)
+	list("secret-allow", o.SecretAllow)
 	dur("ping-interval", o.PingInterval)
 	dur("pong-timeout", o.PongTimeout)
 	dur("reconnect-initial-backoff", o.ReconnectInitial)

@@ -426,7 +426,8 @@ export const ConnectRequestSchema: GenMessage<ConnectRequest> = /*@__PURE__*/
   messageDesc(file_websocketmanager, 5);
 
 /**
- * SecretRef names a value in a Dapr secret store component.
+ * SecretRef names a value in a Dapr secret store component. Only secrets the operator lists
+ * with --secret-allow may be named (INVALID_ARGUMENT otherwise).
  *
  * @generated from message websocketmanager.v1.SecretRef
  */
@@ -541,7 +542,8 @@ export type UpstreamTLS = Message<"websocketmanager.v1.UpstreamTLS"> & {
 
   /**
    * The name the server's certificate is verified against and sent as SNI, instead of the
-   * URL's host (the Host header stays the URL's host).
+   * URL's host (the Host header stays the URL's host). An IP address is verified against the
+   * certificate's IP addresses and sent as no SNI; a trailing dot is accepted.
    *
    * @generated from field: string server_name = 5;
    */
