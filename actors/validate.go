@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/websocketmanager/websocketmanager/actors/correlation"
+	"github.com/websocketmanager/websocketmanager/actors/httpfield"
 	"github.com/websocketmanager/websocketmanager/actors/session"
 )
 
@@ -157,13 +158,13 @@ func (a *ConnectArgs) Validate() *ErrorInfo {
 	size := 0
 	for k, v := range a.Headers {
 		size += len(k) + len(v)
-		if !validHeaderName(k) {
+		if !httpfield.ValidToken(k) {
 			return errorf(CodeInvalidArgument, "header name %q is not a valid HTTP header name", k)
 		}
 		if handshakeHeaders[textproto.CanonicalMIMEHeaderKey(k)] {
 			return errorf(CodeInvalidArgument, "header %q is set by the WebSocket handshake; use subprotocols for Sec-WebSocket-Protocol", k)
 		}
-		if c, bad := controlChar(v); bad {
+		if c, bad := httpfield.ControlChar(v); bad {
 			return errorf(CodeInvalidArgument, "the value of header %q contains the control character 0x%02X; only tab is allowed (values are not shown)", k, c)
 		}
 	}
@@ -177,7 +178,7 @@ func (a *ConnectArgs) Validate() *ErrorInfo {
 		if len(p) > MaxSubprotocolLength {
 			return errorf(CodeInvalidArgument, "subprotocols may have at most %d characters", MaxSubprotocolLength)
 		}
-		if !validHeaderName(p) {
+		if !httpfield.ValidToken(p) {
 			return errorf(CodeInvalidArgument, "subprotocol %q is not a valid token", p)
 		}
 	}
@@ -228,32 +229,6 @@ func (a *ConnectArgs) Validate() *ErrorInfo {
 		return e
 	}
 	return nil
-}
-
-// controlChar returns the first control character of a header value other than horizontal
-// tab (0x00-0x08, 0x0A-0x1F, 0x7F): RFC 9110 field values allow none of them, and line breaks
-// or NULs would split or cut the handshake request.
-func controlChar(v string) (byte, bool) {
-	for _, c := range []byte(v) {
-		if c < 0x20 && c != '\t' || c == 0x7f {
-			return c, true
-		}
-	}
-	return 0, false
-}
-
-// validHeaderName reports whether s is an RFC 9110 token (header names and subprotocols):
-// visible ASCII without delimiters, so no control character, space or DEL.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // config turns the contract's correlation setting into the correlation package's.

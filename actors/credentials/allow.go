@@ -3,6 +3,8 @@ package credentials
 import (
 	"fmt"
 	"strings"
+
+	"github.com/websocketmanager/websocketmanager/actors/httpfield"
 )
 
 // SecretAllow is the operator's list of the secrets a Connect may reference (--secret-allow):
@@ -39,7 +41,7 @@ func ParseSecretAllow(entries []string) (SecretAllow, error) {
 }
 
 func parseAllowEntry(e string) (allowEntry, error) {
-	if c, bad := controlChar(e); bad || strings.ContainsRune(e, '\t') {
+	if c, bad := httpfield.ControlChar(e); bad || strings.ContainsRune(e, '\t') {
 		if !bad {
 			c = '\t'
 		}

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/websocketmanager/websocketmanager/actors/httpfield"
 )
 
 // credError is a failure to read or use a reference: its text names the reference (never
@@ -116,7 +118,7 @@ func (r *reader) headerValue(ctx context.Context, name string, ref SecretRef) (s
 	// A value kept in a file (a token written with echo) commonly ends in a line break: one
 	// is dropped. Any other control character is refused: it would split the request.
 	v = strings.TrimSuffix(strings.TrimSuffix(v, "\n"), "\r")
-	if c, bad := controlChar(v); bad {
+	if c, bad := httpfield.ControlChar(v); bad {
 		return "", fail(ErrInvalidMaterial, nil, "%s: the value read from %s contains the control character 0x%02X, which a header value may not (the value is not shown)", what, describeRef(ref), c)
 	}
 	if len(v) > MaxHeaderValueBytes {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/websocketmanager/websocketmanager/actors/httpfield"
 )
 
 // Bounds of what a connection may reference.
@@ -43,7 +45,7 @@ func (s *Source) validateHeaders(refs map[string]SecretRef, plain map[string]str
 	}
 	seen := make(map[string]string, len(refs))
 	for _, name := range sortedKeys(refs) {
-		if len(name) > MaxRefLength || !validToken(name) {
+		if len(name) > MaxRefLength || !httpfield.ValidToken(name) {
 			return fmt.Errorf("secret_headers[%q]: not a valid HTTP header name", clip(name))
 		}
 		canon := textproto.CanonicalMIMEHeaderKey(name)
@@ -154,7 +156,7 @@ func (s *Source) validateFile(p string) error {
 	if len(p) > MaxPathLength {
 		return fmt.Errorf("file: the path is longer than %d characters", MaxPathLength)
 	}
-	if _, bad := controlChar(p); bad {
+	if _, bad := httpfield.ControlChar(p); bad {
 		return fmt.Errorf("file %q: the path contains a control character", clip(p))
 	}
 	if len(s.FileDirs) == 0 {
@@ -200,7 +202,7 @@ func validateRef(r SecretRef) error {
 		if len(f.v) > MaxRefLength {
 			return fmt.Errorf("%s is longer than %d characters", f.name, MaxRefLength)
 		}
-		if c, bad := controlChar(f.v); bad || strings.ContainsRune(f.v, '\t') {
+		if c, bad := httpfield.ControlChar(f.v); bad || strings.ContainsRune(f.v, '\t') {
 			if !bad {
 				c = '\t'
 			}
@@ -208,31 +210,6 @@ func validateRef(r SecretRef) error {
 		}
 	}
 	return nil
-}
-
-// controlChar returns the first control character other than horizontal tab (0x00-0x08,
-// 0x0A-0x1F, 0x7F): a header value allows none of them, and line breaks would split the
-// handshake request.
-func controlChar(v string) (byte, bool) {
-	for _, c := range []byte(v) {
-		if c < 0x20 && c != '\t' || c == 0x7f {
-			return c, true
-		}
-	}
-	return 0, false
-}
-
-// validToken reports whether s is an RFC 9110 token (a header name).
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // validServerName accepts an IP address or a DNS name (labels of letters, digits, hyphens

@@ -3,10 +3,10 @@ package session
 import (
 	"context"
 	"errors"
-	"github.com/websocketmanager/websocketmanager/actors/credentials"
 	"net"
 	"time"
 
+	"github.com/websocketmanager/websocketmanager/actors/credentials"
 	"github.com/websocketmanager/websocketmanager/actors/metrics"
 	"github.com/websocketmanager/websocketmanager/actors/publish"
 )

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"github.com/websocketmanager/websocketmanager/actors/credentials"
 	"net/http"
 	"net/url"
 	"strings"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/websocketmanager/websocketmanager/actors/backoff"
 	"github.com/websocketmanager/websocketmanager/actors/correlation"
+	"github.com/websocketmanager/websocketmanager/actors/credentials"
 	"github.com/websocketmanager/websocketmanager/actors/framecodec"
 	"github.com/websocketmanager/websocketmanager/actors/publish"
 )
