@@ -56,10 +56,11 @@ func (u unavailable) Unwrap() error { return credentials.ErrUnavailable }
 // secretReadFailure says in words why the sidecar did not give a secret. The sidecar's
 // messages name stores and keys, never values.
 func secretReadFailure(ctx context.Context, err error, store string) string {
-	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
+	st, _ := status.FromError(err)
+	// gRPC's own deadline timer may fire just before ctx reports it: its status says so.
+	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || st.Code() == codes.DeadlineExceeded {
 		return "the Dapr sidecar did not answer in time (is it running?)"
 	}
-	st, _ := status.FromError(err)
 	msg := st.Message()
 	switch st.Code() {
 	case codes.InvalidArgument:
