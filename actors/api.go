@@ -11,11 +11,13 @@ const (
 	// ConnectionType is the actor type of a connection; the actor id is the connection id.
 	ConnectionType = "WebSocketConnection"
 	// DirectoryType is the actor type of the directory of connection ids. The directory is
-	// split into DirectoryShards actors (ids "0" … "63") by a hash of the connection id, so
-	// that Connect and Disconnect do not all queue on one actor.
+	// split into DirectoryShardCount() actors (ids "0" … "63" by default) by a hash of the
+	// connection id, so that Connect and Disconnect do not all queue on one actor.
 	DirectoryType = "WebSocketConnectionDirectory"
-	// DirectoryShards is the number of directory actors.
-	DirectoryShards = 64
+	// DefaultDirectoryShards is the number of directory actors unless --directory-shards
+	// says otherwise; MaxDirectoryShards bounds it (List and the watchdog call every shard).
+	DefaultDirectoryShards = 64
+	MaxDirectoryShards     = 4096
 )
 
 // ContractVersion is the version of the actor contract documented in docs/actors.md.
@@ -66,7 +68,8 @@ const (
 	// not members are ignored). HoldersArgs → Reply. Used by the failover watchdog.
 	DirectoryMethodSetHolders = "SetHolders"
 	// DirectoryMethodAnnounce records that an instance is up (on shard "0"), so that event
-	// watches follow it before it holds a connection. AnnounceArgs → Reply.
+	// watches follow it before it holds a connection, and checks its shard count.
+	// AnnounceArgs → Reply (FAILED_PRECONDITION: the directory has another shard count).
 	DirectoryMethodAnnounce = "Announce"
 	// DirectoryMethodHas says whether an id is a member, without activating its connection
 	// actor: the service asks it before calling the actor of an id it does not hold, so that
@@ -78,9 +81,12 @@ const (
 var DirectoryMethods = []string{DirectoryMethodAdd, DirectoryMethodRemove, DirectoryMethodMembers, DirectoryMethodPing,
 	DirectoryMethodSetHolders, DirectoryMethodAnnounce, DirectoryMethodHas}
 
-// AnnounceArgs names an instance by its gRPC address.
+// AnnounceArgs names an instance by its gRPC address. Shards, when set, is the instance's
+// directory shard count: shard "0" records the first one it sees and answers
+// FAILED_PRECONDITION to an instance that counts differently.
 type AnnounceArgs struct {
-	Addr string `json:"addr"`
+	Addr   string `json:"addr"`
+	Shards int    `json:"shards,omitempty"`
 }
 
 // Status names as they appear in [ConnectionInfo.Status].

@@ -149,7 +149,7 @@ func (c *Client) everyShard(ctx context.Context, add func(MembersReply)) error {
 		mu sync.Mutex
 		g  errgroup.Group // no shared cancel: one shard's failure does not cut the others short
 	)
-	for shard := range DirectoryShards {
+	for shard := range DirectoryShardCount() {
 		g.Go(func() error {
 			var r MembersReply
 			err := c.call(ctx, DirectoryType, strconv.Itoa(shard), DirectoryMethodMembers, Empty{}, &r)
@@ -169,9 +169,10 @@ func (c *Client) Members(ctx context.Context) ([]string, error) {
 	return all, err
 }
 
-// Announce records that the instance at addr is up. See [DirectoryMethodAnnounce].
+// Announce records that the instance at addr is up, and checks that the directory has this
+// process's shard count (FAILED_PRECONDITION if not). See [DirectoryMethodAnnounce].
 func (c *Client) Announce(ctx context.Context, addr string) error {
-	return c.call(ctx, DirectoryType, "0", DirectoryMethodAnnounce, AnnounceArgs{Addr: addr}, &Reply{})
+	return c.call(ctx, DirectoryType, "0", DirectoryMethodAnnounce, AnnounceArgs{Addr: addr, Shards: DirectoryShardCount()}, &Reply{})
 }
 
 // Holders returns the distinct gRPC addresses of the instances the directory records as

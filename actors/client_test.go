@@ -52,11 +52,11 @@ func TestEveryShard(t *testing.T) {
 		wantIDs int
 		wantErr bool
 	}{
-		{"all answer", nil, DirectoryShards, false},
-		{"one shard unreachable", map[string]bool{"7": true}, DirectoryShards - 1, true},
+		{"all answer", nil, DirectoryShardCount(), false},
+		{"one shard unreachable", map[string]bool{"7": true}, DirectoryShardCount() - 1, true},
 		{"every shard unreachable", func() map[string]bool {
 			m := map[string]bool{}
-			for i := range DirectoryShards {
+			for i := range DirectoryShardCount() {
 				m[strconv.Itoa(i)] = true
 			}
 			return m
@@ -69,7 +69,7 @@ func TestEveryShard(t *testing.T) {
 			ids, err := c.Members(context.Background())
 			assert.Equal(t, tt.wantErr, err != nil, "%v", err)
 			assert.Len(t, ids, tt.wantIDs)
-			assert.Len(t, inv.calls, DirectoryShards, "every shard asked")
+			assert.Len(t, inv.calls, DirectoryShardCount(), "every shard asked")
 			for shard, n := range inv.calls {
 				assert.Equal(t, 1, n, "shard %s asked once", shard)
 			}
@@ -94,7 +94,7 @@ func TestActorCallCarriesTrace(t *testing.T) {
 	defer span.End()
 	_, err := NewClient(inv).Members(ctx)
 	require.NoError(t, err)
-	require.Len(t, inv.seen, DirectoryShards)
+	require.Len(t, inv.seen, DirectoryShardCount())
 	for _, tp := range inv.seen {
 		assert.Contains(t, tp, "4bf92f3577b34da6a3ce929d0e0e4736")
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/websocketmanager/websocketmanager/actors/credentials"
 	"time"
 
 	"github.com/dapr/go-sdk/actor"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/websocketmanager/websocketmanager/actors/backoff"
 	"github.com/websocketmanager/websocketmanager/actors/correlation"
+	"github.com/websocketmanager/websocketmanager/actors/credentials"
 	"github.com/websocketmanager/websocketmanager/actors/logkey"
 	"github.com/websocketmanager/websocketmanager/actors/netguard"
 	"github.com/websocketmanager/websocketmanager/actors/route"
@@ -65,6 +65,8 @@ type Deps struct {
 	EgressProxies []string
 
 	watchdog *watchdog // set by NewHost
+	// held describes the sessions this process holds, for List without actor calls.
+	held heldSpecs
 }
 
 // Reminders is the slice of the Dapr client that manages actor reminders.
@@ -173,6 +175,7 @@ func (c *Connection) ensure(ctx context.Context, s *spec) (*session.Session, err
 	sess := c.deps.Registry.Get(c.ID())
 	act := route.Activate(sess != nil, s.AutoReconnect)
 	if act == route.UseHeld {
+		c.deps.held.set(c.ID(), s)
 		return sess, nil
 	}
 	prev := s.Instance
@@ -189,10 +192,16 @@ func (c *Connection) ensure(ctx context.Context, s *spec) (*session.Session, err
 	ss := c.sessionSpec(s)
 	ss.Reason = route.TakeoverReason(prev, c.deps.InstanceID)
 	c.log().Info("establishing connection on this instance", zap.String("previous_instance", prev), zap.Uint64("epoch", s.Epoch))
+	var err error
 	if act == route.MarkLost {
-		return c.deps.Registry.Lost(ss, fmt.Sprintf("the socket was lost with instance %s; auto_reconnect is off, so it was not re-established: Disconnect and Connect again", orUnknown(prev)))
+		sess, err = c.deps.Registry.Lost(ss, fmt.Sprintf("the socket was lost with instance %s; auto_reconnect is off, so it was not re-established: Disconnect and Connect again", orUnknown(prev)))
+	} else {
+		sess, err = c.deps.Registry.Open(ctx, ss, true)
 	}
-	return c.deps.Registry.Open(ctx, ss, true)
+	if err == nil {
+		c.deps.held.set(c.ID(), s)
+	}
+	return sess, err
 }
 
 func orUnknown(s string) string {
@@ -239,16 +248,22 @@ func (c *Connection) ReminderCall(name string, _ []byte, _, _ string) {
 }
 
 func (c *Connection) info(s *spec, sess *session.Session, openErr error) ConnectionInfo {
+	return c.deps.describe(c.ID(), s, sess, openErr)
+}
+
+// describe is the one place a ConnectionInfo is made, for the actor's Get and for List's
+// ListHeld alike, so that both always say the same.
+func (d *Deps) describe(id string, s *spec, sess *session.Session, openErr error) ConnectionInfo {
 	corr, _ := s.Correlation.config()
 	in := ConnectionInfo{
-		ID:            c.ID(),
+		ID:            id,
 		URL:           RedactURL(s.URL),
 		AutoReconnect: s.AutoReconnect,
 		Topic:         s.Topic,
 		Publish:       s.publishSettings(),
 		CreatedAt:     s.CreatedAt,
-		InstanceID:    c.deps.InstanceID,
-		InstanceAddr:  c.deps.InstanceAddr,
+		InstanceID:    d.InstanceID,
+		InstanceAddr:  d.InstanceAddr,
 		Tags:          s.Tags,
 		Correlation:   CorrelationArgs{Mode: corr.Mode.String(), Field: corr.Field},
 		Status:        StatusError,
@@ -321,10 +336,12 @@ func (c *Connection) Connect(ctx context.Context, in *ConnectArgs) (*InfoReply, 
 		}
 		return fail(errorf(CodeUnavailable, "cannot connect to %s: %v", RedactURL(s.URL), err))
 	}
+	c.deps.held.set(c.ID(), s) // forgotten again below if the connection is not kept
 	// The directory records the connection and its holder; its shard's reminder is what
 	// brings the connection back if this instance dies.
 	if err := c.deps.Directory.AddMember(ctx, c.ID(), c.deps.InstanceAddr); err != nil {
 		c.deps.Registry.Close(ctx, c.ID(), 1000, "connect failed")
+		c.deps.held.forget(c.ID())
 		c.log().Error("add to directory", zap.Error(err))
 		var ae *Error
 		if errors.As(err, &ae) && ae.Code == CodeUnavailable {
@@ -334,6 +351,7 @@ func (c *Connection) Connect(ctx context.Context, in *ConnectArgs) (*InfoReply, 
 	}
 	if err := c.GetStateManager().Set(ctx, stateKey, s); err != nil {
 		c.deps.Registry.Close(ctx, c.ID(), 1000, "connect failed")
+		c.deps.held.forget(c.ID())
 		return fail(errorf(CodeInternal, "record connection: %v", err))
 	}
 	return &InfoReply{Connection: c.info(s, sess, nil)}, nil // the SDK saves state after a nil error
@@ -345,6 +363,7 @@ func (c *Connection) Disconnect(ctx context.Context, _ *Empty) (*Reply, error) {
 		return &Reply{Error: e}, nil
 	}
 	c.deps.Registry.Close(ctx, c.ID(), 1000, "disconnected by request")
+	c.deps.held.forget(c.ID())
 	if err := c.GetStateManager().Remove(ctx, stateKey); err != nil {
 		return &Reply{Error: errorf(CodeInternal, "forget connection: %v", err)}, nil
 	}
@@ -408,6 +427,7 @@ func (c *Connection) setPublish(ctx context.Context, topic string, p PublishSett
 	}
 	if sess := c.deps.Registry.Get(c.ID()); sess != nil {
 		sess.SetPublish(s.publishOptions())
+		c.deps.held.set(c.ID(), s)
 	}
 	return &Reply{}, nil
 }

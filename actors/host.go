@@ -215,7 +215,9 @@ func canonicalMethod(name string) string {
 func (h *Host) deactivate(w http.ResponseWriter, r *http.Request) {
 	typ, id := r.PathValue("type"), r.PathValue("id")
 	if typ == ConnectionType {
-		if h.deps.Registry.Close(r.Context(), id, 1001, "actor moved to another instance") {
+		closed := h.deps.Registry.Close(r.Context(), id, 1001, "actor moved to another instance")
+		h.deps.held.forget(id)
+		if closed {
 			h.deps.Log.Info("actor deactivated, socket closed", zap.String(logkey.ConnectionID, id))
 		}
 	}

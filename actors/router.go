@@ -4,11 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"sort"
-	"sync"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/websocketmanager/websocketmanager/actors/netguard"
 	"github.com/websocketmanager/websocketmanager/actors/route"
@@ -26,6 +22,8 @@ type Router struct {
 	instanceID string
 	dial       *netguard.Policy // nil: no check before the actor's
 	forward    Forwarder        // nil: Sends to another instance's socket go through the actor
+	local      HeldLister       // nil: List is not wired (see WithLists)
+	peers      PeerLister
 }
 
 // connectionActors is what the router calls on the actors: [*Client] in production.
@@ -286,50 +284,6 @@ func (r *Router) Instances(ctx context.Context) ([]string, error) { return r.act
 
 // Holds reports whether this process holds the connection's socket.
 func (r *Router) Holds(id string) bool { return r.sessions.session(id) != nil }
-
-// listConcurrency bounds the Get calls one List makes at once.
-const listConcurrency = 16
-
-// List describes every connection whose tags hold all pairs of filter, oldest first.
-func (r *Router) List(ctx context.Context, filter map[string]string) ([]ConnectionInfo, error) {
-	ids, err := r.actors.Members(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var (
-		mu  sync.Mutex
-		out = make([]ConnectionInfo, 0, len(ids))
-		g   errgroup.Group // no shared cancel: the first failure is returned once all calls ended
-	)
-	g.SetLimit(listConcurrency)
-	for _, id := range ids {
-		g.Go(func() error {
-			info, err := r.actors.Get(ctx, id)
-			switch {
-			case err == nil:
-				if matches(info.Tags, filter) {
-					mu.Lock()
-					out = append(out, info)
-					mu.Unlock()
-				}
-			case CodeOf(err) == CodeNotFound: // removed since Members was read
-			default:
-				return err
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
-			return out[i].CreatedAt.Before(out[j].CreatedAt)
-		}
-		return out[i].ID < out[j].ID
-	})
-	return out, nil
-}
 
 func matches(tags, filter map[string]string) bool {
 	for k, v := range filter {

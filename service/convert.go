@@ -126,6 +126,69 @@ func modeOf(name string) pb.CorrelationMode {
 	return pb.CorrelationMode_CORRELATION_MODE_UNSPECIFIED
 }
 
+// statusName is the actor layer's name of a status filter: "" for UNKNOWN (any status).
+func statusName(s pb.ConnectionStatus) (string, error) {
+	if s == pb.ConnectionStatus_UNKNOWN {
+		return "", nil
+	}
+	if _, ok := pb.ConnectionStatus_name[int32(s)]; !ok {
+		return "", invalid("status %d is not a ConnectionStatus (CONNECTING, CONNECTED, DISCONNECTED, ERROR; UNKNOWN: any)", s)
+	}
+	return s.String(), nil
+}
+
+// infoOf is the inverse of connectionOf, for the connections other instances describe in
+// ListHeld: connectionOf(infoOf(c)) equals c.
+func infoOf(c *pb.WebSocketConnection) actors.ConnectionInfo {
+	in := actors.ConnectionInfo{
+		ID:                c.GetId(),
+		URL:               c.GetUrl(),
+		Status:            c.GetStatus().String(),
+		InstanceID:        c.GetInstanceId(),
+		Topic:             c.GetTopic(),
+		LastError:         c.GetLastError(),
+		ReconnectCount:    int(c.GetReconnectCount()),
+		Tags:              c.GetTags(),
+		AutoReconnect:     c.GetAutoReconnect(),
+		Subprotocol:       c.GetSubprotocol(),
+		Correlation:       actors.CorrelationArgs{Mode: modeNames[c.GetCorrelation().GetMode()], Field: c.GetCorrelation().GetField()},
+		DroppedFrames:     uint64(c.GetDroppedFrames()),
+		PublishPausedMS:   c.GetPublishPausedMs(),
+		ThrottledSends:    uint64(c.GetThrottledSends()),
+		Compression:       c.GetCompression(),
+		DecodeRefused:     uint64(c.GetDecodeRefused()),
+		TLS:               tlsArgs(c.GetTls()),
+		EgressProxy:       c.GetEgressProxy(),
+		SecretHeaderNames: c.GetSecretHeaderNames(),
+	}
+	if c.GetCreatedAt() != nil {
+		in.CreatedAt = c.GetCreatedAt().AsTime()
+	}
+	if t := c.GetConnectedSince(); t != nil {
+		v := t.AsTime()
+		in.ConnectedSince = &v
+	}
+	if t := c.GetPublishPausedSince(); t != nil {
+		v := t.AsTime()
+		in.PublishPausedSince = &v
+	}
+	if p := c.GetPublish(); p != nil {
+		in.Publish = &actors.PublishSettings{BatchMaxFrames: int(p.GetBatchMaxFrames()), BatchMaxBytes: int(p.GetBatchMaxBytes()),
+			BatchMaxDelayMS: int(p.GetBatchMaxDelayMs()), IncludeReplies: p.GetIncludeReplies(),
+			Overflow: strings.TrimPrefix(p.GetOverflow().String(), "OVERFLOW_")}
+	}
+	if r := c.GetSendRate(); r != nil {
+		in.SendRate = &actors.SendRateArgs{PerSecond: r.GetPerSecond(), Burst: int(r.GetBurst())}
+	}
+	for reason, n := range c.GetDroppedFramesByReason() {
+		if in.DroppedFramesByReason == nil {
+			in.DroppedFramesByReason = make(map[string]uint64, len(c.GetDroppedFramesByReason()))
+		}
+		in.DroppedFramesByReason[reason] = uint64(n)
+	}
+	return in
+}
+
 func statusOf(name string) pb.ConnectionStatus {
 	if v, ok := pb.ConnectionStatus_value[name]; ok {
 		return pb.ConnectionStatus(v)

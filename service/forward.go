@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -97,6 +98,8 @@ type peers struct {
 	mu      sync.Mutex
 	conns   map[string]*peerConn
 	refused map[string]time.Time // address → when Held last let the watchdog ask the actors
+	// vacant: addresses whose last dial found nothing listening (their instance is gone).
+	vacant map[string]bool
 }
 
 type peerConn struct {
@@ -154,8 +157,66 @@ func (p *peers) dial(ctx context.Context, addr string) (net.Conn, error) {
 	if netguard.IsDenied(err) {
 		p.refuse(addr, err)
 	}
+	p.noteDial(addr, err)
 	return c, err
 }
+
+// noteDial remembers whether the last dial of addr found nothing listening there: an
+// instance that died (its port closed), as opposed to one that is slow or unreachable.
+func (p *peers) noteDial(addr string, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		if p.vacant == nil || len(p.vacant) >= maxRefused {
+			p.vacant = map[string]bool{} // bounded; an instance still gone is refused again
+		}
+		p.vacant[addr] = true
+	case err == nil:
+		delete(p.vacant, addr)
+	}
+}
+
+// ListHeld implements [actors.PeerLister] over the peer API of the instance at addr. A call
+// that failed because nothing listens at addr any more wraps [actors.ErrInstanceGone].
+func (p *peers) ListHeld(ctx context.Context, addr string, q actors.HeldQuery) ([]actors.ConnectionInfo, bool, error) {
+	c, err := p.conn(addr)
+	if err != nil {
+		if errors.Is(err, errNoPeerKey) {
+			return nil, false, err // a configuration to fix, said as is
+		}
+		// The peer policy refuses the address: not an instance this one may call, so not one
+		// whose answer List can wait for (anything that may call the directory can record one).
+		return nil, false, fmt.Errorf("%w (%s): %v", actors.ErrInstanceGone, addr, err)
+	}
+	in := &pb.ListHeldRequest{Tags: q.Tags, Status: statusOf(q.Status), AfterId: q.After, Limit: int32(q.Limit)}
+	var r *pb.ListHeldResponse
+	// Twice at most: a call on a connection the instance's death broke fails before anything
+	// is dialed; the second dials, and learns whether anything still listens there.
+	for range 2 {
+		r, err = pb.NewWebSocketManagerPeerClient(c).ListHeld(p.peerCtx(ctx, addr), in, grpc.MaxCallRecvMsgSize(maxListHeldBytes))
+		if status.Code(err) != codes.Unavailable {
+			break
+		}
+		p.mu.Lock()
+		vacant := p.vacant[addr]
+		p.mu.Unlock()
+		if vacant || p.wasRefused(addr) { // nothing listens, or the name resolves to a refused address
+			return nil, false, fmt.Errorf("%w (%s): %v", actors.ErrInstanceGone, addr, err)
+		}
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	out := make([]actors.ConnectionInfo, 0, len(r.GetConnections()))
+	for _, c := range r.GetConnections() {
+		out = append(out, infoOf(c))
+	}
+	return out, r.GetMore(), nil
+}
+
+// maxListHeldBytes bounds one ListHeld answer (MaxListPageSize connections with their tags).
+const maxListHeldBytes = 64 << 20
 
 func (p *peers) conn(addr string) (*grpc.ClientConn, error) {
 	if err := p.check(addr); err != nil {
@@ -285,9 +346,10 @@ func (p *peers) makeRoomLocked() {
 	delete(p.refused, oldest)
 }
 
-// Holder says whether this instance holds a connection's socket.
+// Holder says whether this instance holds a connection's socket, and describes those it holds.
 type Holder interface {
 	Holds(id string) bool
+	ListHeld(q actors.HeldQuery) ([]actors.ConnectionInfo, bool)
 }
 
 // Peer serves the instance-to-instance API (WebSocketManagerPeer).
@@ -313,6 +375,30 @@ func (p *Peer) Held(ctx context.Context, in *pb.HeldRequest) (*pb.HeldResponse, 
 		if p.holder.Holds(id) {
 			out.Held = append(out.Held, id)
 		}
+	}
+	return out, nil
+}
+
+// ListHeld describes the connections whose socket this instance holds, from memory.
+func (p *Peer) ListHeld(ctx context.Context, in *pb.ListHeldRequest) (*pb.ListHeldResponse, error) {
+	if !fromPeer(ctx) { // also when registered on a server without Auth
+		return nil, actors.Errorf(actors.CodePermissionDenied, "WebSocketManagerPeer is for other instances of this service only")
+	}
+	limit := int(in.GetLimit())
+	if limit < 0 || limit > actors.MaxListPageSize {
+		return nil, actors.Errorf(actors.CodeInvalidArgument, "limit must be between 0 and %d", actors.MaxListPageSize)
+	}
+	if limit == 0 {
+		limit = actors.MaxListPageSize
+	}
+	status, err := statusName(in.GetStatus())
+	if err != nil {
+		return nil, err
+	}
+	infos, more := p.holder.ListHeld(actors.HeldQuery{Tags: in.GetTags(), Status: status, After: in.GetAfterId(), Limit: limit})
+	out := &pb.ListHeldResponse{Connections: make([]*pb.WebSocketConnection, 0, len(infos)), More: more}
+	for _, in := range infos {
+		out.Connections = append(out.Connections, connectionOf(in))
 	}
 	return out, nil
 }

@@ -19,7 +19,8 @@ import (
 type Connections interface {
 	Connect(ctx context.Context, id string, in actors.ConnectArgs) (actors.ConnectionInfo, error)
 	Disconnect(ctx context.Context, id string) error
-	List(ctx context.Context, tags map[string]string) ([]actors.ConnectionInfo, error)
+	// List returns the connections q selects and the next page's token ([actors.Router.List]).
+	List(ctx context.Context, q actors.ListQuery) ([]actors.ConnectionInfo, string, error)
 	StartPublish(ctx context.Context, id string, args actors.PublishArgs) error
 	StopPublish(ctx context.Context, id string) error
 	// Send and SendRaw route the call themselves ([actors.Router] asks [route.Next]); a call
@@ -79,6 +80,10 @@ type Server struct {
 // HeldChecker returns the client of other instances' peer API (for the failover watchdog);
 // it shares the server's connections to them.
 func (s *Server) HeldChecker() actors.HeldChecker { return &s.peers }
+
+// HeldLister returns the client of other instances' ListHeld (for List); it shares the
+// server's connections to them.
+func (s *Server) HeldLister() actors.PeerLister { return &s.peers }
 
 // Close releases the connections to other instances.
 func (s *Server) Close() { s.peers.close() }
@@ -143,13 +148,19 @@ func (s *Server) Connect(ctx context.Context, req *pb.ConnectRequest) (*pb.Conne
 	return &pb.ConnectResponse{ConnectionId: id, Status: statusOf(info.Status)}, nil
 }
 
-// List returns every connection of every instance, optionally filtered by tags.
+// List returns every connection of every instance, optionally filtered by tags and status,
+// whole (oldest first) or in pages in id order.
 func (s *Server) List(ctx context.Context, req *pb.ListRequest) (*pb.ListResponse, error) {
-	infos, err := s.conns.List(ctx, req.GetTags())
+	status, err := statusName(req.GetStatus())
 	if err != nil {
 		return nil, err
 	}
-	resp := &pb.ListResponse{Connections: make([]*pb.WebSocketConnection, 0, len(infos))}
+	infos, next, err := s.conns.List(ctx, actors.ListQuery{Tags: req.GetTags(), Status: status,
+		PageSize: int(req.GetPageSize()), PageToken: req.GetPageToken()})
+	if err != nil {
+		return nil, err
+	}
+	resp := &pb.ListResponse{Connections: make([]*pb.WebSocketConnection, 0, len(infos)), NextPageToken: next}
 	for _, in := range infos {
 		resp.Connections = append(resp.Connections, connectionOf(in))
 	}

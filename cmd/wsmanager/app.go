@@ -88,6 +88,9 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 		return nil, err
 	}
 	log = log.With(zap.String(logkey.InstanceID, cfg.instanceID))
+	if err := actors.SetDirectoryShards(cfg.directoryShards); err != nil {
+		return nil, fmt.Errorf("--directory-shards: %w", err)
+	}
 
 	// The Go SDK's actor state manager dials its own process-wide client from the environment.
 	if getenv("DAPR_GRPC_ENDPOINT") == "" {
@@ -243,6 +246,7 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 		EgressProxies:      egressNames,
 		Log:                log.Named("actors"),
 	})
+	router.WithLists(host, svc.HeldLister()) // List asks each instance, not each connection's actor
 
 	// The same interceptors for unary calls and streams (service.Interceptors says which, in
 	// which order): tracing, logging, metrics, panic recovery and the one mapping of errors to
@@ -367,6 +371,7 @@ func (a *app) run(ctx context.Context) error {
 	// The fence watches the sidecar until the very end (shutdown publishes through it).
 	fenceCtx, stopFence := context.WithCancel(context.Background())
 	g.Go(func() error { a.fence(fenceCtx); return nil })
+	g.Go(func() error { return named("directory", a.checkDirectoryShards(gctx)) })
 	if pprof != nil {
 		g.Go(func() error { return named("pprof server", ignoreClosed(pprof.Serve(pprofL))) })
 		a.log.Info("pprof profiles served", zap.String("address", pprofL.Addr().String()))
@@ -511,6 +516,33 @@ func (a *app) fence(ctx context.Context) {
 			fenced = true
 			a.log.Warn("Dapr sidecar unreachable; closing every socket so that no connection is held twice", zap.Duration("unreachable_for", time.Since(lastOK)), zap.Error(err))
 			a.registry.CloseAll(ctx, 1001, "lost contact with the Dapr sidecar")
+		}
+	}
+}
+
+// checkDirectoryShards announces this instance once the sidecar is ready, and fails (which
+// stops the instance) when the directory records another shard count than --directory-shards:
+// this instance would look for connection ids in the wrong shards.
+func (a *app) checkDirectoryShards(ctx context.Context) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		if ok, _ := a.ready.state(); ok {
+			actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err := a.actors.Announce(actx, a.cfg.advertise)
+			cancel()
+			switch {
+			case err == nil:
+				return nil
+			case actors.CodeOf(err) == actors.CodeFailedPrecondition:
+				a.log.Error("wrong directory shard count; stopping", zap.Error(err))
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/peterbourgon/ff/v3"
 
+	"github.com/websocketmanager/websocketmanager/actors"
 	upcreds "github.com/websocketmanager/websocketmanager/actors/credentials"
 	"github.com/websocketmanager/websocketmanager/actors/egress"
 	"github.com/websocketmanager/websocketmanager/actors/netguard"
@@ -61,6 +62,7 @@ type config struct {
 	backoffStable                                                        time.Duration
 	watchdog                                                             time.Duration
 	fenceAfter                                                           time.Duration
+	directoryShards                                                      int
 	pprofAddress                                                         string
 	metricsAuth                                                          bool
 	corsOrigins                                                          []string
@@ -171,6 +173,7 @@ func flagSet(c *config, getenv func(string) string, stderr io.Writer) *flag.Flag
 	fs.IntVar(&c.backoffAttempts, "reconnect-max-attempts", 0, "failed reconnect attempts in a row before ERROR; 0 = unlimited")
 	fs.DurationVar(&c.backoffStable, "reconnect-stable-after", 10*time.Second, "uptime after which the reconnect backoff starts over")
 	fs.DurationVar(&c.watchdog, "watchdog-interval", 3*time.Second, "period of the failover watchdog (one reminder per directory shard): how soon a surviving instance re-establishes the connections of a dead one")
+	fs.IntVar(&c.directoryShards, "directory-shards", actors.DefaultDirectoryShards, "number of directory actors the connection ids are spread over; the same on every instance, and fixed once the directory is in use (an instance with another count refuses to start: docs/scaling.md says how to change it)")
 	fs.DurationVar(&c.fenceAfter, "sidecar-fence-after", 5*time.Second, "close every socket when the Dapr sidecar has been unreachable this long (another instance may own them by then)")
 	fs.Var(listFlag{&c.corsOrigins}, "cors-allowed-origins", "origins whose pages may call the HTTP port (REST, Connect, gRPC-Web), comma-separated, e.g. https://app.example; * for any; empty = no cross-origin access")
 	fs.Var(listFlag{&c.allowedHosts}, "allowed-hosts", "more Host names the HTTP port answers to besides IP addresses, localhost and the --host/--advertise-address names (comma-separated; *.example.com for subdomains; * for any): a DNS rebinding defence")
@@ -254,6 +257,9 @@ func (c config) validate() error {
 	}
 	if c.daprGRPCAddress == "" {
 		return errors.New("--dapr-grpc-address is required")
+	}
+	if c.directoryShards < 1 || c.directoryShards > actors.MaxDirectoryShards {
+		return fmt.Errorf("--directory-shards must be between 1 and %d, got %d", actors.MaxDirectoryShards, c.directoryShards)
 	}
 	if c.watchdog < time.Second {
 		return fmt.Errorf("--watchdog-interval must be at least 1s, got %v", c.watchdog)

@@ -22,7 +22,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 	"unicode"
 
@@ -60,7 +59,9 @@ Usage: wsmctl [global flags] <command> [flags] [arguments]
 Commands:
   connect <url>               open a connection; prints its id (wsmctl connect -h: every
                               flag: headers, secrets, TLS, proxy, compression, send rate)
-  list                        the connections, as a table (--output json for JSON)
+  list                        the connections, as a table (--output json for JSON), fetched
+                              in pages [--tag K=V] [--status S] [--page-size N]
+                              [--watch [--interval 2s]]: redraw until Ctrl-C
   send <id> <message>         send a message and print the reply
   sendraw <id> <message>      send a message without waiting
   publish start <id> <topic>  publish every inbound frame to a Dapr pub/sub topic
@@ -291,34 +292,6 @@ func connectRequest(fs *flag.FlagSet, args []string, readFile func(string) ([]by
 		return nil, err
 	}
 	return req, nil
-}
-
-func (g *globals) list(ctx context.Context, args []string) error {
-	fs := g.flags("list")
-	tags := kv{}
-	fs.Var(tags, "tag", "only connections with this tag key=value (repeatable)")
-	if _, err := parse(fs, args, 0, "[--tag K=V]"); err != nil {
-		return err
-	}
-	conns, err := g.client.List(ctx, tags)
-	if err != nil {
-		return err
-	}
-	if g.output == "json" {
-		g.print(&pb.ListResponse{Connections: conns})
-		return nil
-	}
-	w := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "ID\tSTATUS\tINSTANCE\tURL\tTOPIC\tRECONNECTS\tAGE\tLAST ERROR")
-	for _, c := range conns {
-		age := "-"
-		if c.GetCreatedAt() != nil {
-			age = time.Since(c.GetCreatedAt().AsTime()).Round(time.Second).String()
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", c.GetId(), c.GetStatus(), c.GetInstanceId(), c.GetUrl(),
-			orDash(c.GetTopic()), c.GetReconnectCount(), age, orDash(c.GetLastError()))
-	}
-	return w.Flush()
 }
 
 func orDash(s string) string {

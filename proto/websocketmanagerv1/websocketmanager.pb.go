@@ -1483,11 +1483,27 @@ func (x *ConnectResponse) GetStatus() ConnectionStatus {
 }
 
 // ListRequest lists all managed connections.
+//
+// Without page_size the whole list comes back in one response, oldest first (created_at, then
+// id), as it always did. With page_size the connections come in pages in id order (byte-wise),
+// which stays stable while connections come and go: follow next_page_token until it is empty.
+//
+// A connection whose instance died is listed, until the failover watchdog re-establishes it
+// (within seconds), with status CONNECTING, no instance_id, and only its id known: a tags
+// filter leaves such connections out.
+// Over REST: GET /v1/connections?tags[key]=value&status=CONNECTED&page_size=500&page_token=…
 type ListRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only connections whose tags hold every one of these key/value pairs.
 	// Over REST: GET /v1/connections?tags[key]=value
-	Tags          map[string]string `protobuf:"bytes,1,rep,name=tags,proto3" json:"tags,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Tags map[string]string `protobuf:"bytes,1,rep,name=tags,proto3" json:"tags,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// At most this many connections per response, in id order; 0 (the default): every
+	// connection in one response. At most 5000.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page (opaque); empty: the first page.
+	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only connections in this status; UNKNOWN (the default): any status.
+	Status        ConnectionStatus `protobuf:"varint,4,opt,name=status,proto3,enum=websocketmanager.v1.ConnectionStatus" json:"status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1529,11 +1545,34 @@ func (x *ListRequest) GetTags() map[string]string {
 	return nil
 }
 
-// ListResponse holds every managed connection.
+func (x *ListRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListRequest) GetStatus() ConnectionStatus {
+	if x != nil {
+		return x.Status
+	}
+	return ConnectionStatus_UNKNOWN
+}
+
+// ListResponse holds every managed connection (or one page of them).
 type ListResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// List of all WebSocket connections.
-	Connections   []*WebSocketConnection `protobuf:"bytes,1,rep,name=connections,proto3" json:"connections,omitempty"`
+	Connections []*WebSocketConnection `protobuf:"bytes,1,rep,name=connections,proto3" json:"connections,omitempty"`
+	// The page_token of the next page; empty on the last page (and without page_size).
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1573,6 +1612,13 @@ func (x *ListResponse) GetConnections() []*WebSocketConnection {
 		return x.Connections
 	}
 	return nil
+}
+
+func (x *ListResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 // WebSocketConnection represents a managed external WebSocket connection.
@@ -2589,6 +2635,132 @@ func (x *HeldResponse) GetHeld() []string {
 	return nil
 }
 
+// ListHeldRequest selects the held connections to describe.
+type ListHeldRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// As ListRequest.tags and ListRequest.status.
+	Tags   map[string]string `protobuf:"bytes,1,rep,name=tags,proto3" json:"tags,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Status ConnectionStatus  `protobuf:"varint,2,opt,name=status,proto3,enum=websocketmanager.v1.ConnectionStatus" json:"status,omitempty"`
+	// Only ids after this one (byte-wise); empty: from the first.
+	AfterId string `protobuf:"bytes,3,opt,name=after_id,json=afterId,proto3" json:"after_id,omitempty"`
+	// At most this many connections (1 to 5000; 0: 5000).
+	Limit         int32 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListHeldRequest) Reset() {
+	*x = ListHeldRequest{}
+	mi := &file_websocketmanager_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListHeldRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListHeldRequest) ProtoMessage() {}
+
+func (x *ListHeldRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_websocketmanager_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListHeldRequest.ProtoReflect.Descriptor instead.
+func (*ListHeldRequest) Descriptor() ([]byte, []int) {
+	return file_websocketmanager_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ListHeldRequest) GetTags() map[string]string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *ListHeldRequest) GetStatus() ConnectionStatus {
+	if x != nil {
+		return x.Status
+	}
+	return ConnectionStatus_UNKNOWN
+}
+
+func (x *ListHeldRequest) GetAfterId() string {
+	if x != nil {
+		return x.AfterId
+	}
+	return ""
+}
+
+func (x *ListHeldRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// ListHeldResponse describes held connections in id order.
+type ListHeldResponse struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Connections []*WebSocketConnection `protobuf:"bytes,1,rep,name=connections,proto3" json:"connections,omitempty"`
+	// More held connections match after the last one returned.
+	More          bool `protobuf:"varint,2,opt,name=more,proto3" json:"more,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListHeldResponse) Reset() {
+	*x = ListHeldResponse{}
+	mi := &file_websocketmanager_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListHeldResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListHeldResponse) ProtoMessage() {}
+
+func (x *ListHeldResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_websocketmanager_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListHeldResponse.ProtoReflect.Descriptor instead.
+func (*ListHeldResponse) Descriptor() ([]byte, []int) {
+	return file_websocketmanager_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ListHeldResponse) GetConnections() []*WebSocketConnection {
+	if x != nil {
+		return x.Connections
+	}
+	return nil
+}
+
+func (x *ListHeldResponse) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
+}
+
 var File_websocketmanager_proto protoreflect.FileDescriptor
 
 const file_websocketmanager_proto_rawDesc = "" +
@@ -2693,14 +2865,19 @@ const file_websocketmanager_proto_rawDesc = "" +
 	"\fmax_attempts\x18\x03 \x01(\x05R\vmaxAttempts\"u\n" +
 	"\x0fConnectResponse\x12#\n" +
 	"\rconnection_id\x18\x01 \x01(\tR\fconnectionId\x12=\n" +
-	"\x06status\x18\x02 \x01(\x0e2%.websocketmanager.v1.ConnectionStatusR\x06status\"\x86\x01\n" +
+	"\x06status\x18\x02 \x01(\x0e2%.websocketmanager.v1.ConnectionStatusR\x06status\"\x81\x02\n" +
 	"\vListRequest\x12>\n" +
-	"\x04tags\x18\x01 \x03(\v2*.websocketmanager.v1.ListRequest.TagsEntryR\x04tags\x1a7\n" +
+	"\x04tags\x18\x01 \x03(\v2*.websocketmanager.v1.ListRequest.TagsEntryR\x04tags\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\x12=\n" +
+	"\x06status\x18\x04 \x01(\x0e2%.websocketmanager.v1.ConnectionStatusR\x06status\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"Z\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x82\x01\n" +
 	"\fListResponse\x12J\n" +
-	"\vconnections\x18\x01 \x03(\v2(.websocketmanager.v1.WebSocketConnectionR\vconnections\"\xe1\n" +
+	"\vconnections\x18\x01 \x03(\v2(.websocketmanager.v1.WebSocketConnectionR\vconnections\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xe1\n" +
 	"\n" +
 	"\x13WebSocketConnection\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
@@ -2779,7 +2956,18 @@ const file_websocketmanager_proto_rawDesc = "" +
 	"\vHeldRequest\x12\x10\n" +
 	"\x03ids\x18\x01 \x03(\tR\x03ids\"\"\n" +
 	"\fHeldResponse\x12\x12\n" +
-	"\x04held\x18\x01 \x03(\tR\x04held*[\n" +
+	"\x04held\x18\x01 \x03(\tR\x04held\"\xfe\x01\n" +
+	"\x0fListHeldRequest\x12B\n" +
+	"\x04tags\x18\x01 \x03(\v2..websocketmanager.v1.ListHeldRequest.TagsEntryR\x04tags\x12=\n" +
+	"\x06status\x18\x02 \x01(\x0e2%.websocketmanager.v1.ConnectionStatusR\x06status\x12\x19\n" +
+	"\bafter_id\x18\x03 \x01(\tR\aafterId\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\x05R\x05limit\x1a7\n" +
+	"\tTagsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"r\n" +
+	"\x10ListHeldResponse\x12J\n" +
+	"\vconnections\x18\x01 \x03(\v2(.websocketmanager.v1.WebSocketConnectionR\vconnections\x12\x12\n" +
+	"\x04more\x18\x02 \x01(\bR\x04more*[\n" +
 	"\x10ConnectionStatus\x12\v\n" +
 	"\aUNKNOWN\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -2819,9 +3007,10 @@ const file_websocketmanager_proto_rawDesc = "" +
 	"\aSendRaw\x12#.websocketmanager.v1.SendRawRequest\x1a$.websocketmanager.v1.SendRawResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/connections/{id}/sendraw\x12q\n" +
 	"\vWatchEvents\x12'.websocketmanager.v1.WatchEventsRequest\x1a#.websocketmanager.v1.LifecycleEvent\"\x12\x82\xd3\xe4\x93\x02\f\x12\n" +
 	"/v1/events0\x01\x12y\n" +
-	"\vWatchFrames\x12'.websocketmanager.v1.WatchFramesRequest\x1a\x1a.websocketmanager.v1.Frame\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/connections/{id}/frames0\x012c\n" +
+	"\vWatchFrames\x12'.websocketmanager.v1.WatchFramesRequest\x1a\x1a.websocketmanager.v1.Frame\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/connections/{id}/frames0\x012\xbc\x01\n" +
 	"\x14WebSocketManagerPeer\x12K\n" +
-	"\x04Held\x12 .websocketmanager.v1.HeldRequest\x1a!.websocketmanager.v1.HeldResponseB}ZXgithub.com/websocketmanager/websocketmanager/proto/websocketmanagerv1;websocketmanagerv1\xaa\x02 Virtufin.WebSocketManager.Clientb\x06proto3"
+	"\x04Held\x12 .websocketmanager.v1.HeldRequest\x1a!.websocketmanager.v1.HeldResponse\x12W\n" +
+	"\bListHeld\x12$.websocketmanager.v1.ListHeldRequest\x1a%.websocketmanager.v1.ListHeldResponseB}ZXgithub.com/websocketmanager/websocketmanager/proto/websocketmanagerv1;websocketmanagerv1\xaa\x02 Virtufin.WebSocketManager.Clientb\x06proto3"
 
 var (
 	file_websocketmanager_proto_rawDescOnce sync.Once
@@ -2836,7 +3025,7 @@ func file_websocketmanager_proto_rawDescGZIP() []byte {
 }
 
 var file_websocketmanager_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_websocketmanager_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_websocketmanager_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_websocketmanager_proto_goTypes = []any{
 	(ConnectionStatus)(0),         // 0: websocketmanager.v1.ConnectionStatus
 	(TLSVersion)(0),               // 1: websocketmanager.v1.TLSVersion
@@ -2872,27 +3061,30 @@ var file_websocketmanager_proto_goTypes = []any{
 	(*SendRawResponse)(nil),       // 31: websocketmanager.v1.SendRawResponse
 	(*HeldRequest)(nil),           // 32: websocketmanager.v1.HeldRequest
 	(*HeldResponse)(nil),          // 33: websocketmanager.v1.HeldResponse
-	nil,                           // 34: websocketmanager.v1.ConnectRequest.HeadersEntry
-	nil,                           // 35: websocketmanager.v1.ConnectRequest.TagsEntry
-	nil,                           // 36: websocketmanager.v1.ConnectRequest.SecretHeadersEntry
-	nil,                           // 37: websocketmanager.v1.ListRequest.TagsEntry
-	nil,                           // 38: websocketmanager.v1.WebSocketConnection.TagsEntry
-	nil,                           // 39: websocketmanager.v1.WebSocketConnection.DroppedFramesByReasonEntry
-	(*timestamppb.Timestamp)(nil), // 40: google.protobuf.Timestamp
+	(*ListHeldRequest)(nil),       // 34: websocketmanager.v1.ListHeldRequest
+	(*ListHeldResponse)(nil),      // 35: websocketmanager.v1.ListHeldResponse
+	nil,                           // 36: websocketmanager.v1.ConnectRequest.HeadersEntry
+	nil,                           // 37: websocketmanager.v1.ConnectRequest.TagsEntry
+	nil,                           // 38: websocketmanager.v1.ConnectRequest.SecretHeadersEntry
+	nil,                           // 39: websocketmanager.v1.ListRequest.TagsEntry
+	nil,                           // 40: websocketmanager.v1.WebSocketConnection.TagsEntry
+	nil,                           // 41: websocketmanager.v1.WebSocketConnection.DroppedFramesByReasonEntry
+	nil,                           // 42: websocketmanager.v1.ListHeldRequest.TagsEntry
+	(*timestamppb.Timestamp)(nil), // 43: google.protobuf.Timestamp
 }
 var file_websocketmanager_proto_depIdxs = []int32{
-	40, // 0: websocketmanager.v1.Frame.received_at:type_name -> google.protobuf.Timestamp
+	43, // 0: websocketmanager.v1.Frame.received_at:type_name -> google.protobuf.Timestamp
 	7,  // 1: websocketmanager.v1.Frame.missing:type_name -> websocketmanager.v1.FrameGap
 	0,  // 2: websocketmanager.v1.LifecycleEvent.status:type_name -> websocketmanager.v1.ConnectionStatus
 	0,  // 3: websocketmanager.v1.LifecycleEvent.previous_status:type_name -> websocketmanager.v1.ConnectionStatus
-	40, // 4: websocketmanager.v1.LifecycleEvent.time:type_name -> google.protobuf.Timestamp
-	34, // 5: websocketmanager.v1.ConnectRequest.headers:type_name -> websocketmanager.v1.ConnectRequest.HeadersEntry
+	43, // 4: websocketmanager.v1.LifecycleEvent.time:type_name -> google.protobuf.Timestamp
+	36, // 5: websocketmanager.v1.ConnectRequest.headers:type_name -> websocketmanager.v1.ConnectRequest.HeadersEntry
 	15, // 6: websocketmanager.v1.ConnectRequest.correlation:type_name -> websocketmanager.v1.Correlation
-	35, // 7: websocketmanager.v1.ConnectRequest.tags:type_name -> websocketmanager.v1.ConnectRequest.TagsEntry
+	37, // 7: websocketmanager.v1.ConnectRequest.tags:type_name -> websocketmanager.v1.ConnectRequest.TagsEntry
 	16, // 8: websocketmanager.v1.ConnectRequest.reconnect:type_name -> websocketmanager.v1.ReconnectPolicy
 	2,  // 9: websocketmanager.v1.ConnectRequest.decode_binary:type_name -> websocketmanager.v1.FrameDecoding
 	14, // 10: websocketmanager.v1.ConnectRequest.send_rate:type_name -> websocketmanager.v1.SendRate
-	36, // 11: websocketmanager.v1.ConnectRequest.secret_headers:type_name -> websocketmanager.v1.ConnectRequest.SecretHeadersEntry
+	38, // 11: websocketmanager.v1.ConnectRequest.secret_headers:type_name -> websocketmanager.v1.ConnectRequest.SecretHeadersEntry
 	13, // 12: websocketmanager.v1.ConnectRequest.tls:type_name -> websocketmanager.v1.UpstreamTLS
 	11, // 13: websocketmanager.v1.KeyMaterial.secret:type_name -> websocketmanager.v1.SecretRef
 	12, // 14: websocketmanager.v1.UpstreamTLS.ca:type_name -> websocketmanager.v1.KeyMaterial
@@ -2901,46 +3093,52 @@ var file_websocketmanager_proto_depIdxs = []int32{
 	1,  // 17: websocketmanager.v1.UpstreamTLS.min_version:type_name -> websocketmanager.v1.TLSVersion
 	3,  // 18: websocketmanager.v1.Correlation.mode:type_name -> websocketmanager.v1.CorrelationMode
 	0,  // 19: websocketmanager.v1.ConnectResponse.status:type_name -> websocketmanager.v1.ConnectionStatus
-	37, // 20: websocketmanager.v1.ListRequest.tags:type_name -> websocketmanager.v1.ListRequest.TagsEntry
-	20, // 21: websocketmanager.v1.ListResponse.connections:type_name -> websocketmanager.v1.WebSocketConnection
-	0,  // 22: websocketmanager.v1.WebSocketConnection.status:type_name -> websocketmanager.v1.ConnectionStatus
-	40, // 23: websocketmanager.v1.WebSocketConnection.created_at:type_name -> google.protobuf.Timestamp
-	40, // 24: websocketmanager.v1.WebSocketConnection.connected_since:type_name -> google.protobuf.Timestamp
-	38, // 25: websocketmanager.v1.WebSocketConnection.tags:type_name -> websocketmanager.v1.WebSocketConnection.TagsEntry
-	15, // 26: websocketmanager.v1.WebSocketConnection.correlation:type_name -> websocketmanager.v1.Correlation
-	39, // 27: websocketmanager.v1.WebSocketConnection.dropped_frames_by_reason:type_name -> websocketmanager.v1.WebSocketConnection.DroppedFramesByReasonEntry
-	21, // 28: websocketmanager.v1.WebSocketConnection.publish:type_name -> websocketmanager.v1.PublishSettings
-	40, // 29: websocketmanager.v1.WebSocketConnection.publish_paused_since:type_name -> google.protobuf.Timestamp
-	14, // 30: websocketmanager.v1.WebSocketConnection.send_rate:type_name -> websocketmanager.v1.SendRate
-	13, // 31: websocketmanager.v1.WebSocketConnection.tls:type_name -> websocketmanager.v1.UpstreamTLS
-	4,  // 32: websocketmanager.v1.PublishSettings.overflow:type_name -> websocketmanager.v1.Overflow
-	4,  // 33: websocketmanager.v1.StartPublishRequest.overflow:type_name -> websocketmanager.v1.Overflow
-	11, // 34: websocketmanager.v1.ConnectRequest.SecretHeadersEntry.value:type_name -> websocketmanager.v1.SecretRef
-	10, // 35: websocketmanager.v1.WebSocketManager.Connect:input_type -> websocketmanager.v1.ConnectRequest
-	18, // 36: websocketmanager.v1.WebSocketManager.List:input_type -> websocketmanager.v1.ListRequest
-	22, // 37: websocketmanager.v1.WebSocketManager.Disconnect:input_type -> websocketmanager.v1.DisconnectRequest
-	24, // 38: websocketmanager.v1.WebSocketManager.StartPublish:input_type -> websocketmanager.v1.StartPublishRequest
-	26, // 39: websocketmanager.v1.WebSocketManager.StopPublish:input_type -> websocketmanager.v1.StopPublishRequest
-	28, // 40: websocketmanager.v1.WebSocketManager.Send:input_type -> websocketmanager.v1.SendRequest
-	30, // 41: websocketmanager.v1.WebSocketManager.SendRaw:input_type -> websocketmanager.v1.SendRawRequest
-	8,  // 42: websocketmanager.v1.WebSocketManager.WatchEvents:input_type -> websocketmanager.v1.WatchEventsRequest
-	5,  // 43: websocketmanager.v1.WebSocketManager.WatchFrames:input_type -> websocketmanager.v1.WatchFramesRequest
-	32, // 44: websocketmanager.v1.WebSocketManagerPeer.Held:input_type -> websocketmanager.v1.HeldRequest
-	17, // 45: websocketmanager.v1.WebSocketManager.Connect:output_type -> websocketmanager.v1.ConnectResponse
-	19, // 46: websocketmanager.v1.WebSocketManager.List:output_type -> websocketmanager.v1.ListResponse
-	23, // 47: websocketmanager.v1.WebSocketManager.Disconnect:output_type -> websocketmanager.v1.DisconnectResponse
-	25, // 48: websocketmanager.v1.WebSocketManager.StartPublish:output_type -> websocketmanager.v1.StartPublishResponse
-	27, // 49: websocketmanager.v1.WebSocketManager.StopPublish:output_type -> websocketmanager.v1.StopPublishResponse
-	29, // 50: websocketmanager.v1.WebSocketManager.Send:output_type -> websocketmanager.v1.SendResponse
-	31, // 51: websocketmanager.v1.WebSocketManager.SendRaw:output_type -> websocketmanager.v1.SendRawResponse
-	9,  // 52: websocketmanager.v1.WebSocketManager.WatchEvents:output_type -> websocketmanager.v1.LifecycleEvent
-	6,  // 53: websocketmanager.v1.WebSocketManager.WatchFrames:output_type -> websocketmanager.v1.Frame
-	33, // 54: websocketmanager.v1.WebSocketManagerPeer.Held:output_type -> websocketmanager.v1.HeldResponse
-	45, // [45:55] is the sub-list for method output_type
-	35, // [35:45] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	39, // 20: websocketmanager.v1.ListRequest.tags:type_name -> websocketmanager.v1.ListRequest.TagsEntry
+	0,  // 21: websocketmanager.v1.ListRequest.status:type_name -> websocketmanager.v1.ConnectionStatus
+	20, // 22: websocketmanager.v1.ListResponse.connections:type_name -> websocketmanager.v1.WebSocketConnection
+	0,  // 23: websocketmanager.v1.WebSocketConnection.status:type_name -> websocketmanager.v1.ConnectionStatus
+	43, // 24: websocketmanager.v1.WebSocketConnection.created_at:type_name -> google.protobuf.Timestamp
+	43, // 25: websocketmanager.v1.WebSocketConnection.connected_since:type_name -> google.protobuf.Timestamp
+	40, // 26: websocketmanager.v1.WebSocketConnection.tags:type_name -> websocketmanager.v1.WebSocketConnection.TagsEntry
+	15, // 27: websocketmanager.v1.WebSocketConnection.correlation:type_name -> websocketmanager.v1.Correlation
+	41, // 28: websocketmanager.v1.WebSocketConnection.dropped_frames_by_reason:type_name -> websocketmanager.v1.WebSocketConnection.DroppedFramesByReasonEntry
+	21, // 29: websocketmanager.v1.WebSocketConnection.publish:type_name -> websocketmanager.v1.PublishSettings
+	43, // 30: websocketmanager.v1.WebSocketConnection.publish_paused_since:type_name -> google.protobuf.Timestamp
+	14, // 31: websocketmanager.v1.WebSocketConnection.send_rate:type_name -> websocketmanager.v1.SendRate
+	13, // 32: websocketmanager.v1.WebSocketConnection.tls:type_name -> websocketmanager.v1.UpstreamTLS
+	4,  // 33: websocketmanager.v1.PublishSettings.overflow:type_name -> websocketmanager.v1.Overflow
+	4,  // 34: websocketmanager.v1.StartPublishRequest.overflow:type_name -> websocketmanager.v1.Overflow
+	42, // 35: websocketmanager.v1.ListHeldRequest.tags:type_name -> websocketmanager.v1.ListHeldRequest.TagsEntry
+	0,  // 36: websocketmanager.v1.ListHeldRequest.status:type_name -> websocketmanager.v1.ConnectionStatus
+	20, // 37: websocketmanager.v1.ListHeldResponse.connections:type_name -> websocketmanager.v1.WebSocketConnection
+	11, // 38: websocketmanager.v1.ConnectRequest.SecretHeadersEntry.value:type_name -> websocketmanager.v1.SecretRef
+	10, // 39: websocketmanager.v1.WebSocketManager.Connect:input_type -> websocketmanager.v1.ConnectRequest
+	18, // 40: websocketmanager.v1.WebSocketManager.List:input_type -> websocketmanager.v1.ListRequest
+	22, // 41: websocketmanager.v1.WebSocketManager.Disconnect:input_type -> websocketmanager.v1.DisconnectRequest
+	24, // 42: websocketmanager.v1.WebSocketManager.StartPublish:input_type -> websocketmanager.v1.StartPublishRequest
+	26, // 43: websocketmanager.v1.WebSocketManager.StopPublish:input_type -> websocketmanager.v1.StopPublishRequest
+	28, // 44: websocketmanager.v1.WebSocketManager.Send:input_type -> websocketmanager.v1.SendRequest
+	30, // 45: websocketmanager.v1.WebSocketManager.SendRaw:input_type -> websocketmanager.v1.SendRawRequest
+	8,  // 46: websocketmanager.v1.WebSocketManager.WatchEvents:input_type -> websocketmanager.v1.WatchEventsRequest
+	5,  // 47: websocketmanager.v1.WebSocketManager.WatchFrames:input_type -> websocketmanager.v1.WatchFramesRequest
+	32, // 48: websocketmanager.v1.WebSocketManagerPeer.Held:input_type -> websocketmanager.v1.HeldRequest
+	34, // 49: websocketmanager.v1.WebSocketManagerPeer.ListHeld:input_type -> websocketmanager.v1.ListHeldRequest
+	17, // 50: websocketmanager.v1.WebSocketManager.Connect:output_type -> websocketmanager.v1.ConnectResponse
+	19, // 51: websocketmanager.v1.WebSocketManager.List:output_type -> websocketmanager.v1.ListResponse
+	23, // 52: websocketmanager.v1.WebSocketManager.Disconnect:output_type -> websocketmanager.v1.DisconnectResponse
+	25, // 53: websocketmanager.v1.WebSocketManager.StartPublish:output_type -> websocketmanager.v1.StartPublishResponse
+	27, // 54: websocketmanager.v1.WebSocketManager.StopPublish:output_type -> websocketmanager.v1.StopPublishResponse
+	29, // 55: websocketmanager.v1.WebSocketManager.Send:output_type -> websocketmanager.v1.SendResponse
+	31, // 56: websocketmanager.v1.WebSocketManager.SendRaw:output_type -> websocketmanager.v1.SendRawResponse
+	9,  // 57: websocketmanager.v1.WebSocketManager.WatchEvents:output_type -> websocketmanager.v1.LifecycleEvent
+	6,  // 58: websocketmanager.v1.WebSocketManager.WatchFrames:output_type -> websocketmanager.v1.Frame
+	33, // 59: websocketmanager.v1.WebSocketManagerPeer.Held:output_type -> websocketmanager.v1.HeldResponse
+	35, // 60: websocketmanager.v1.WebSocketManagerPeer.ListHeld:output_type -> websocketmanager.v1.ListHeldResponse
+	50, // [50:61] is the sub-list for method output_type
+	39, // [39:50] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_websocketmanager_proto_init() }
@@ -2965,7 +3163,7 @@ func file_websocketmanager_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_websocketmanager_proto_rawDesc), len(file_websocketmanager_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   35,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -479,7 +479,8 @@ var WebSocketManager_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	WebSocketManagerPeer_Held_FullMethodName = "/websocketmanager.v1.WebSocketManagerPeer/Held"
+	WebSocketManagerPeer_Held_FullMethodName     = "/websocketmanager.v1.WebSocketManagerPeer/Held"
+	WebSocketManagerPeer_ListHeld_FullMethodName = "/websocketmanager.v1.WebSocketManagerPeer/ListHeld"
 )
 
 // WebSocketManagerPeerClient is the client API for WebSocketManagerPeer service.
@@ -492,6 +493,9 @@ const (
 type WebSocketManagerPeerClient interface {
 	// Held returns the subset of ids whose socket this instance holds.
 	Held(ctx context.Context, in *HeldRequest, opts ...grpc.CallOption) (*HeldResponse, error)
+	// ListHeld describes the connections whose socket this instance holds, from memory (no
+	// actor call): List asks every instance this once instead of calling each connection's actor.
+	ListHeld(ctx context.Context, in *ListHeldRequest, opts ...grpc.CallOption) (*ListHeldResponse, error)
 }
 
 type webSocketManagerPeerClient struct {
@@ -512,6 +516,16 @@ func (c *webSocketManagerPeerClient) Held(ctx context.Context, in *HeldRequest, 
 	return out, nil
 }
 
+func (c *webSocketManagerPeerClient) ListHeld(ctx context.Context, in *ListHeldRequest, opts ...grpc.CallOption) (*ListHeldResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListHeldResponse)
+	err := c.cc.Invoke(ctx, WebSocketManagerPeer_ListHeld_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // WebSocketManagerPeerServer is the server API for WebSocketManagerPeer service.
 // All implementations must embed UnimplementedWebSocketManagerPeerServer
 // for forward compatibility.
@@ -522,6 +536,9 @@ func (c *webSocketManagerPeerClient) Held(ctx context.Context, in *HeldRequest, 
 type WebSocketManagerPeerServer interface {
 	// Held returns the subset of ids whose socket this instance holds.
 	Held(context.Context, *HeldRequest) (*HeldResponse, error)
+	// ListHeld describes the connections whose socket this instance holds, from memory (no
+	// actor call): List asks every instance this once instead of calling each connection's actor.
+	ListHeld(context.Context, *ListHeldRequest) (*ListHeldResponse, error)
 	mustEmbedUnimplementedWebSocketManagerPeerServer()
 }
 
@@ -534,6 +551,9 @@ type UnimplementedWebSocketManagerPeerServer struct{}
 
 func (UnimplementedWebSocketManagerPeerServer) Held(context.Context, *HeldRequest) (*HeldResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Held not implemented")
+}
+func (UnimplementedWebSocketManagerPeerServer) ListHeld(context.Context, *ListHeldRequest) (*ListHeldResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListHeld not implemented")
 }
 func (UnimplementedWebSocketManagerPeerServer) mustEmbedUnimplementedWebSocketManagerPeerServer() {}
 func (UnimplementedWebSocketManagerPeerServer) testEmbeddedByValue()                              {}
@@ -574,6 +594,24 @@ func _WebSocketManagerPeer_Held_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _WebSocketManagerPeer_ListHeld_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListHeldRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WebSocketManagerPeerServer).ListHeld(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WebSocketManagerPeer_ListHeld_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WebSocketManagerPeerServer).ListHeld(ctx, req.(*ListHeldRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // WebSocketManagerPeer_ServiceDesc is the grpc.ServiceDesc for WebSocketManagerPeer service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -584,6 +622,10 @@ var WebSocketManagerPeer_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Held",
 			Handler:    _WebSocketManagerPeer_Held_Handler,
+		},
+		{
+			MethodName: "ListHeld",
+			Handler:    _WebSocketManagerPeer_ListHeld_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

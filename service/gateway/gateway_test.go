@@ -192,7 +192,7 @@ func TestRESTCalls(t *testing.T) {
 		{"list", "GET", "/v1/connections", "", "",
 			`{"connections":[{"id":"c1","url":"","status":"CONNECTED","instanceId":"","topic":"","createdAt":null,"lastError":"","reconnectCount":0,
 				"connectedSince":null,"tags":{},"autoReconnect":false,"subprotocol":"","correlation":null,"droppedFrames":"0","droppedFramesByReason":{},"publish":null,"publishPausedSince":null,"publishPausedMs":"0",
-				"sendRate":null,"throttledSends":"0","compression":false,"decodeRefused":"0","tls":null,"egressProxy":"","secretHeaderNames":[]}]}`,
+				"sendRate":null,"throttledSends":"0","compression":false,"decodeRefused":"0","tls":null,"egressProxy":"","secretHeaderNames":[]}],"nextPageToken":""}`,
 			&pb.ListRequest{}},
 		{"list by tags, unknown parameters ignored", "GET", "/v1/connections?tags[group]=a&tags%5Bvenue%5D=b+c&page=2", "", "",
 			"", &pb.ListRequest{Tags: map[string]string{"group": "a", "venue": "b c"}}},

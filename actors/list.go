@@ -1,0 +1,319 @@
+package actors
+
+import (
+	"cmp"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// MaxListPageSize bounds ListQuery.PageSize and one ListHeld answer between instances.
+const MaxListPageSize = 5000
+
+// UnheldReason is the last error of a connection that the directory has and no instance
+// holds (its instance died).
+const UnheldReason = "held by no instance now; the failover watchdog re-establishes it"
+
+// Bounds of the calls one List makes to other instances.
+const (
+	listPeerConcurrency = 16
+	listPeerTimeout     = 10 * time.Second
+)
+
+// ErrInstanceGone says that no instance this one may call runs at an address: nothing listens
+// there any more (the dial was refused: the process is gone), or the peer policy refuses the
+// address. Its connections are listed as held by no instance, not as a failure of List.
+var ErrInstanceGone = errors.New("no instance runs at this address")
+
+// ListQuery selects what [Router.List] returns.
+type ListQuery struct {
+	// Tags: only connections whose tags hold all these pairs.
+	Tags map[string]string
+	// Status is one of the Status names; "" matches any.
+	Status string
+	// PageSize: at most this many, in id order (0: all, oldest first).
+	PageSize int
+	// PageToken is the next token of the previous page ("" for the first).
+	PageToken string
+}
+
+// HeldLister answers which connections this process holds, from memory ([*Host]).
+type HeldLister interface {
+	ListHeld(q HeldQuery) (infos []ConnectionInfo, more bool)
+	InstanceAddr() string
+}
+
+// PeerLister asks the instance at addr for the connections it holds (the service's peer
+// client). An error wrapping [ErrInstanceGone] means that nothing runs there.
+type PeerLister interface {
+	ListHeld(ctx context.Context, addr string, q HeldQuery) (infos []ConnectionInfo, more bool, err error)
+}
+
+// WithLists makes List ask instances for the connections they hold (this one through local,
+// the others through peers) instead of calling each connection's actor. Set it before serving.
+func (r *Router) WithLists(local HeldLister, peers PeerLister) *Router {
+	r.local, r.peers = local, peers
+	return r
+}
+
+// ListHeld describes the connections this process holds (the peer API's answer).
+func (r *Router) ListHeld(q HeldQuery) ([]ConnectionInfo, bool) {
+	if r.local == nil {
+		return nil, false
+	}
+	return r.local.ListHeld(q)
+}
+
+// pageTokenPrefix versions the page token, so its form can change without misreading old ones.
+const pageTokenPrefix = "v1:"
+
+// PageToken returns the opaque token of the page after id.
+func PageToken(id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(pageTokenPrefix + id))
+}
+
+// pageAfter returns the id a page token continues after ("" for no token).
+func pageAfter(token string) (string, error) {
+	if token == "" {
+		return "", nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(token)
+	after, ok := strings.CutPrefix(string(raw), pageTokenPrefix)
+	if err != nil || !ok || after == "" {
+		return "", errorf(CodeInvalidArgument, "page_token is not one List returned; start again without it").Err()
+	}
+	return after, nil
+}
+
+// List describes the connections q selects: every instance reports the connections it holds
+// from memory (one call per instance, this one without a call), and the directory supplies
+// the ids no instance holds (their instance died: CONNECTING with [UnheldReason], until the
+// watchdog re-establishes them). It never calls a connection's actor, so it never activates
+// one or dials. It returns the token of the next page ("" on the last page and without
+// PageSize).
+//
+// An instance that does not answer fails the List (UNAVAILABLE, naming it) rather than
+// leaving its connections out; one where nothing runs any more, or that the peer policy
+// refuses ([ErrInstanceGone]), counts as holding nothing.
+func (r *Router) List(ctx context.Context, q ListQuery) ([]ConnectionInfo, string, error) {
+	if q.PageSize < 0 || q.PageSize > MaxListPageSize {
+		return nil, "", errorf(CodeInvalidArgument, "page_size must be between 0 (everything) and %d", MaxListPageSize).Err()
+	}
+	after, err := pageAfter(q.PageToken)
+	if err != nil {
+		return nil, "", err
+	}
+	if r.local == nil {
+		return nil, "", errorf(CodeInternal, "List is not wired to the instances (WithLists)").Err()
+	}
+	var members, holders []string
+	var g errgroup.Group
+	g.Go(func() (err error) { members, err = r.actors.Members(ctx); return err })
+	g.Go(func() (err error) { holders, err = r.actors.Holders(ctx); return err })
+	if err := g.Wait(); err != nil {
+		return nil, "", err
+	}
+	hq := HeldQuery{Tags: q.Tags, Status: q.Status, After: after, Limit: q.PageSize}
+	if q.Status == StatusConnecting {
+		// Unheld connections are CONNECTING: telling them apart needs every held id, whatever
+		// its status (mergeList filters). A page may then hold fewer than PageSize.
+		hq.Status = ""
+	}
+	answers, err := r.askInstances(ctx, holders, hq)
+	if err != nil {
+		return nil, "", err
+	}
+	out, next := mergeList(answers, members, listSpec{tags: q.Tags, status: q.Status, pageSize: q.PageSize, after: after})
+	if next != "" {
+		return out, PageToken(next), nil
+	}
+	return out, "", nil
+}
+
+// heldAnswer is one instance's answer: its held connections in id order, and whether more
+// matched after the last.
+type heldAnswer struct {
+	infos []ConnectionInfo
+	more  bool
+}
+
+// askInstances asks this instance and every other one of addrs (listPeerConcurrency at once)
+// for the connections they hold that hq selects.
+func (r *Router) askInstances(ctx context.Context, addrs []string, hq HeldQuery) ([]heldAnswer, error) {
+	self := r.local.InstanceAddr()
+	infos, more := r.local.ListHeld(hq)
+	answers := []heldAnswer{{infos, more}}
+	var (
+		mu       sync.Mutex
+		failures []string
+		g        errgroup.Group // no shared cancel: every instance is asked, every failure named
+	)
+	g.SetLimit(listPeerConcurrency)
+	for _, addr := range addrs {
+		if addr == self || addr == "" {
+			continue
+		}
+		g.Go(func() error {
+			a, err := r.askPeer(ctx, addr, hq)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case errors.Is(err, ErrInstanceGone):
+			case err != nil:
+				failures = append(failures, fmt.Sprintf("%s (%v)", addr, err))
+			default:
+				answers = append(answers, a)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	if len(failures) > 0 {
+		sort.Strings(failures)
+		return nil, errorf(CodeUnavailable, "cannot list the connections held by instance %s; retry (List does not return part of the connections)",
+			strings.Join(failures, ", ")).Err()
+	}
+	return answers, nil
+}
+
+// askPeer asks the instance at addr; without a page size it pages through all it holds.
+func (r *Router) askPeer(ctx context.Context, addr string, hq HeldQuery) (heldAnswer, error) {
+	if r.peers == nil {
+		return heldAnswer{}, errors.New("calls to other instances are off")
+	}
+	paged := hq.Limit > 0
+	if !paged {
+		hq.Limit = MaxListPageSize
+	}
+	var all heldAnswer
+	for {
+		cctx, cancel := context.WithTimeout(ctx, listPeerTimeout)
+		infos, more, err := r.peers.ListHeld(cctx, addr, hq)
+		cancel()
+		if err != nil {
+			return heldAnswer{}, err
+		}
+		all.infos = append(all.infos, infos...)
+		if paged || !more || len(infos) == 0 {
+			all.more = paged && more
+			return all, nil
+		}
+		hq.After = infos[len(infos)-1].ID
+	}
+}
+
+// listSpec is what mergeList needs of a ListQuery (the token decoded).
+type listSpec struct {
+	tags     map[string]string
+	status   string
+	pageSize int
+	after    string
+}
+
+// mergeList merges the instances' answers with the directory's members into one List
+// answer: each id once (a connection two instances report while it moves: the CONNECTED one,
+// else the first instance id), members no instance reported as held by no instance (left out
+// by a tags filter: their tags are unknown), in id order cut to the page size when paged, else
+// oldest first; then filtered by status. next is the id the next page starts after ("": no
+// next page).
+func mergeList(answers []heldAnswer, members []string, q listSpec) (out []ConnectionInfo, next string) {
+	// A paged answer cut short at id b says nothing about ids after b: only ids up to the
+	// smallest such b can be decided, and the page holds no more than those anyway (that
+	// answer alone has a page's worth up to b).
+	bound, bounded, anyMore := "", false, false
+	for _, a := range answers {
+		if a.more && len(a.infos) > 0 {
+			anyMore = true
+			if last := a.infos[len(a.infos)-1].ID; !bounded || last < bound {
+				bound, bounded = last, true
+			}
+		}
+	}
+	decided := func(id string) bool { return id > q.after && (!bounded || id <= bound) }
+	n := 0
+	for _, a := range answers {
+		n += len(a.infos)
+	}
+	byID := make(map[string]int, n)
+	out = make([]ConnectionInfo, 0, n)
+	for _, a := range answers {
+		for _, in := range a.infos {
+			if !decided(in.ID) {
+				continue
+			}
+			if i, ok := byID[in.ID]; ok {
+				if preferred(in, out[i]) {
+					out[i] = in
+				}
+				continue
+			}
+			byID[in.ID] = len(out)
+			out = append(out, in)
+		}
+	}
+	if len(q.tags) == 0 && (q.status == "" || q.status == StatusConnecting) {
+		for _, id := range members {
+			if _, ok := byID[id]; ok || !decided(id) {
+				continue
+			}
+			byID[id] = len(out)
+			out = append(out, ConnectionInfo{ID: id, Status: StatusConnecting, LastError: UnheldReason})
+		}
+	}
+	if q.pageSize == 0 {
+		out = sortedBy(out, func(a, b *ConnectionInfo) int {
+			if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+				return c
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
+		return withStatus(out, q.status), ""
+	}
+	out = sortedBy(out, func(a, b *ConnectionInfo) int { return strings.Compare(a.ID, b.ID) })
+	if len(out) > q.pageSize {
+		out, anyMore = out[:q.pageSize], true
+	}
+	if anyMore && len(out) > 0 {
+		next = out[len(out)-1].ID
+	}
+	return withStatus(out, q.status), next
+}
+
+// sortedBy sorts infos by cmp through pointers: moving the large structs themselves at every
+// step of the sort costs more than the comparisons at 100,000 connections.
+func sortedBy(infos []ConnectionInfo, cmp func(a, b *ConnectionInfo) int) []ConnectionInfo {
+	ptrs := make([]*ConnectionInfo, len(infos))
+	for i := range infos {
+		ptrs[i] = &infos[i]
+	}
+	slices.SortFunc(ptrs, cmp)
+	out := make([]ConnectionInfo, len(infos))
+	for i, p := range ptrs {
+		out[i] = *p
+	}
+	return out
+}
+
+// withStatus keeps the connections in status ("": all), in place.
+func withStatus(infos []ConnectionInfo, status string) []ConnectionInfo {
+	if status == "" {
+		return infos
+	}
+	return slices.DeleteFunc(infos, func(in ConnectionInfo) bool { return in.Status != status })
+}
+
+// preferred says whether a describes a connection two instances report better than b.
+func preferred(a, b ConnectionInfo) bool {
+	if (a.Status == StatusConnected) != (b.Status == StatusConnected) {
+		return a.Status == StatusConnected
+	}
+	return cmp.Less(a.InstanceID, b.InstanceID)
+}
