@@ -414,14 +414,26 @@ func (d *Directory) checkShards(ctx context.Context, n int) *ErrorInfo {
 	if err != nil {
 		return errorf(CodeUnavailable, "read directory: %v", err)
 	}
+	var got int
 	if !ok {
-		if err := sm.Set(ctx, shardsKey, n); err != nil {
+		// No count recorded: a new directory takes n; one written by an earlier version (which
+		// always used DefaultDirectoryShards) has announcements or entries already.
+		prior := false
+		for _, k := range []string{instancesKey, membersKey, metaKey} {
+			has, err := sm.Contains(ctx, k)
+			if err != nil {
+				return errorf(CodeUnavailable, "read directory: %v", err)
+			}
+			prior = prior || has
+		}
+		got = n
+		if prior {
+			got = DefaultDirectoryShards
+		}
+		if err := sm.Set(ctx, shardsKey, got); err != nil {
 			return errorf(CodeInternal, "update directory: %v", err)
 		}
-		return nil
-	}
-	var got int
-	if err := sm.Get(ctx, shardsKey, &got); err != nil {
+	} else if err := sm.Get(ctx, shardsKey, &got); err != nil {
 		return d.readErr(err)
 	}
 	if got != n {
@@ -525,7 +537,10 @@ func (d *Directory) dropWatchdog(ctx context.Context) {
 		d.log().Warn("unregister watchdog reminder", zap.Error(err))
 		return
 	}
-	_ = d.GetStateManager().Remove(ctx, watchdogKey)
+	// Overwrite, not Remove: go-sdk v1.15's Remove of a key not read in this activation does
+	// nothing, and a stale period left behind would stop ensureWatchdog from registering the
+	// reminder again — no failover for the shard.
+	_ = d.GetStateManager().Set(ctx, watchdogKey, "")
 }
 
 // directoryShards is the number of directory actors this process uses (--directory-shards).

@@ -360,3 +360,41 @@ func TestDirectoryConversionRegistersWatchdog(t *testing.T) {
 	assert.Equal(t, []string{"70/watchdog every 3s"}, r.registered)
 	assert.JSONEq(t, `"3s"`, string(s.data[watchdogKey]))
 }
+
+// Ensure a shard emptied in a fresh activation registers its watchdog again on the next Add
+// (go-sdk's Remove of an unread key does nothing; a stale period must not survive).
+func TestDirectoryReRegistersWatchdogAfterEmptying(t *testing.T) {
+	s := newStateStore()
+	d := activate(s, "71")
+	r := &reminders{}
+	d.deps.Reminders, d.deps.WatchdogInterval = r, 3*time.Second
+	require.Nil(t, add(t, d, "a", "10.0.0.1:5002").Error)
+	require.Equal(t, []string{"71/watchdog every 3s"}, r.registered)
+
+	d = activate(s, "71") // a fresh activation: nothing read yet
+	d.deps.Reminders, d.deps.WatchdogInterval = r, 3*time.Second
+	rm := turn(t, d, func(ctx context.Context) (*Reply, error) { return d.Remove(ctx, &MemberArgs{ID: "a"}) })
+	require.Nil(t, rm.Error)
+
+	d = activate(s, "71")
+	d.deps.Reminders, d.deps.WatchdogInterval = r, 3*time.Second
+	require.Nil(t, add(t, d, "b", "10.0.0.1:5002").Error)
+	assert.Equal(t, []string{"71/watchdog every 3s", "71/watchdog every 3s"}, r.registered, "the emptied shard's reminder is registered again")
+}
+
+// Ensure a directory written before the shard count was recorded counts as the only count
+// earlier versions used: an upgrade that changes --directory-shards is refused, not accepted.
+func TestDirectoryShardCountOfAnEarlierVersion(t *testing.T) {
+	s := newStateStore()
+	s.data[instancesKey] = []byte(`{"10.0.0.9:5002":1}`)
+	d := activate(s, "0")
+	e := turn(t, d, func(ctx context.Context) (*Reply, error) {
+		return d.Announce(ctx, &AnnounceArgs{Addr: "10.0.0.1:5002", Shards: 16})
+	}).Error
+	require.NotNil(t, e)
+	assert.Equal(t, CodeFailedPrecondition, e.Code)
+	assert.Contains(t, e.Message, "--directory-shards 64")
+	assert.Nil(t, turn(t, d, func(ctx context.Context) (*Reply, error) {
+		return d.Announce(ctx, &AnnounceArgs{Addr: "10.0.0.1:5002", Shards: DefaultDirectoryShards})
+	}).Error)
+}

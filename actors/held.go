@@ -16,11 +16,11 @@ type heldSpecs struct {
 	m  map[string]*spec
 }
 
-// set records s (a copy without what describing never needs: header values and on-connect
-// messages stay in the session only).
+// set records s (a copy without what describing never needs: header values, on-connect
+// messages and inline TLS key material stay in the session's own spec only).
 func (h *heldSpecs) set(id string, s *spec) {
 	c := *s
-	c.Headers, c.OnConnectMessages = nil, nil
+	c.Headers, c.OnConnectMessages, c.TLS = nil, nil, shownTLS(s.TLS)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.m == nil {

@@ -12,26 +12,35 @@ import (
 	"sync"
 	"time"
 
+	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 )
 
 // MaxListPageSize bounds ListQuery.PageSize and one ListHeld answer between instances.
 const MaxListPageSize = 5000
 
-// UnheldReason is the last error of a connection that the directory has and no instance
-// holds (its instance died).
-const UnheldReason = "held by no instance now; the failover watchdog re-establishes it"
+// UnheldReason is the last error of a connection that the directory has and no answering
+// instance holds (its instance died, or did not answer List). It promises no outcome: the
+// watchdog's takeover re-establishes a connection with auto_reconnect, and ends one without in
+// ERROR.
+const UnheldReason = "held by no instance now (its instance stopped or does not answer); the failover watchdog takes it over within a few seconds"
 
-// Bounds of the calls one List makes to other instances.
+// Bounds of the calls one List makes to other instances. The timeout is short: a List waits
+// for the slowest instance, and one that does not answer in time is listed from the directory.
 const (
 	listPeerConcurrency = 16
-	listPeerTimeout     = 10 * time.Second
+	listPeerTimeout     = 3 * time.Second
 )
 
 // ErrInstanceGone says that no instance this one may call runs at an address: nothing listens
 // there any more (the dial was refused: the process is gone), or the peer policy refuses the
 // address. Its connections are listed as held by no instance, not as a failure of List.
 var ErrInstanceGone = errors.New("no instance runs at this address")
+
+// ErrPeerRefused says that this instance may not ask other instances: it has no peer key, or
+// an instance refuses its peer key (UNAUTHENTICATED, PERMISSION_DENIED). A configuration to
+// fix, so List fails with it instead of listing that instance's connections as unheld.
+var ErrPeerRefused = errors.New("the peer key is missing or refused")
 
 // ListQuery selects what [Router.List] returns.
 type ListQuery struct {
@@ -59,8 +68,12 @@ type PeerLister interface {
 
 // WithLists makes List ask instances for the connections they hold (this one through local,
 // the others through peers) instead of calling each connection's actor. Set it before serving.
-func (r *Router) WithLists(local HeldLister, peers PeerLister) *Router {
-	r.local, r.peers = local, peers
+// log (nil: none) names the instances that do not answer a List.
+func (r *Router) WithLists(local HeldLister, peers PeerLister, log *zap.Logger) *Router {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	r.local, r.peers, r.listLog = local, peers, log
 	return r
 }
 
@@ -95,17 +108,21 @@ func pageAfter(token string) (string, error) {
 
 // List describes the connections q selects: every instance reports the connections it holds
 // from memory (one call per instance, this one without a call), and the directory supplies
-// the ids no instance holds (their instance died: CONNECTING with [UnheldReason], until the
-// watchdog re-establishes them). It never calls a connection's actor, so it never activates
-// one or dials. It returns the token of the next page ("" on the last page and without
-// PageSize).
+// the ids no answering instance holds (CONNECTING with [UnheldReason], until the watchdog
+// takes them over). It never calls a connection's actor, so it never activates one or dials.
+// It returns the token of the next page ("" on the last page and without PageSize).
 //
-// An instance that does not answer fails the List (UNAVAILABLE, naming it) rather than
-// leaving its connections out; one where nothing runs any more, or that the peer policy
-// refuses ([ErrInstanceGone]), counts as holding nothing.
+// An instance that cannot be asked (nothing runs there, unreachable, slower than
+// listPeerTimeout, an older version without ListHeld) counts as holding nothing: after a
+// rolling update the directory names vanished pods for minutes, and List must not fail
+// meanwhile. Only [ErrPeerRefused] fails it (UNAVAILABLE, naming the instance).
 func (r *Router) List(ctx context.Context, q ListQuery) ([]ConnectionInfo, string, error) {
 	if q.PageSize < 0 || q.PageSize > MaxListPageSize {
 		return nil, "", errorf(CodeInvalidArgument, "page_size must be between 0 (everything) and %d", MaxListPageSize).Err()
+	}
+	if q.PageToken != "" && q.PageSize == 0 {
+		// Unpaged answers are oldest first, not in id order: a token would skip by the wrong order.
+		return nil, "", errorf(CodeInvalidArgument, "page_token needs page_size (the page_size of the List that returned it)").Err()
 	}
 	after, err := pageAfter(q.PageToken)
 	if err != nil {
@@ -131,6 +148,9 @@ func (r *Router) List(ctx context.Context, q ListQuery) ([]ConnectionInfo, strin
 	if err != nil {
 		return nil, "", err
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, "", err // the caller gave up: the instances did not fail to answer
+	}
 	out, next := mergeList(answers, members, listSpec{tags: q.Tags, status: q.Status, pageSize: q.PageSize, after: after})
 	if next != "" {
 		return out, PageToken(next), nil
@@ -146,15 +166,17 @@ type heldAnswer struct {
 }
 
 // askInstances asks this instance and every other one of addrs (listPeerConcurrency at once)
-// for the connections they hold that hq selects.
+// for the connections they hold that hq selects. The answers leave out the instances that
+// cannot be asked; only [ErrPeerRefused] fails.
 func (r *Router) askInstances(ctx context.Context, addrs []string, hq HeldQuery) ([]heldAnswer, error) {
 	self := r.local.InstanceAddr()
 	infos, more := r.local.ListHeld(hq)
 	answers := []heldAnswer{{infos, more}}
 	var (
-		mu       sync.Mutex
-		failures []string
-		g        errgroup.Group // no shared cancel: every instance is asked, every failure named
+		mu         sync.Mutex
+		failures   []string       // refused peer key: fails the List
+		unanswered []string       // listed from the directory
+		g          errgroup.Group // no shared cancel: every instance is asked, every failure named
 	)
 	g.SetLimit(listPeerConcurrency)
 	for _, addr := range addrs {
@@ -167,8 +189,10 @@ func (r *Router) askInstances(ctx context.Context, addrs []string, hq HeldQuery)
 			defer mu.Unlock()
 			switch {
 			case errors.Is(err, ErrInstanceGone):
-			case err != nil:
+			case errors.Is(err, ErrPeerRefused):
 				failures = append(failures, fmt.Sprintf("%s (%v)", addr, err))
+			case err != nil:
+				unanswered = append(unanswered, fmt.Sprintf("%s (%v)", addr, err))
 			default:
 				answers = append(answers, a)
 			}
@@ -178,8 +202,13 @@ func (r *Router) askInstances(ctx context.Context, addrs []string, hq HeldQuery)
 	_ = g.Wait()
 	if len(failures) > 0 {
 		sort.Strings(failures)
-		return nil, errorf(CodeUnavailable, "cannot list the connections held by instance %s; retry (List does not return part of the connections)",
+		return nil, errorf(CodeUnavailable, "cannot list the connections held by instance %s: check the peer keys of the instances (--peer-tokens-file)",
 			strings.Join(failures, ", ")).Err()
+	}
+	if len(unanswered) > 0 && ctx.Err() == nil {
+		sort.Strings(unanswered)
+		r.listLog.Warn("List: instances did not answer; their connections are listed from the directory as held by no instance",
+			zap.Strings("instances", unanswered))
 	}
 	return answers, nil
 }

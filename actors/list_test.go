@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/websocketmanager/websocketmanager/actors/credentials"
 	"github.com/websocketmanager/websocketmanager/actors/session"
@@ -200,8 +201,9 @@ func numbered(instance string, from, to int) []ConnectionInfo {
 
 // Ensure Router.List asks this instance locally and the others through the peer API, pages
 // through an instance's connections without a page size, covers every id exactly once in
-// pages, fails naming an instance that does not answer, counts one where nothing runs as
-// holding nothing, and never calls a connection's actor.
+// pages, counts an instance that cannot be asked as holding nothing (its connections listed
+// from the directory, the instance named in a log line), fails naming one that refuses the
+// peer key, and never calls a connection's actor.
 func TestRouterList(t *testing.T) {
 	local := &fakeLocal{addr: "self:1", infos: numbered("A", 0, 4000)}
 	peers := &fakePeers{by: map[string][]ConnectionInfo{"b:1": numbered("B", 4000, 12000)}}
@@ -209,7 +211,8 @@ func TestRouterList(t *testing.T) {
 	for i := range 12010 { // the last 10 are held by nobody
 		dir.ids = append(dir.ids, fmt.Sprintf("c%05d", i))
 	}
-	r := (&Router{actors: dir, sessions: &fakeSessions{}}).WithLists(local, peers)
+	core, logs := observer.New(zap.WarnLevel)
+	r := (&Router{actors: dir, sessions: &fakeSessions{}}).WithLists(local, peers, zap.New(core))
 	ctx := context.Background()
 
 	all, next, err := r.List(ctx, ListQuery{})
@@ -237,23 +240,44 @@ func TestRouterList(t *testing.T) {
 
 	_, _, err = r.List(ctx, ListQuery{PageSize: MaxListPageSize + 1})
 	assert.Equal(t, CodeInvalidArgument, CodeOf(err))
-	_, _, err = r.List(ctx, ListQuery{PageToken: "garbage"})
+	_, _, err = r.List(ctx, ListQuery{PageSize: 10, PageToken: "garbage"})
 	assert.Equal(t, CodeInvalidArgument, CodeOf(err))
+	_, _, err = r.List(ctx, ListQuery{PageToken: PageToken("c00001")})
+	assert.Equal(t, CodeInvalidArgument, CodeOf(err), "a token without page_size")
+	assert.Contains(t, err.Error(), "page_token needs page_size")
 
-	peers.err = map[string]error{"b:1": fmt.Errorf("%w: connection refused", ErrInstanceGone)}
-	all, _, err = r.List(ctx, ListQuery{})
-	require.NoError(t, err, "an instance where nothing runs holds nothing")
-	unheld := 0
-	for _, in := range all {
-		if in.InstanceID == "" {
-			unheld++
+	for _, tt := range []struct {
+		name   string
+		err    error
+		logged bool
+	}{
+		{"nothing runs there", fmt.Errorf("%w: connection refused", ErrInstanceGone), false},
+		{"unreachable or slow (a vanished pod)", context.DeadlineExceeded, true},
+		{"an older version without ListHeld", errors.New("rpc error: code = Unimplemented"), true},
+	} {
+		peers.err = map[string]error{"b:1": tt.err}
+		logs.TakeAll()
+		all, _, err = r.List(ctx, ListQuery{})
+		require.NoError(t, err, tt.name)
+		unheld := 0
+		for _, in := range all {
+			if in.InstanceID == "" {
+				unheld++
+				assert.Equal(t, UnheldReason, in.LastError)
+			}
+		}
+		assert.Equal(t, 8010, unheld, tt.name)
+		if tt.logged {
+			require.Equal(t, 1, logs.Len(), "one line per List, not per id: %s", tt.name)
+			assert.Contains(t, fmt.Sprint(logs.All()[0].ContextMap()["instances"]), "b:1")
+		} else {
+			assert.Zero(t, logs.Len(), tt.name)
 		}
 	}
-	assert.Equal(t, 8010, unheld)
 
-	peers.err = map[string]error{"b:1": errors.New("deadline exceeded")}
+	peers.err = map[string]error{"b:1": fmt.Errorf("%w: rpc error: code = Unauthenticated", ErrPeerRefused)}
 	_, _, err = r.List(ctx, ListQuery{})
-	assert.Equal(t, CodeUnavailable, CodeOf(err))
+	assert.Equal(t, CodeUnavailable, CodeOf(err), "a refused peer key is a configuration to fix")
 	assert.Contains(t, err.Error(), "b:1")
 
 	assert.Empty(t, dir.calls, "List called a connection actor")

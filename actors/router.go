@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/websocketmanager/websocketmanager/actors/netguard"
 	"github.com/websocketmanager/websocketmanager/actors/route"
 	"github.com/websocketmanager/websocketmanager/actors/session"
@@ -24,6 +26,7 @@ type Router struct {
 	forward    Forwarder        // nil: Sends to another instance's socket go through the actor
 	local      HeldLister       // nil: List is not wired (see WithLists)
 	peers      PeerLister
+	listLog    *zap.Logger // names instances that do not answer a List (see WithLists)
 }
 
 // connectionActors is what the router calls on the actors: [*Client] in production.

@@ -63,7 +63,6 @@ func connectionOf(in actors.ConnectionInfo) *pb.WebSocketConnection {
 		Status:         statusOf(in.Status),
 		InstanceId:     in.InstanceID,
 		Topic:          in.Topic,
-		CreatedAt:      timestamppb.New(in.CreatedAt),
 		LastError:      in.LastError,
 		ReconnectCount: int32(in.ReconnectCount),
 		Tags:           in.Tags,
@@ -71,6 +70,9 @@ func connectionOf(in actors.ConnectionInfo) *pb.WebSocketConnection {
 		Subprotocol:    in.Subprotocol,
 		Correlation:    &pb.Correlation{Mode: modeOf(in.Correlation.Mode), Field: in.Correlation.Field},
 		DroppedFrames:  int64(in.DroppedFrames),
+	}
+	if !in.CreatedAt.IsZero() { // unknown for a connection listed from the directory
+		c.CreatedAt = timestamppb.New(in.CreatedAt)
 	}
 	if in.ConnectedSince != nil {
 		c.ConnectedSince = timestamppb.New(*in.ConnectedSince)

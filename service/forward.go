@@ -178,12 +178,13 @@ func (p *peers) noteDial(addr string, err error) {
 }
 
 // ListHeld implements [actors.PeerLister] over the peer API of the instance at addr. A call
-// that failed because nothing listens at addr any more wraps [actors.ErrInstanceGone].
+// that failed because nothing listens at addr any more wraps [actors.ErrInstanceGone]; one
+// without a peer key, or that the instance refuses the key for, wraps [actors.ErrPeerRefused].
 func (p *peers) ListHeld(ctx context.Context, addr string, q actors.HeldQuery) ([]actors.ConnectionInfo, bool, error) {
 	c, err := p.conn(addr)
 	if err != nil {
 		if errors.Is(err, errNoPeerKey) {
-			return nil, false, err // a configuration to fix, said as is
+			return nil, false, fmt.Errorf("%w: %w", actors.ErrPeerRefused, err) // a configuration to fix
 		}
 		// The peer policy refuses the address: not an instance this one may call, so not one
 		// whose answer List can wait for (anything that may call the directory can record one).
@@ -205,7 +206,11 @@ func (p *peers) ListHeld(ctx context.Context, addr string, q actors.HeldQuery) (
 			return nil, false, fmt.Errorf("%w (%s): %v", actors.ErrInstanceGone, addr, err)
 		}
 	}
-	if err != nil {
+	switch status.Code(err) {
+	case codes.OK:
+	case codes.Unauthenticated, codes.PermissionDenied:
+		return nil, false, fmt.Errorf("%w: %w", actors.ErrPeerRefused, err)
+	default:
 		return nil, false, err
 	}
 	out := make([]actors.ConnectionInfo, 0, len(r.GetConnections()))

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/websocketmanager/websocketmanager/actors"
@@ -115,7 +116,8 @@ func TestPeerListHeld(t *testing.T) {
 	other := &peers{keys: NewPeerKeys([]string{"other"}), policy: policy, log: zap.NewNop()}
 	t.Cleanup(other.close)
 	_, _, err = other.ListHeld(ctx, addr, q)
-	assert.Equal(t, codes.Unauthenticated, codeFor(err))
+	assert.Equal(t, codes.Unauthenticated, status.Code(err))
+	assert.ErrorIs(t, err, actors.ErrPeerRefused, "fails the List: a configuration to fix")
 	assert.False(t, errors.Is(err, actors.ErrInstanceGone))
 
 	// An address the peer policy refuses is no instance List waits for; without a peer key
@@ -125,6 +127,7 @@ func TestPeerListHeld(t *testing.T) {
 	nokey := &peers{keys: NewPeerKeys(nil), policy: policy, log: zap.NewNop()}
 	_, _, err = nokey.ListHeld(ctx, addr, q)
 	assert.ErrorIs(t, err, errNoPeerKey)
+	assert.ErrorIs(t, err, actors.ErrPeerRefused)
 	assert.False(t, errors.Is(err, actors.ErrInstanceGone))
 
 	// Nothing listens any more.

@@ -246,7 +246,7 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 		EgressProxies:      egressNames,
 		Log:                log.Named("actors"),
 	})
-	router.WithLists(host, svc.HeldLister()) // List asks each instance, not each connection's actor
+	router.WithLists(host, svc.HeldLister(), log.Named("list")) // List asks each instance, not each connection's actor
 
 	// The same interceptors for unary calls and streams (service.Interceptors says which, in
 	// which order): tracing, logging, metrics, panic recovery and the one mapping of errors to

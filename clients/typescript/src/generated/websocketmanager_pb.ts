@@ -686,9 +686,9 @@ export const ConnectResponseSchema: GenMessage<ConnectResponse> = /*@__PURE__*/
  * id), as it always did. With page_size the connections come in pages in id order (byte-wise),
  * which stays stable while connections come and go: follow next_page_token until it is empty.
  *
- * A connection whose instance died is listed, until the failover watchdog re-establishes it
- * (within seconds), with status CONNECTING, no instance_id, and only its id known: a tags
- * filter leaves such connections out.
+ * A connection whose instance stopped or does not answer is listed, until the failover
+ * watchdog takes it over (within seconds), with status CONNECTING, no instance_id, and only its
+ * id known: a tags filter leaves such connections out.
  * Over REST: GET /v1/connections?tags[key]=value&status=CONNECTED&page_size=500&page_token=…
  *
  * @generated from message websocketmanager.v1.ListRequest
