@@ -164,9 +164,25 @@ func (c *Client) everyShard(ctx context.Context, add func(MembersReply)) error {
 
 // Members lists the connection ids of every directory shard. See [DirectoryMethodMembers].
 func (c *Client) Members(ctx context.Context) ([]string, error) {
-	var all []string
-	err := c.everyShard(ctx, func(r MembersReply) { all = append(all, r.IDs...) })
-	return all, err
+	ids, _, err := c.Directory(ctx)
+	return ids, err
+}
+
+// Directory reads every directory shard once: the connection ids, and the distinct gRPC
+// addresses of the instances recorded as holding them or announced recently (the instances
+// that may have something to say). See [DirectoryMethodMembers].
+func (c *Client) Directory(ctx context.Context) (ids, holders []string, err error) {
+	seen := map[string]bool{}
+	err = c.everyShard(ctx, func(r MembersReply) {
+		ids = append(ids, r.IDs...)
+		for _, h := range r.Holders {
+			if !seen[h] {
+				seen[h] = true
+				holders = append(holders, h)
+			}
+		}
+	})
+	return ids, holders, err
 }
 
 // Announce records that the instance at addr is up, and checks that the directory has this
@@ -176,18 +192,8 @@ func (c *Client) Announce(ctx context.Context, addr string) error {
 }
 
 // Holders returns the distinct gRPC addresses of the instances the directory records as
-// holding connections or announced recently (the instances that may have something to say).
-// See [DirectoryMethodMembers].
+// holding connections or announced recently. See [Client.Directory].
 func (c *Client) Holders(ctx context.Context) ([]string, error) {
-	all := map[string]bool{}
-	err := c.everyShard(ctx, func(r MembersReply) {
-		for _, h := range r.Holders {
-			all[h] = true
-		}
-	})
-	out := make([]string, 0, len(all))
-	for h := range all {
-		out = append(out, h)
-	}
-	return out, err
+	_, holders, err := c.Directory(ctx)
+	return holders, err
 }

@@ -131,11 +131,8 @@ func (r *Router) List(ctx context.Context, q ListQuery) ([]ConnectionInfo, strin
 	if r.local == nil {
 		return nil, "", errorf(CodeInternal, "List is not wired to the instances (WithLists)").Err()
 	}
-	var members, holders []string
-	var g errgroup.Group
-	g.Go(func() (err error) { members, err = r.actors.Members(ctx); return err })
-	g.Go(func() (err error) { holders, err = r.actors.Holders(ctx); return err })
-	if err := g.Wait(); err != nil {
+	members, holders, err := r.actors.Directory(ctx) // one read of every shard gives both
+	if err != nil {
 		return nil, "", err
 	}
 	hq := HeldQuery{Tags: q.Tags, Status: q.Status, After: after, Limit: q.PageSize}

@@ -139,7 +139,9 @@ type listActors struct {
 	holders []string
 }
 
-func (f *listActors) Members(context.Context) ([]string, error) { return f.ids, nil }
+func (f *listActors) Directory(context.Context) ([]string, []string, error) {
+	return f.ids, f.holders, nil
+}
 func (f *listActors) Holders(context.Context) ([]string, error) { return f.holders, nil }
 
 type fakeLocal struct {

@@ -86,7 +86,9 @@ func (f *fakeActors) IsMember(_ context.Context, id string) (bool, error) {
 	f.record("IsMember")
 	return f.members[id], f.memberErr
 }
-func (f *fakeActors) Members(context.Context) ([]string, error) { return nil, errUnexpected }
+func (f *fakeActors) Directory(context.Context) ([]string, []string, error) {
+	return nil, nil, errUnexpected
+}
 func (f *fakeActors) Holders(context.Context) ([]string, error) { return nil, errUnexpected }
 
 // fakeSession is a socket held here; err, if set, is what the socket fails with.

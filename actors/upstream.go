@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"errors"
 	"net/url"
 	"slices"
 	"strings"
@@ -48,7 +47,7 @@ func isSecureURL(u string) bool {
 // FAILED_PRECONDITION (the references are valid, but what they name is not there or not
 // usable); ok is false for any other error.
 func credentialError(err error) (*ErrorInfo, bool) {
-	if errors.Is(err, credentials.ErrUnavailable) || errors.Is(err, credentials.ErrInvalidMaterial) {
+	if credentials.IsCredentialError(err) {
 		return errorf(CodeFailedPrecondition, "%v", err), true
 	}
 	return nil, false

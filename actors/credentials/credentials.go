@@ -70,6 +70,12 @@ var (
 	ErrInvalidMaterial = errors.New("invalid key material")
 )
 
+// IsCredentialError reports whether err is a dial that failed on its secrets or key material
+// (ErrUnavailable or ErrInvalidMaterial): something an operator fixes, not the server.
+func IsCredentialError(err error) bool {
+	return errors.Is(err, ErrUnavailable) || errors.Is(err, ErrInvalidMaterial)
+}
+
 // Validate checks the shape of a connection's references against the operator's rules
 // (at Connect, before anything is read): a message naming the field, for INVALID_ARGUMENT.
 // secure is whether the URL is wss://; plain are the connection's plain headers.

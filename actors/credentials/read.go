@@ -73,28 +73,38 @@ func (r *reader) secret(ctx context.Context, what string, ref SecretRef) (string
 	if res.err != nil {
 		return "", fail(ErrUnavailable, res.err, "%s: %s: %v", what, desc, res.err)
 	}
+	v, err := Field(res.values, ref)
+	if err != nil {
+		return "", fail(ErrUnavailable, nil, "%s: %s: %v", what, desc, err)
+	}
+	return v, nil
+}
+
+// Field returns the value ref names among a secret's values: the one named Field, else the
+// one named Key, else the secret's only value. Its error names the fields there are, never a
+// value. The egress proxy's credentials are picked the same way.
+func Field(values map[string]string, ref SecretRef) (string, error) {
 	if ref.Field != "" {
-		v, ok := res.values[ref.Field]
+		v, ok := values[ref.Field]
 		if !ok {
-			return "", fail(ErrUnavailable, nil, "%s: %s: not found (the secret has %s)", what, desc, fieldNames(res.values))
+			return "", fmt.Errorf("not found (the secret has %s)", fieldNames(values))
 		}
 		return v, nil
 	}
-	if v, ok := res.values[ref.Key]; ok {
+	if v, ok := values[ref.Key]; ok {
 		return v, nil
 	}
-	if len(res.values) == 1 {
-		for _, v := range res.values {
+	if len(values) == 1 {
+		for _, v := range values {
 			return v, nil
 		}
 	}
-	if len(res.values) == 0 {
-		return "", fail(ErrUnavailable, nil, "%s: %s: not found (the secret is empty)", what, desc)
+	if len(values) == 0 {
+		return "", errors.New("not found (the secret is empty)")
 	}
-	return "", fail(ErrUnavailable, nil, "%s: %s: the secret has %s; name one in field", what, desc, fieldNames(res.values))
+	return "", fmt.Errorf("the secret has %s; name one in field", fieldNames(values))
 }
 
-// fieldNames lists the names (never the values) of a secret's fields, for errors.
 func fieldNames(m map[string]string) string {
 	if len(m) == 0 {
 		return "no fields"

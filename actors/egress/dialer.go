@@ -295,8 +295,7 @@ func readAuthFile(path string) ([]byte, error) {
 	return b, nil
 }
 
-// secret reads ref's value: the field it names, else the value named by its key, else the
-// secret's only value.
+// secret reads ref's value, picked from the secret as credentials.Field does.
 func (d *Dialer) secret(ctx context.Context, ref credentials.SecretRef) (string, error) {
 	if d.Secrets == nil {
 		return "", errors.New("no secret store is available")
@@ -305,20 +304,9 @@ func (d *Dialer) secret(ctx context.Context, ref credentials.SecretRef) (string,
 	if err != nil {
 		return "", err
 	}
-	if ref.Field != "" {
-		v, ok := m[ref.Field]
-		if !ok {
-			return "", fmt.Errorf("secret %q in store %q has no field %q", ref.Key, ref.Store, ref.Field)
-		}
-		return v, nil
+	v, err := credentials.Field(m, ref)
+	if err != nil {
+		return "", fmt.Errorf("secret %q in store %q: %w", ref.Key, ref.Store, err)
 	}
-	if v, ok := m[ref.Key]; ok {
-		return v, nil
-	}
-	if len(m) == 1 {
-		for _, v := range m {
-			return v, nil
-		}
-	}
-	return "", fmt.Errorf("secret %q in store %q has %d fields: name one (secret:store/key/field)", ref.Key, ref.Store, len(m))
+	return v, nil
 }

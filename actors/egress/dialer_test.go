@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -24,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/websocketmanager/websocketmanager/actors/credentials/credtest"
 	"github.com/websocketmanager/websocketmanager/actors/egress"
 	"github.com/websocketmanager/websocketmanager/actors/egress/egresstest"
 	"github.com/websocketmanager/websocketmanager/actors/netguard"
@@ -280,27 +280,6 @@ func TestRouting(t *testing.T) {
 	}
 }
 
-type fakeSecrets struct {
-	mu sync.Mutex
-	m  map[string]map[string]string
-}
-
-func (f *fakeSecrets) GetSecret(_ context.Context, store, key string) (map[string]string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	v, ok := f.m[store+"/"+key]
-	if !ok {
-		return nil, errors.New("not found")
-	}
-	return v, nil
-}
-
-func (f *fakeSecrets) set(k string, v map[string]string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.m[k] = v
-}
-
 func basic(up string) string { return "Basic " + base64.StdEncoding.EncodeToString([]byte(up)) }
 
 // Ensure proxy credentials are read at every CONNECT (a rotated file or secret is used on
@@ -324,7 +303,7 @@ func TestProxyCredentials(t *testing.T) {
 		require.NoError(t, err)
 		ps, err := egress.WithAuth(mustProxies(t, proxy.URL), auth)
 		require.NoError(t, err)
-		return &egress.Dialer{Guard: guard, Proxies: ps, Secrets: &fakeSecrets{m: map[string]map[string]string{}}}
+		return &egress.Dialer{Guard: guard, Proxies: ps, Secrets: credtest.NewSecrets(nil)}
 	}
 
 	d := withAuth("file:" + file)
@@ -342,11 +321,11 @@ func TestProxyCredentials(t *testing.T) {
 	assert.Contains(t, err.Error(), proxy.Addr, "names the proxy")
 
 	d = withAuth("secret:vault/proxy/password")
-	secrets := d.Secrets.(*fakeSecrets)
+	secrets := d.Secrets.(*credtest.Secrets)
 	err = dial(d)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "reading its credentials")
-	secrets.set("vault/proxy", map[string]string{"password": "alice:s3cret", "other": "x"})
+	secrets.Set("vault/proxy", map[string]string{"password": "alice:s3cret", "other": "x"})
 	require.NoError(t, dial(d))
 
 	big := filepath.Join(t.TempDir(), "big")

@@ -251,7 +251,7 @@ func (s *Session) supervise(sock *socket) {
 					return
 				}
 				s.mu.Lock()
-				if errors.Is(err, credentials.ErrUnavailable) || errors.Is(err, credentials.ErrInvalidMaterial) {
+				if credentials.IsCredentialError(err) {
 					// A secret or key material that is missing is something an operator fixes:
 					// say so in an event at each attempt, not only in last_error.
 					s.setStatus(StatusConnecting, err.Error(), "reconnect failed: a secret or key material is unavailable or unusable", attempt)

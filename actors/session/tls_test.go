@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"io"
 	"log"
 	"net"
@@ -13,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -137,34 +135,11 @@ func TestTLSRotationAtReconnect(t *testing.T) {
 	require.Eventually(t, func() bool { return ws.Stats("rot").Handshakes == 2 }, waitFor, 5*time.Millisecond)
 }
 
-// secretStore is an in-memory secret store (the sidecar's API is exercised by the
-// integration tests).
-type secretStore struct {
-	mu     sync.Mutex
-	values map[string]map[string]string
-}
-
-func (f *secretStore) GetSecret(_ context.Context, store, key string) (map[string]string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	v, ok := f.values[store+"/"+key]
-	if !ok {
-		return nil, errors.New("secret not found")
-	}
-	return v, nil
-}
-
-func (f *secretStore) set(k string, v map[string]string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.values[k] = v
-}
-
 // Ensure secret headers reach the server's handshake, are read again at a reconnect, and
 // that a missing secret fails the dial naming the header, never the value.
 func TestSecretHeaders(t *testing.T) {
 	ws := sessiontest.NewServer(t, time.Hour)
-	store := &secretStore{values: map[string]map[string]string{"secretstore/api": {"token": "Bearer first"}}}
+	store := credtest.NewSecrets(map[string]map[string]string{"secretstore/api": {"token": "Bearer first"}})
 	r, _ := newRegistry(t, credConfig(&credentials.Source{Secrets: store, Allow: secretAllow(t, "secretstore")}))
 	refs := map[string]credentials.SecretRef{"Authorization": {Store: "secretstore", Key: "api", Field: "token"}}
 	s := open(t, r, session.Spec{URL: ws.URL("/headers?cid=sh"), SecretHeaders: refs, AutoReconnect: true})
@@ -174,7 +149,7 @@ func TestSecretHeaders(t *testing.T) {
 	require.NoError(t, json.Unmarshal(got.Data, &seen))
 	assert.Equal(t, "Bearer first", seen["authorization"])
 
-	store.set("secretstore/api", map[string]string{"token": "Bearer rotated"})
+	store.Set("secretstore/api", map[string]string{"token": "Bearer rotated"})
 	ws.DropAll()
 	require.Eventually(t, func() bool {
 		return ws.Stats("sh").Handshakes == 2 && s.Snapshot().Status == session.StatusConnected

@@ -4,6 +4,7 @@
 package credtest
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -12,8 +13,10 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"net"
+	"sync"
 	"testing"
 	"time"
 )
@@ -124,4 +127,37 @@ func (ca *CA) Issue(t testing.TB, l Leaf) (certPEM, keyPEM []byte, cert tls.Cert
 		t.Fatalf("credtest: key pair: %v", err)
 	}
 	return certPEM, keyPEM, cert
+}
+
+// Secrets is an in-memory credentials.SecretStore for tests of packages that read secrets
+// (the sidecar's API itself is exercised by the integration tests). Keys are "store/key".
+type Secrets struct {
+	mu sync.Mutex
+	m  map[string]map[string]string
+}
+
+// NewSecrets returns a store holding m ("store/key" → the secret's values).
+func NewSecrets(m map[string]map[string]string) *Secrets {
+	if m == nil {
+		m = map[string]map[string]string{}
+	}
+	return &Secrets{m: m}
+}
+
+// GetSecret implements credentials.SecretStore.
+func (s *Secrets) GetSecret(_ context.Context, store, key string) (map[string]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.m[store+"/"+key]
+	if !ok {
+		return nil, errors.New("secret not found")
+	}
+	return v, nil
+}
+
+// Set replaces the secret at "store/key" (a rotation).
+func (s *Secrets) Set(storeKey string, v map[string]string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[storeKey] = v
 }
