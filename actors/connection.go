@@ -55,6 +55,10 @@ type Deps struct {
 	Reminders Reminders
 	// WatchdogInterval is the period of those reminders. Default 3s.
 	WatchdogInterval time.Duration
+	// ReviveConcurrency bounds how many connections this instance's watchdog re-establishes at
+	// once (each is an actor call that dials on whichever instance placement picks), so that a
+	// failover does not stampede the upstream servers. Default 32.
+	ReviveConcurrency int
 	// Peers asks other instances which sockets they hold (the watchdog's check).
 	Peers HeldChecker
 	Log   *zap.Logger

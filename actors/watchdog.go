@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"cmp"
 	"context"
 	"maps"
 	"sync"
@@ -19,9 +20,10 @@ type HeldChecker interface {
 
 // Limits of one watchdog round.
 const (
-	heldTimeout       = 2 * time.Second // a holder that does not answer in time counts as gone
-	locateTimeout     = 30 * time.Second
-	reviveConcurrency = 32
+	heldTimeout   = 2 * time.Second // a holder that does not answer in time counts as gone
+	locateTimeout = 30 * time.Second
+	// DefaultReviveConcurrency is [Deps.ReviveConcurrency] when unset.
+	DefaultReviveConcurrency = 32
 )
 
 // watchdog brings back connections whose recorded holder no longer holds their socket: that
@@ -41,6 +43,7 @@ type watchdog struct {
 	dir      watchdogDirectory
 	peers    HeldChecker // nil: other instances cannot be asked
 	log      *zap.Logger
+	revive   int // Locates at once
 
 	mu          sync.Mutex
 	pending     map[string]map[string]string // shard → member → recorded holder
@@ -61,7 +64,8 @@ type watchdogDirectory interface {
 func newWatchdog(deps *Deps) *watchdog {
 	return &watchdog{self: deps.InstanceAddr, interval: deps.WatchdogInterval, dir: deps.Directory, peers: deps.Peers,
 		log: deps.Log, holds: func(id string) bool { return deps.Registry.Get(id) != nil },
-		pending: map[string]map[string]string{}, unreachable: map[string]time.Time{}, wake: make(chan struct{}, 1)}
+		pending: map[string]map[string]string{}, unreachable: map[string]time.Time{}, wake: make(chan struct{}, 1),
+		revive: cmp.Or(max(deps.ReviveConcurrency, 0), DefaultReviveConcurrency)}
 }
 
 func (w *watchdog) start() {
@@ -215,12 +219,12 @@ func (w *watchdog) ask(ctx context.Context, byHolder map[string][]string) (map[s
 	return answers, failures
 }
 
-// locate calls Locate on each of ids (reviveConcurrency at a time).
+// locate calls Locate on each of ids (w.revive at a time).
 func (w *watchdog) locate(ctx context.Context, ids []string) map[string]route.Located {
 	results := make(map[string]route.Located, len(ids))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, reviveConcurrency)
+	sem := make(chan struct{}, w.revive)
 	for _, id := range ids {
 		sem <- struct{}{}
 		wg.Go(func() {

@@ -241,6 +241,7 @@ func newApp(cfg config, getenv func(string) string) (*app, error) {
 		MaxSendTimeout:     cfg.maxSendTimeout,
 		Reminders:          dc,
 		WatchdogInterval:   cfg.watchdog,
+		ReviveConcurrency:  cfg.reviveConcurrency,
 		Peers:              svc.HeldChecker(),
 		Credentials:        creds,
 		EgressProxies:      egressNames,

@@ -61,6 +61,7 @@ type config struct {
 	backoffAttempts                                                      int
 	backoffStable                                                        time.Duration
 	watchdog                                                             time.Duration
+	reviveConcurrency                                                    int
 	fenceAfter                                                           time.Duration
 	directoryShards                                                      int
 	pprofAddress                                                         string
@@ -172,6 +173,7 @@ func flagSet(c *config, getenv func(string) string, stderr io.Writer) *flag.Flag
 	fs.DurationVar(&c.backoffMax, "reconnect-max-backoff", 30*time.Second, "cap of every reconnect delay")
 	fs.IntVar(&c.backoffAttempts, "reconnect-max-attempts", 0, "failed reconnect attempts in a row before ERROR; 0 = unlimited")
 	fs.DurationVar(&c.backoffStable, "reconnect-stable-after", 10*time.Second, "uptime after which the reconnect backoff starts over")
+	fs.IntVar(&c.reviveConcurrency, "revive-concurrency", actors.DefaultReviveConcurrency, "connections this instance's failover watchdog re-establishes at once (each dials its server on the instance placement picks): bounds the re-dial rate after an instance dies, so upstream servers are not stampeded")
 	fs.DurationVar(&c.watchdog, "watchdog-interval", 3*time.Second, "period of the failover watchdog (one reminder per directory shard): how soon a surviving instance re-establishes the connections of a dead one")
 	fs.IntVar(&c.directoryShards, "directory-shards", actors.DefaultDirectoryShards, "number of directory actors the connection ids are spread over; the same on every instance, and fixed once the directory is in use (an instance with another count refuses to start: docs/scaling.md says how to change it)")
 	fs.DurationVar(&c.fenceAfter, "sidecar-fence-after", 5*time.Second, "close every socket when the Dapr sidecar has been unreachable this long (another instance may own them by then)")
@@ -260,6 +262,9 @@ func (c config) validate() error {
 	}
 	if c.directoryShards < 1 || c.directoryShards > actors.MaxDirectoryShards {
 		return fmt.Errorf("--directory-shards must be between 1 and %d, got %d", actors.MaxDirectoryShards, c.directoryShards)
+	}
+	if c.reviveConcurrency < 1 || c.reviveConcurrency > 4096 {
+		return fmt.Errorf("--revive-concurrency must be between 1 and 4096, got %d", c.reviveConcurrency)
 	}
 	if c.watchdog < time.Second {
 		return fmt.Errorf("--watchdog-interval must be at least 1s, got %v", c.watchdog)
