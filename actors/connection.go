@@ -88,6 +88,8 @@ const watchdogReminder = "watchdog"
 type Connection struct {
 	actor.ServerImplBaseCtx
 	deps *Deps
+	// newState returns a fresh state manager (tests set it; nil: the Go SDK's).
+	newState func() actor.StateManagerContext
 }
 
 // Type implements actor.ServerContext.
@@ -97,16 +99,22 @@ func (c *Connection) log() *zap.Logger {
 	return c.deps.Log.With(zap.String(logkey.ConnectionID, c.ID()))
 }
 
-// loadSpec returns the persisted spec, or nil if the connection does not exist.
+// loadSpec returns the persisted spec, or nil if the connection does not exist, in one read of
+// the state store. The Go SDK's Get of a missing key fails with an error of its own that wraps
+// nothing (a failed read wraps the sidecar's error, a bad value the decoder's), and caches a
+// zero spec, which reads as missing (no URL) until the turn sets one. After a failed read the
+// state manager is replaced: its cached zero value must never be taken for the stored spec.
 func (c *Connection) loadSpec(ctx context.Context) (*spec, error) {
-	sm := c.GetStateManager()
-	// Contains before Get: the SDK caches a zero value for a missing key on Get.
-	ok, err := sm.Contains(ctx, stateKey)
-	if err != nil || !ok {
-		return nil, err
-	}
 	var s spec
-	if err := sm.Get(ctx, stateKey, &s); err != nil {
+	if err := c.GetStateManager().Get(ctx, stateKey, &s); err != nil {
+		if errors.Unwrap(err) == nil {
+			return nil, nil // no such key (or removed in this turn)
+		}
+		if sm, ferr := freshState(ConnectionType, c.ID(), c.newState); ferr == nil {
+			c.SetStateManager(sm)
+		} else {
+			c.log().Error("cannot renew the connection's state manager after a failed read", zap.Error(ferr))
+		}
 		return nil, err
 	}
 	if s.URL == "" {

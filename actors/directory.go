@@ -122,16 +122,25 @@ func loadMap[V any](ctx context.Context, d *Directory, key string) (map[string]V
 // nothing unsaved of this turn is lost.
 func (d *Directory) readFailed() {
 	d.tab = nil
-	if d.newState != nil {
-		d.SetStateManager(d.newState())
-		return
-	}
-	c, err := dapr.NewClient() // the process-wide client the SDK gave the actor
+	sm, err := freshState(DirectoryType, d.ID(), d.newState)
 	if err != nil {
 		d.log().Error("cannot renew the directory's state manager after a failed read", zap.Error(err))
 		return
 	}
-	d.SetStateManager(state.NewActorStateManagerContext(DirectoryType, d.ID(), state.NewDaprStateAsyncProvider(c)))
+	d.SetStateManager(sm)
+}
+
+// freshState returns a new, empty state manager for actor typ/id: newState's when set (tests),
+// else one over the process-wide Dapr client the SDK gave the actor.
+func freshState(typ, id string, newState func() actor.StateManagerContext) (actor.StateManagerContext, error) {
+	if newState != nil {
+		return newState(), nil
+	}
+	c, err := dapr.NewClient()
+	if err != nil {
+		return nil, err
+	}
+	return state.NewActorStateManagerContext(typ, id, state.NewDaprStateAsyncProvider(c)), nil
 }
 
 // table returns the shard's table: its header is read on the first call of an activation,

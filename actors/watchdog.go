@@ -43,11 +43,15 @@ type watchdog struct {
 	dir      watchdogDirectory
 	peers    HeldChecker // nil: other instances cannot be asked
 	log      *zap.Logger
-	revive   int // Locates at once
+
+	// sem bounds the Locates of all rounds together; rounds run side by side, so shards whose
+	// reminders fire while a large round re-establishes connections are not kept waiting.
+	sem chan struct{}
 
 	mu          sync.Mutex
 	pending     map[string]map[string]string // shard → member → recorded holder
 	unreachable map[string]time.Time         // holder address → until when it counts as gone
+	locating    map[string]bool              // ids a round is locating now: no other round does
 	running     bool
 	wake        chan struct{}
 	cancel      context.CancelFunc
@@ -62,10 +66,12 @@ type watchdogDirectory interface {
 }
 
 func newWatchdog(deps *Deps) *watchdog {
-	return &watchdog{self: deps.InstanceAddr, interval: deps.WatchdogInterval, dir: deps.Directory, peers: deps.Peers,
+	w := &watchdog{self: deps.InstanceAddr, interval: deps.WatchdogInterval, dir: deps.Directory, peers: deps.Peers,
 		log: deps.Log, holds: func(id string) bool { return deps.Registry.Get(id) != nil },
-		pending: map[string]map[string]string{}, unreachable: map[string]time.Time{}, wake: make(chan struct{}, 1),
-		revive: cmp.Or(max(deps.ReviveConcurrency, 0), DefaultReviveConcurrency)}
+		pending: map[string]map[string]string{}, unreachable: map[string]time.Time{}, locating: map[string]bool{},
+		wake: make(chan struct{}, 1)}
+	w.sem = make(chan struct{}, cmp.Or(max(deps.ReviveConcurrency, 0), DefaultReviveConcurrency))
+	return w
 }
 
 func (w *watchdog) start() {
@@ -109,8 +115,15 @@ func (w *watchdog) submit(shard string, members map[string]string) {
 	}
 }
 
+// run starts a round for whatever shards are pending whenever one is submitted. Rounds run
+// side by side (their Locates share w.sem): after an instance dies, each shard's reminder fires
+// at its own moment, and a shard must not wait for the round of an earlier one to finish.
 func (w *watchdog) run(ctx context.Context, done chan struct{}) {
-	defer close(done)
+	var rounds sync.WaitGroup
+	defer func() {
+		rounds.Wait()
+		close(done)
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -122,7 +135,7 @@ func (w *watchdog) run(ctx context.Context, done chan struct{}) {
 		w.pending = map[string]map[string]string{}
 		w.mu.Unlock()
 		if len(batch) > 0 {
-			w.round(ctx, batch)
+			rounds.Go(func() { w.round(ctx, batch) })
 		}
 	}
 }
@@ -219,16 +232,36 @@ func (w *watchdog) ask(ctx context.Context, byHolder map[string][]string) (map[s
 	return answers, failures
 }
 
-// locate calls Locate on each of ids (w.revive at a time).
+// locate calls Locate on each of ids, at most cap(w.sem) at a time across all rounds. An id
+// another round is locating already is left to it (no result here: this round records nothing
+// for it).
 func (w *watchdog) locate(ctx context.Context, ids []string) map[string]route.Located {
 	results := make(map[string]route.Located, len(ids))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, w.revive)
 	for _, id := range ids {
-		sem <- struct{}{}
+		w.mu.Lock()
+		busy := w.locating[id]
+		w.locating[id] = true
+		w.mu.Unlock()
+		if busy {
+			continue
+		}
+		select {
+		case w.sem <- struct{}{}:
+		case <-ctx.Done():
+			w.mu.Lock()
+			delete(w.locating, id)
+			w.mu.Unlock()
+			continue
+		}
 		wg.Go(func() {
-			defer func() { <-sem }()
+			defer func() {
+				<-w.sem
+				w.mu.Lock()
+				delete(w.locating, id)
+				w.mu.Unlock()
+			}()
 			cctx, cancel := context.WithTimeout(ctx, locateTimeout)
 			defer cancel()
 			info, err := w.dir.Locate(cctx, id)

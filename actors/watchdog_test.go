@@ -74,7 +74,8 @@ func (f *fakeHeld) Held(_ context.Context, addr string, ids []string) ([]string,
 func newTestWatchdog(heldHere []string, dir *fakeDirectory, peers HeldChecker) *watchdog {
 	return &watchdog{self: wdSelf, interval: time.Minute, dir: dir, peers: peers, log: zap.NewNop(),
 		holds:   func(id string) bool { return slices.Contains(heldHere, id) },
-		pending: map[string]map[string]string{}, unreachable: map[string]time.Time{}, wake: make(chan struct{}, 1)}
+		pending: map[string]map[string]string{}, unreachable: map[string]time.Time{}, wake: make(chan struct{}, 1),
+		locating: map[string]bool{}, sem: make(chan struct{}, DefaultReviveConcurrency)}
 }
 
 func sorted(s []string) []string {

@@ -1,0 +1,90 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+)
+
+// gatedDirectory is a directory whose Locate of a "slow-" id waits until released, and which
+// counts the Locates in flight.
+type gatedDirectory struct {
+	fakeDirectory
+	release  chan struct{}
+	inFlight atomic.Int32
+	peak     atomic.Int32
+	calls    sync.Map // id → *atomic.Int32
+}
+
+func (d *gatedDirectory) Locate(ctx context.Context, id string) (ConnectionInfo, error) {
+	n := d.inFlight.Add(1)
+	defer d.inFlight.Add(-1)
+	for {
+		p := d.peak.Load()
+		if n <= p || d.peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+	c, _ := d.calls.LoadOrStore(id, new(atomic.Int32))
+	c.(*atomic.Int32).Add(1)
+	if len(id) > 5 && id[:5] == "slow-" {
+		select {
+		case <-d.release:
+		case <-ctx.Done():
+		}
+	}
+	return ConnectionInfo{InstanceAddr: wdSelf}, nil
+}
+
+// A shard whose reminder fires while another shard's round is still re-establishing
+// connections is handled at once, not after that round; the Locates of all rounds together
+// stay within the bound; an id two rounds both see is located once.
+func TestWatchdogRoundsRunSideBySide(t *testing.T) {
+	dir := &gatedDirectory{fakeDirectory: fakeDirectory{holders: map[string]string{}, shards: map[string]bool{}},
+		release: make(chan struct{})}
+	const bound = 6
+	w := &watchdog{self: wdSelf, interval: time.Minute, dir: dir, peers: &fakeHeld{asked: map[string][]string{}}, log: zap.NewNop(),
+		holds:   func(string) bool { return false },
+		pending: map[string]map[string]string{}, unreachable: map[string]time.Time{}, wake: make(chan struct{}, 1),
+		locating: map[string]bool{}, sem: make(chan struct{}, bound)}
+	w.start()
+	defer w.shutdown()
+
+	// Shard A: 4 connections whose Locate hangs, one of them listed by both shards.
+	slow := map[string]string{"slow-shared": wdB}
+	for i := range 3 {
+		slow[fmt.Sprintf("slow-%d", i)] = wdB
+	}
+	w.submit("A", slow)
+	require.Eventually(t, func() bool { return dir.inFlight.Load() == 4 }, 5*time.Second, time.Millisecond,
+		"shard A's round should be locating its slow connections")
+
+	// Shard B fires meanwhile: its 20 connections come back while A's round still waits.
+	fast := map[string]string{"slow-shared": wdB}
+	for i := range 20 {
+		fast[fmt.Sprintf("fast-%d", i)] = wdB
+	}
+	w.submit("B", fast)
+	require.Eventually(t, func() bool {
+		for i := range 20 {
+			if _, ok := dir.calls.Load(fmt.Sprintf("fast-%d", i)); !ok {
+				return false
+			}
+		}
+		return true
+	}, 5*time.Second, time.Millisecond, "shard B waited for shard A's round")
+	close(dir.release)
+	require.Eventually(t, func() bool { return dir.inFlight.Load() == 0 }, 5*time.Second, time.Millisecond)
+
+	assert.LessOrEqual(t, dir.peak.Load(), int32(bound), "Locates in flight across rounds")
+	c, ok := dir.calls.Load("slow-shared")
+	require.True(t, ok)
+	assert.Equal(t, int32(1), c.(*atomic.Int32).Load(), "an id both rounds saw is located once")
+}
