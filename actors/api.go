@@ -75,11 +75,18 @@ const (
 	// actor: the service asks it before calling the actor of an id it does not hold, so that
 	// calls for unknown ids leave no actor behind. MemberArgs → HasReply.
 	DirectoryMethodHas = "Has"
+	// DirectoryMethodAddMany adds ids with their holders in one turn (at most
+	// [MaxAddMany]): the service gathers the Adds its Connects make to one shard at the same
+	// time into one call. HoldersArgs → Reply.
+	DirectoryMethodAddMany = "AddMany"
 )
+
+// MaxAddMany is the most ids one [DirectoryMethodAddMany] call may add.
+const MaxAddMany = 512
 
 // DirectoryMethods lists the directory actor's methods.
 var DirectoryMethods = []string{DirectoryMethodAdd, DirectoryMethodRemove, DirectoryMethodMembers, DirectoryMethodPing,
-	DirectoryMethodSetHolders, DirectoryMethodAnnounce, DirectoryMethodHas}
+	DirectoryMethodSetHolders, DirectoryMethodAnnounce, DirectoryMethodHas, DirectoryMethodAddMany}
 
 // AnnounceArgs names an instance by its gRPC address. Shards, when set, is the instance's
 // directory shard count: shard "0" records the first one it sees and answers

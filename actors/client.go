@@ -28,6 +28,7 @@ type Invoker interface {
 type Client struct {
 	dapr    Invoker
 	metrics *metrics.Metrics
+	adds    addBatcher
 }
 
 // WithMetrics makes the client record every actor call it makes.
@@ -116,8 +117,16 @@ func (c *Client) SendRaw(ctx context.Context, id string, in SendArgs) error {
 }
 
 // AddMember adds id to the directory, held by the instance at holder. See [DirectoryMethodAdd].
+//
+// Adds to one shard made at the same time by this process go in one AddMany call (see
+// addBatcher); an Add without a holder is made alone.
 func (c *Client) AddMember(ctx context.Context, id, holder string) error {
-	return c.call(ctx, DirectoryType, DirectoryShard(id), DirectoryMethodAdd, MemberArgs{ID: id, Holder: holder}, &Reply{})
+	if holder == "" {
+		return c.call(ctx, DirectoryType, DirectoryShard(id), DirectoryMethodAdd, MemberArgs{ID: id}, &Reply{})
+	}
+	return c.adds.add(ctx, DirectoryShard(id), id, holder, func(ctx context.Context, shard string, holders map[string]string) error {
+		return c.call(ctx, DirectoryType, shard, DirectoryMethodAddMany, HoldersArgs{Holders: holders}, &Reply{})
+	})
 }
 
 // IsMember says whether connection id is in the directory. See [DirectoryMethodHas].

@@ -299,6 +299,32 @@ func (d *Directory) Add(ctx context.Context, in *MemberArgs) (*Reply, error) {
 	return d.saved(ctx, t), nil
 }
 
+// AddMany adds connection ids with their holders in one turn: one transaction however many
+// there are. See [DirectoryMethodAddMany].
+func (d *Directory) AddMany(ctx context.Context, in *HoldersArgs) (*Reply, error) {
+	if len(in.Holders) > MaxAddMany {
+		return &Reply{Error: errorf(CodeInvalidArgument, "at most %d ids per call, got %d", MaxAddMany, len(in.Holders))}, nil
+	}
+	for id, holder := range in.Holders {
+		if ValidateID(id) != nil || !validInstanceAddr(holder) {
+			return &Reply{Error: errorf(CodeInvalidArgument, "every id must be a connection id and every holder an instance's host:port")}, nil
+		}
+	}
+	t, err := d.table(ctx)
+	if err != nil {
+		return &Reply{Error: d.readErr(err)}, nil
+	}
+	if e := d.ensureWatchdog(ctx); e != nil {
+		return &Reply{Error: e}, nil
+	}
+	for id, holder := range in.Holders {
+		if err := t.Put(ctx, id, holder); err != nil {
+			return &Reply{Error: d.readErr(err)}, nil
+		}
+	}
+	return d.saved(ctx, t), nil
+}
+
 // Remove removes a connection id. See [DirectoryMethodRemove].
 func (d *Directory) Remove(ctx context.Context, in *MemberArgs) (*Reply, error) {
 	t, err := d.table(ctx)

@@ -1,0 +1,43 @@
+package actors
+
+import (
+	"context"
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// AddMany adds every id with its holder in one turn and one transaction, and refuses a call
+// that is too large or names something that is not an id or an instance address — adding
+// nothing then.
+func TestDirectoryAddMany(t *testing.T) {
+	s := newStateStore()
+	d := activate(s, "5")
+	addMany := func(h map[string]string) *Reply {
+		return turn(t, d, func(ctx context.Context) (*Reply, error) { return d.AddMany(ctx, &HoldersArgs{Holders: h}) })
+	}
+	batch := map[string]string{}
+	for i := range 300 {
+		batch["id-"+strconv.Itoa(i)] = "10.0.0.1:5002"
+	}
+	saves := len(s.saves)
+	require.Nil(t, addMany(batch).Error)
+	assert.Equal(t, saves+1, len(s.saves), "one transaction for the whole call")
+	assert.Len(t, members(t, d).IDs, 300)
+	assert.True(t, has(t, d, "id-299"))
+
+	assert.Equal(t, CodeInvalidArgument, addMany(map[string]string{"new-1": "not an address"}).Error.Code)
+	assert.Equal(t, CodeInvalidArgument, addMany(map[string]string{"bad id\n": "10.0.0.1:5002"}).Error.Code)
+	tooMany := map[string]string{}
+	for i := range MaxAddMany + 1 {
+		tooMany["x-"+strconv.Itoa(i)] = "10.0.0.1:5002"
+	}
+	assert.Equal(t, CodeInvalidArgument, addMany(tooMany).Error.Code)
+	assert.False(t, has(t, d, "new-1"))
+	assert.Len(t, members(t, d).IDs, 300)
+
+	// Seen the same way by the next activation (another instance).
+	assert.Len(t, members(t, activate(s, "5")).IDs, 300)
+}
