@@ -59,7 +59,8 @@ const (
 	DirectoryMethodAdd = "Add"
 	// DirectoryMethodRemove removes an id. MemberArgs → Reply.
 	DirectoryMethodRemove = "Remove"
-	// DirectoryMethodMembers lists the ids. Empty → MembersReply.
+	// DirectoryMethodMembers lists the ids, or with a limit only the first ids after a given
+	// one (a List page needs no more of any shard). MembersArgs (or Empty) → MembersReply.
 	DirectoryMethodMembers = "Members"
 	// DirectoryMethodPing does nothing: a probe of the actor path (and the benchmark's bare
 	// actor call). Empty → Reply.
@@ -283,6 +284,13 @@ type MemberArgs struct {
 type HasReply struct {
 	Reply
 	Member bool `json:"member"`
+}
+
+// MembersArgs selects the ids [DirectoryMethodMembers] lists: with Limit > 0 only the Limit
+// smallest ids greater than After; else all of them.
+type MembersArgs struct {
+	After string `json:"after,omitempty"`
+	Limit int    `json:"limit,omitempty"`
 }
 
 // HoldersArgs maps connection ids to the gRPC address of the instance holding their socket.

@@ -153,7 +153,7 @@ func (c *Client) Ping(ctx context.Context) error {
 
 // everyShard calls Members on every directory shard at once and hands each reply to add (one
 // at a time); it returns the first failure, after all calls ended.
-func (c *Client) everyShard(ctx context.Context, add func(MembersReply)) error {
+func (c *Client) everyShard(ctx context.Context, args MembersArgs, add func(MembersReply)) error {
 	var (
 		mu sync.Mutex
 		g  errgroup.Group // no shared cancel: one shard's failure does not cut the others short
@@ -161,7 +161,7 @@ func (c *Client) everyShard(ctx context.Context, add func(MembersReply)) error {
 	for shard := range DirectoryShardCount() {
 		g.Go(func() error {
 			var r MembersReply
-			err := c.call(ctx, DirectoryType, strconv.Itoa(shard), DirectoryMethodMembers, Empty{}, &r)
+			err := c.call(ctx, DirectoryType, strconv.Itoa(shard), DirectoryMethodMembers, args, &r)
 			mu.Lock()
 			defer mu.Unlock()
 			add(r)
@@ -173,16 +173,17 @@ func (c *Client) everyShard(ctx context.Context, add func(MembersReply)) error {
 
 // Members lists the connection ids of every directory shard. See [DirectoryMethodMembers].
 func (c *Client) Members(ctx context.Context) ([]string, error) {
-	ids, _, err := c.Directory(ctx)
+	ids, _, err := c.Directory(ctx, "", 0)
 	return ids, err
 }
 
 // Directory reads every directory shard once: the connection ids, and the distinct gRPC
 // addresses of the instances recorded as holding them or announced recently (the instances
-// that may have something to say). See [DirectoryMethodMembers].
-func (c *Client) Directory(ctx context.Context) (ids, holders []string, err error) {
+// that may have something to say). With limit > 0 each shard gives only its first limit ids
+// after after. See [DirectoryMethodMembers].
+func (c *Client) Directory(ctx context.Context, after string, limit int) (ids, holders []string, err error) {
 	seen := map[string]bool{}
-	err = c.everyShard(ctx, func(r MembersReply) {
+	err = c.everyShard(ctx, MembersArgs{After: after, Limit: limit}, func(r MembersReply) {
 		ids = append(ids, r.IDs...)
 		for _, h := range r.Holders {
 			if !seen[h] {
@@ -203,6 +204,6 @@ func (c *Client) Announce(ctx context.Context, addr string) error {
 // Holders returns the distinct gRPC addresses of the instances the directory records as
 // holding connections or announced recently. See [Client.Directory].
 func (c *Client) Holders(ctx context.Context) ([]string, error) {
-	_, holders, err := c.Directory(ctx)
+	_, holders, err := c.Directory(ctx, "", 0)
 	return holders, err
 }

@@ -386,8 +386,9 @@ func (d *Directory) entries(ctx context.Context) (map[string]string, error) {
 	return all, nil
 }
 
-// Members lists the connection ids in lexical order. See [DirectoryMethodMembers].
-func (d *Directory) Members(ctx context.Context, _ *Empty) (*MembersReply, error) {
+// Members lists the connection ids in lexical order, all of them or the first in.Limit after
+// in.After. See [DirectoryMethodMembers].
+func (d *Directory) Members(ctx context.Context, in *MembersArgs) (*MembersReply, error) {
 	all, err := d.entries(ctx)
 	if err != nil {
 		return &MembersReply{Reply: Reply{Error: d.readErr(err)}}, nil
@@ -395,12 +396,17 @@ func (d *Directory) Members(ctx context.Context, _ *Empty) (*MembersReply, error
 	ids := make([]string, 0, len(all))
 	holders := map[string]bool{}
 	for id, h := range all {
-		ids = append(ids, id)
+		if in.Limit <= 0 || id > in.After {
+			ids = append(ids, id)
+		}
 		if h != "" {
 			holders[h] = true
 		}
 	}
 	sort.Strings(ids)
+	if in.Limit > 0 && len(ids) > in.Limit {
+		ids = ids[:in.Limit]
+	}
 	if inst, err := loadMap[int64](ctx, d, instancesKey); err == nil {
 		for a, seen := range inst {
 			if time.Since(time.Unix(seen, 0)) < instanceTTL {

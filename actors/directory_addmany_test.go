@@ -41,3 +41,24 @@ func TestDirectoryAddMany(t *testing.T) {
 	// Seen the same way by the next activation (another instance).
 	assert.Len(t, members(t, activate(s, "5")).IDs, 300)
 }
+
+// Members with a limit lists only the first ids after the given one, in order; holders are
+// all the shard's holders still.
+func TestDirectoryMembersPage(t *testing.T) {
+	s := newStateStore()
+	d := activate(s, "6")
+	for i := range 50 {
+		require.Nil(t, add(t, d, "id-"+strconv.Itoa(100+i), "10.0.0."+strconv.Itoa(i%2+1)+":5002").Error)
+	}
+	page := func(after string, limit int) *MembersReply {
+		return turn(t, d, func(ctx context.Context) (*MembersReply, error) {
+			return d.Members(ctx, &MembersArgs{After: after, Limit: limit})
+		})
+	}
+	r := page("id-120", 3)
+	assert.Equal(t, []string{"id-121", "id-122", "id-123"}, r.IDs)
+	assert.Len(t, r.Holders, 2)
+	assert.Equal(t, []string{"id-148", "id-149"}, page("id-147", 10).IDs)
+	assert.Empty(t, page("id-149", 10).IDs)
+	assert.Len(t, page("", 0).IDs, 50, "no limit: everything")
+}

@@ -106,7 +106,7 @@ func add(t *testing.T, d *Directory, id, holder string) *Reply {
 
 func members(t *testing.T, d *Directory) *MembersReply {
 	t.Helper()
-	return turn(t, d, func(ctx context.Context) (*MembersReply, error) { return d.Members(ctx, &Empty{}) })
+	return turn(t, d, func(ctx context.Context) (*MembersReply, error) { return d.Members(ctx, &MembersArgs{}) })
 }
 
 func has(t *testing.T, d *Directory, id string) bool {

@@ -131,7 +131,10 @@ func (r *Router) List(ctx context.Context, q ListQuery) ([]ConnectionInfo, strin
 	if r.local == nil {
 		return nil, "", errorf(CodeInternal, "List is not wired to the instances (WithLists)").Err()
 	}
-	members, holders, err := r.actors.Directory(ctx) // one read of every shard gives both
+	// One read of every shard gives both; for a page only each shard's first PageSize ids after
+	// the token: the page's unheld ids are among them (a shard cut short has PageSize smaller
+	// ids, so the page ends before its cut), and a page costs the same at any fleet size.
+	members, holders, err := r.actors.Directory(ctx, after, q.PageSize)
 	if err != nil {
 		return nil, "", err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -139,8 +140,24 @@ type listActors struct {
 	holders []string
 }
 
-func (f *listActors) Directory(context.Context) ([]string, []string, error) {
-	return f.ids, f.holders, nil
+// Directory answers as the shards do: with a limit, each shard its first limit ids after the
+// given one.
+func (f *listActors) Directory(_ context.Context, after string, limit int) ([]string, []string, error) {
+	if limit <= 0 {
+		return f.ids, f.holders, nil
+	}
+	shards := map[string][]string{}
+	for _, id := range f.ids {
+		if id > after {
+			shards[DirectoryShard(id)] = append(shards[DirectoryShard(id)], id)
+		}
+	}
+	var out []string
+	for _, ids := range shards {
+		sort.Strings(ids)
+		out = append(out, ids[:min(limit, len(ids))]...)
+	}
+	return out, f.holders, nil
 }
 func (f *listActors) Holders(context.Context) ([]string, error) { return f.holders, nil }
 

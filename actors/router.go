@@ -40,7 +40,7 @@ type connectionActors interface {
 	Send(ctx context.Context, id string, in SendArgs) (SendReply, error)
 	SendRaw(ctx context.Context, id string, in SendArgs) error
 	IsMember(ctx context.Context, id string) (bool, error)
-	Directory(ctx context.Context) (ids, holders []string, err error)
+	Directory(ctx context.Context, after string, limit int) (ids, holders []string, err error)
 	Holders(ctx context.Context) ([]string, error)
 }
 

@@ -86,7 +86,7 @@ func (f *fakeActors) IsMember(_ context.Context, id string) (bool, error) {
 	f.record("IsMember")
 	return f.members[id], f.memberErr
 }
-func (f *fakeActors) Directory(context.Context) ([]string, []string, error) {
+func (f *fakeActors) Directory(context.Context, string, int) ([]string, []string, error) {
 	return nil, nil, errUnexpected
 }
 func (f *fakeActors) Holders(context.Context) ([]string, error) { return nil, errUnexpected }
