@@ -151,20 +151,27 @@ func (c *Client) Ping(ctx context.Context) error {
 	return c.call(ctx, DirectoryType, "0", DirectoryMethodPing, Empty{}, &Reply{})
 }
 
-// everyShard calls Members on every directory shard at once and hands each reply to add (one
-// at a time); it returns the first failure, after all calls ended.
-func (c *Client) everyShard(ctx context.Context, args MembersArgs, add func(MembersReply)) error {
+// everyShard calls Members on every shard of shards (nil: all) at once, with the arguments
+// args gives for it, and hands each reply to add (one at a time); it returns the first
+// failure, after all calls ended.
+func (c *Client) everyShard(ctx context.Context, shards []int, args func(shard int) MembersArgs, add func(shard int, r MembersReply)) error {
+	if shards == nil {
+		shards = make([]int, DirectoryShardCount())
+		for i := range shards {
+			shards[i] = i
+		}
+	}
 	var (
 		mu sync.Mutex
 		g  errgroup.Group // no shared cancel: one shard's failure does not cut the others short
 	)
-	for shard := range DirectoryShardCount() {
+	for _, shard := range shards {
 		g.Go(func() error {
 			var r MembersReply
-			err := c.call(ctx, DirectoryType, strconv.Itoa(shard), DirectoryMethodMembers, args, &r)
+			err := c.call(ctx, DirectoryType, strconv.Itoa(shard), DirectoryMethodMembers, args(shard), &r)
 			mu.Lock()
 			defer mu.Unlock()
-			add(r)
+			add(shard, r)
 			return err
 		})
 	}
@@ -177,22 +184,73 @@ func (c *Client) Members(ctx context.Context) ([]string, error) {
 	return ids, err
 }
 
-// Directory reads every directory shard once: the connection ids, and the distinct gRPC
-// addresses of the instances recorded as holding them or announced recently (the instances
-// that may have something to say). With limit > 0 each shard gives only its first limit ids
-// after after. See [DirectoryMethodMembers].
+// Directory reads every directory shard: the connection ids, and the distinct gRPC addresses
+// of the instances recorded as holding them or announced recently (the instances that may have
+// something to say). See [DirectoryMethodMembers].
+//
+// With limit > 0 it returns at least the limit smallest ids after after (and every id up to
+// the largest of those), not all: ids spread evenly over the shards, so each shard is asked for
+// about twice its share of a page, and only shards cut short before enough ids are known are
+// asked again, after their last id. A page of 500 reads about 1,500 ids, not 64 × 500.
 func (c *Client) Directory(ctx context.Context, after string, limit int) (ids, holders []string, err error) {
 	seen := map[string]bool{}
-	err = c.everyShard(ctx, MembersArgs{After: after, Limit: limit}, func(r MembersReply) {
-		ids = append(ids, r.IDs...)
+	addHolders := func(r MembersReply) {
 		for _, h := range r.Holders {
 			if !seen[h] {
 				seen[h] = true
 				holders = append(holders, h)
 			}
 		}
-	})
-	return ids, holders, err
+	}
+	if limit <= 0 {
+		err = c.everyShard(ctx, nil, func(int) MembersArgs { return MembersArgs{} }, func(_ int, r MembersReply) {
+			ids = append(ids, r.IDs...)
+			addHolders(r)
+		})
+		return ids, holders, err
+	}
+	per := min(limit, 2*limit/DirectoryShardCount()+16)
+	from := map[int]string{} // shard → the id its next page starts after
+	var shards []int         // nil: all of them
+	for {
+		cut := map[int]string{} // shards cut short → their last id
+		err = c.everyShard(ctx, shards, func(shard int) MembersArgs {
+			if a, ok := from[shard]; ok {
+				return MembersArgs{After: a, Limit: per}
+			}
+			return MembersArgs{After: after, Limit: per}
+		}, func(shard int, r MembersReply) {
+			ids = append(ids, r.IDs...)
+			addHolders(r)
+			if len(r.IDs) >= per {
+				cut[shard] = r.IDs[len(r.IDs)-1]
+			}
+		})
+		if err != nil || len(cut) == 0 {
+			return ids, holders, err
+		}
+		// Every id up to the smallest cut is known; enough of them make the page.
+		bound := ""
+		for _, last := range cut {
+			if bound == "" || last < bound {
+				bound = last
+			}
+		}
+		known := 0
+		for _, id := range ids {
+			if id <= bound {
+				known++
+			}
+		}
+		if known >= limit {
+			return ids, holders, nil
+		}
+		shards = shards[:0:0]
+		for shard, last := range cut {
+			shards = append(shards, shard)
+			from[shard] = last
+		}
+	}
 }
 
 // Announce records that the instance at addr is up, and checks that the directory has this

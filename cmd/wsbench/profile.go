@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -60,13 +61,31 @@ func cpuShares(before, after cpuSnapshot, over time.Duration) string {
 	return strings.Join(parts, ", ")
 }
 
-// cpuProfile takes a CPU profile of the service for d and writes `go tool pprof -top` of it to
-// path. It runs beside a measurement, so it only reports its own failure.
+// cpuProfile takes CPU profiles of the service and, when it serves one, of its sidecar for d
+// (at the same time) and writes `go tool pprof -top` of each: the service's to path, daprd's
+// beside it with "-daprd" before the extension. It runs beside a measurement, so it only
+// reports its own failure.
 func (b *bench) cpuProfile(ctx context.Context, d time.Duration, path string) error {
 	if b.pprofAddr == "" {
 		return nil
 	}
-	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", b.pprofAddr, int(d.Seconds()))
+	daprdErr := make(chan error, 1)
+	if b.daprdPprofAddr != "" {
+		dpath := strings.TrimSuffix(path, filepath.Ext(path)) + "-daprd" + filepath.Ext(path)
+		go func() {
+			daprdErr <- profileTop(ctx, b.daprdPprofAddr, filepath.Join(daprstack.BinDir(b.root), "daprd"), b.dir, dpath, d)
+		}()
+	} else {
+		daprdErr <- nil
+	}
+	err := profileTop(ctx, b.pprofAddr, filepath.Join(b.bins, "wsmanager"), b.dir, path, d)
+	return errors.Join(err, <-daprdErr)
+}
+
+// profileTop takes a CPU profile for d from the pprof server at addr and writes `go tool pprof
+// -top` of it (symbols from bin) to path; the raw profile stays in dir.
+func profileTop(ctx context.Context, addr, bin, dir, path string, d time.Duration) error {
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds()))
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
@@ -76,7 +95,7 @@ func (b *bench) cpuProfile(ctx context.Context, d time.Duration, path string) er
 		return err
 	}
 	defer resp.Body.Close()
-	raw := filepath.Join(b.dir, filepath.Base(path)+".pb.gz")
+	raw := filepath.Join(dir, filepath.Base(path)+".pb.gz")
 	f, err := os.Create(raw)
 	if err != nil {
 		return err
@@ -88,10 +107,17 @@ func (b *bench) cpuProfile(ctx context.Context, d time.Duration, path string) er
 	if err := f.Close(); err != nil {
 		return err
 	}
-	top, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=40",
-		filepath.Join(b.bins, "wsmanager"), raw).CombinedOutput()
+	top, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=40", bin, raw).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("pprof: %w: %s", err, top)
 	}
-	return os.WriteFile(path, top, 0o644)
+	if err := os.WriteFile(path, top, 0o644); err != nil {
+		return err
+	}
+	// The cumulative view names the callers (which API, which component) that the flat one hides.
+	cum, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodecount=60", bin, raw).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("pprof: %w: %s", err, cum)
+	}
+	return os.WriteFile(strings.TrimSuffix(path, filepath.Ext(path))+"-cum"+filepath.Ext(path), cum, 0o644)
 }

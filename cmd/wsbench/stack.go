@@ -187,15 +187,18 @@ func (b *bench) newSingle(ctx context.Context) (*singleStack, error) {
 	if err != nil {
 		return nil, err
 	}
-	ports, err := daprstack.FreePorts(5)
+	ports, err := daprstack.FreePorts(6)
 	if err != nil {
 		return nil, err
 	}
 	if s.upstream, err = b.startUpstream(ctx, st, ports[3]); err != nil {
 		return nil, err
 	}
+	daprdProfile := 0
 	if b.o.profile {
 		b.pprofAddr = fmt.Sprintf("127.0.0.1:%d", ports[4])
+		daprdProfile = ports[5]
+		b.daprdPprofAddr = fmt.Sprintf("127.0.0.1:%d", ports[5])
 	}
 	res, err := writeResources(b.dir, false)
 	if err != nil {
@@ -219,7 +222,8 @@ func (b *bench) newSingle(ctx context.Context) (*singleStack, error) {
 		return nil, err
 	}
 
-	d, err := st.StartDaprd(bin, rt, daprstack.DaprdOptions{AppID: "wsmanager-bench-" + run, AppPort: ports[2], ResourcesPath: res, AppHealthCheck: true})
+	d, err := st.StartDaprd(bin, rt, daprstack.DaprdOptions{AppID: "wsmanager-bench-" + run, AppPort: ports[2], ResourcesPath: res, AppHealthCheck: true,
+		ProfilePort: daprdProfile})
 	if err != nil {
 		return nil, err
 	}

@@ -240,6 +240,12 @@ func (s *Stack) start(base, name string, env []string, bin string, args []string
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = s.Dir
 	cmd.Env = env
+	// The Go runtime's GC settings pass on, so that a benchmark can be run with other ones.
+	for _, k := range []string{"GOGC", "GOMEMLIMIT"} {
+		if v, ok := os.LookupEnv(k); ok {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+	}
 	var out io.Writer = f
 	if s.Echo != nil && slices.Contains(s.EchoNames, name) {
 		out = io.MultiWriter(f, &prefixWriter{prefix: "[" + name + "] ", w: s.Echo})
@@ -451,6 +457,8 @@ type DaprdOptions struct {
 	// APIToken protects the sidecar's API (DAPR_API_TOKEN); AppToken is what it sends to its
 	// app (APP_API_TOKEN). Give the app the same values.
 	APIToken, AppToken string
+	// ProfilePort, when set, serves daprd's pprof endpoints on 127.0.0.1 at that port.
+	ProfilePort int
 }
 
 // Daprd is a running sidecar.
@@ -514,6 +522,9 @@ spec:
 		args = append(args, "--enable-app-health-check", "--app-health-check-path", "/healthz",
 			"--app-health-probe-interval", "1", "--app-health-threshold", "2",
 			"--dapr-block-shutdown-duration", "10s")
+	}
+	if o.ProfilePort != 0 {
+		args = append(args, "--enable-profiling", "--profile-port", strconv.Itoa(o.ProfilePort))
 	}
 	env := []string{"DAPR_HOST_IP=127.0.0.1"}
 	if o.APIToken != "" {
