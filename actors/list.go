@@ -131,22 +131,45 @@ func (r *Router) List(ctx context.Context, q ListQuery) ([]ConnectionInfo, strin
 	if r.local == nil {
 		return nil, "", errorf(CodeInternal, "List is not wired to the instances (WithLists)").Err()
 	}
-	// One read of every shard gives both; for a page only each shard's first PageSize ids after
-	// the token: the page's unheld ids are among them (a shard cut short has PageSize smaller
-	// ids, so the page ends before its cut), and a page costs the same at any fleet size.
-	members, holders, err := r.actors.Directory(ctx, after, q.PageSize)
-	if err != nil {
-		return nil, "", err
-	}
 	hq := HeldQuery{Tags: q.Tags, Status: q.Status, After: after, Limit: q.PageSize}
 	if q.Status == StatusConnecting {
 		// Unheld connections are CONNECTING: telling them apart needs every held id, whatever
 		// its status (mergeList filters). A page may then hold fewer than PageSize.
 		hq.Status = ""
 	}
-	answers, err := r.askInstances(ctx, holders, hq)
+	// The instances the last List found are asked while the directory is read; those the
+	// directory names besides are asked after it. A List takes the longer of the two, not both.
+	var known []string
+	if p := r.lastHolders.Load(); p != nil {
+		known = *p
+	}
+	type asked struct {
+		answers []heldAnswer
+		err     error
+	}
+	first := make(chan asked, 1)
+	go func() {
+		a, err := r.askInstances(ctx, known, hq, true)
+		first <- asked{a, err}
+	}()
+	// One read of every shard gives both; for a page only as many ids of each shard as the
+	// page can need (see [Client.Directory]), so a page costs the same at any fleet size.
+	members, holders, err := r.actors.Directory(ctx, after, q.PageSize)
+	got := <-first
 	if err != nil {
 		return nil, "", err
+	}
+	if got.err != nil {
+		return nil, "", got.err
+	}
+	answers := got.answers
+	r.lastHolders.Store(&holders)
+	if extra := without(holders, known); len(extra) > 0 {
+		more, err := r.askInstances(ctx, extra, hq, false)
+		if err != nil {
+			return nil, "", err
+		}
+		answers = append(answers, more...)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, "", err // the caller gave up: the instances did not fail to answer
@@ -165,13 +188,27 @@ type heldAnswer struct {
 	more  bool
 }
 
-// askInstances asks this instance and every other one of addrs (listPeerConcurrency at once)
-// for the connections they hold that hq selects. The answers leave out the instances that
-// cannot be asked; only [ErrPeerRefused] fails.
-func (r *Router) askInstances(ctx context.Context, addrs []string, hq HeldQuery) ([]heldAnswer, error) {
-	self := r.local.InstanceAddr()
-	infos, more := r.local.ListHeld(hq)
-	answers := []heldAnswer{{infos, more}}
+// without returns the addresses of a that are not in b.
+func without(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// askInstances asks every other instance of addrs (listPeerConcurrency at once), and this one
+// with self, for the connections they hold that hq selects. The answers leave out the
+// instances that cannot be asked; only [ErrPeerRefused] fails.
+func (r *Router) askInstances(ctx context.Context, addrs []string, hq HeldQuery, self bool) ([]heldAnswer, error) {
+	selfAddr := r.local.InstanceAddr()
+	var answers []heldAnswer
+	if self {
+		infos, more := r.local.ListHeld(hq)
+		answers = append(answers, heldAnswer{infos, more})
+	}
 	var (
 		mu         sync.Mutex
 		failures   []string       // refused peer key: fails the List
@@ -180,7 +217,7 @@ func (r *Router) askInstances(ctx context.Context, addrs []string, hq HeldQuery)
 	)
 	g.SetLimit(listPeerConcurrency)
 	for _, addr := range addrs {
-		if addr == self || addr == "" {
+		if addr == selfAddr || addr == "" {
 			continue
 		}
 		g.Go(func() error {

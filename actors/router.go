@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -27,6 +28,9 @@ type Router struct {
 	local      HeldLister       // nil: List is not wired (see WithLists)
 	peers      PeerLister
 	listLog    *zap.Logger // names instances that do not answer a List (see WithLists)
+	// lastHolders are the instances the directory named at the last List: the next List asks
+	// them while it reads the directory, not after.
+	lastHolders atomic.Pointer[[]string]
 }
 
 // connectionActors is what the router calls on the actors: [*Client] in production.
