@@ -107,6 +107,10 @@ bench: prereqs-run dapr ## benchmarks: hot-path Go benchmarks, then the full-sta
 	go test -run '^$$' -bench . -benchmem ./actors/...
 	go run ./cmd/wsbench --profile $(BENCHFLAGS)
 
+.PHONY: bench-scale
+bench-scale: prereqs-run dapr ## the fleet benchmark, ≤ 10 minutes: 5 instances, 100,000 connections, List, directory cost, failover (bench/results/<date>-scale.md)
+	go run ./cmd/wsbench --only fleet,dircost --name scale --profile $(BENCHFLAGS)
+
 # Integration tests are the test files with the build tag `integration` (they need the real Dapr
 # runtime, Redis, npm, Python); every other test is a unit test and needs none of that.
 INTEGRATION_PKGS = $(sort $(addprefix ./,$(dir $(shell git ls-files --cached --others --exclude-standard '*_test.go' | xargs grep -l '^//go:build integration'))))

@@ -40,6 +40,8 @@ type options struct {
 	onlyParts string
 	watchdog  time.Duration
 	profile   bool
+	name      string // results file <date>-<name>.md
+	fleet     fleetOptions
 }
 
 func parseInts(s string) ([]int, error) {
@@ -58,6 +60,10 @@ func parseInts(s string) ([]int, error) {
 }
 
 func run() error {
+	// The fleet's upstream servers are this program re-executed (fleetup.go): a hidden mode.
+	if len(os.Args) == 3 && os.Args[1] == upstreamFlag {
+		return serveUpstream(os.Args[2])
+	}
 	var o options
 	var scale, failover string
 	flag.IntVar(&o.rttN, "rtt-n", 3000, "round trips per latency measurement")
@@ -67,10 +73,12 @@ func run() error {
 	flag.StringVar(&scale, "scale", "1000,10000", "connection counts for the one-instance scale measurement")
 	flag.StringVar(&failover, "failover", "100,1000", "connection counts for the failover measurement")
 	flag.StringVar(&o.outDir, "out", "bench/results", "folder for the results file")
-	flag.StringVar(&o.onlyParts, "only", "", "comma-separated parts to run: rtt,pipeline,publish,scale,failover (default all)")
+	flag.StringVar(&o.onlyParts, "only", "", "comma-separated parts to run: rtt,pipeline,publish,scale,failover,fleet,dircost (default all but fleet and dircost, which are make bench-scale)")
+	flag.StringVar(&o.name, "name", "", "results file bench/results/<date>-<name>.md instead of <date>.md")
 	flag.BoolVar(&o.keep, "keep", false, "keep the run folder (logs) afterwards")
 	flag.DurationVar(&o.watchdog, "watchdog-interval", 3*time.Second, "the service's --watchdog-interval")
 	flag.BoolVar(&o.profile, "profile", false, "also take a CPU profile of the service during the largest scale run (written beside the results file)")
+	fleetFlags(&o.fleet)
 	flag.Parse()
 	var err error
 	if o.scale, err = parseInts(scale); err != nil {
@@ -118,17 +126,23 @@ func run() error {
 	b := &bench{o: o, root: root, dir: dir, bins: bins, outDir: outDir}
 	parts := map[string]func(context.Context) error{
 		"rtt": b.rtt, "pipeline": b.pipeline, "publish": b.publish, "scale": b.scaleOut, "failover": b.failoverPart,
+		"fleet": b.fleetPart, "dircost": b.dirCost,
 	}
-	order := []string{"rtt", "pipeline", "publish", "scale", "failover"}
+	order := []string{"rtt", "pipeline", "publish", "scale", "failover", "fleet", "dircost"}
+	// fleet and dircost are `make bench-scale`: minutes each, they run only when --only names them.
+	scaleOnly := map[string]bool{"fleet": true, "dircost": true}
 	want := map[string]bool{}
 	for _, p := range strings.Split(o.onlyParts, ",") {
 		if p != "" {
+			if parts[p] == nil {
+				return fmt.Errorf("--only: no part %q (parts: %s)", p, strings.Join(order, ","))
+			}
 			want[p] = true
 		}
 	}
 	started := time.Now()
 	for _, name := range order {
-		if len(want) > 0 && !want[name] {
+		if len(want) > 0 && !want[name] || len(want) == 0 && scaleOnly[name] {
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "wsbench: %s …\n", name)
@@ -139,7 +153,11 @@ func run() error {
 	b.close()
 	report := b.report(time.Since(started))
 	fmt.Print(report)
-	out := filepath.Join(outDir, time.Now().UTC().Format("2006-01-02")+".md")
+	base := time.Now().UTC().Format("2006-01-02")
+	if o.name != "" {
+		base += "-" + o.name
+	}
+	out := filepath.Join(outDir, base+".md")
 	if err := os.WriteFile(out, []byte(report), 0o644); err != nil {
 		return err
 	}
@@ -160,6 +178,7 @@ type bench struct {
 	root, dir, bins string
 	outDir          string
 	pprofAddr       string // the single stack's service profile address, with --profile
+	daprdPprofAddr  string // and its sidecar's
 	rows            []row
 	failures        []string
 	single          *singleStack
