@@ -52,6 +52,10 @@ type watchdog struct {
 	pending     map[string]map[string]string // shard → member → recorded holder
 	unreachable map[string]time.Time         // holder address → until when it counts as gone
 	locating    map[string]bool              // ids a round is locating now: no other round does
+	// located are ids a round has re-established whose new holder it has not recorded yet: the
+	// shard's next reminders still name the dead holder, and locating them again and again
+	// while the round goes on would take the bound from those still waiting.
+	located map[string]bool
 	running     bool
 	wake        chan struct{}
 	cancel      context.CancelFunc
@@ -69,7 +73,7 @@ func newWatchdog(deps *Deps) *watchdog {
 	w := &watchdog{self: deps.InstanceAddr, interval: deps.WatchdogInterval, dir: deps.Directory, peers: deps.Peers,
 		log: deps.Log, holds: func(id string) bool { return deps.Registry.Get(id) != nil },
 		pending: map[string]map[string]string{}, unreachable: map[string]time.Time{}, locating: map[string]bool{},
-		wake: make(chan struct{}, 1)}
+		located: map[string]bool{}, wake: make(chan struct{}, 1)}
 	w.sem = make(chan struct{}, cmp.Or(max(deps.ReviveConcurrency, 0), DefaultReviveConcurrency))
 	return w
 }
@@ -160,7 +164,15 @@ func (w *watchdog) round(ctx context.Context, batch map[string]map[string]string
 		return
 	}
 	w.log.Info("watchdog: re-establishing connections no instance holds", zap.Int("connections", len(verdict.Locate)))
-	records := route.Record(w.locate(ctx, verdict.Locate))
+	results := w.locate(ctx, verdict.Locate)
+	defer func() { // recorded (or failed to be: the next round finds them again)
+		w.mu.Lock()
+		for id := range results {
+			delete(w.located, id)
+		}
+		w.mu.Unlock()
+	}()
+	records := route.Record(results)
 	byShard := map[string]map[string]string{}
 	for id, holder := range records.Holders {
 		shard := DirectoryShard(id)
@@ -233,16 +245,18 @@ func (w *watchdog) ask(ctx context.Context, byHolder map[string][]string) (map[s
 }
 
 // locate calls Locate on each of ids, at most cap(w.sem) at a time across all rounds. An id
-// another round is locating already is left to it (no result here: this round records nothing
-// for it).
+// another round is locating already, or has located and not yet recorded, is left to it (no
+// result here: this round records nothing for it).
 func (w *watchdog) locate(ctx context.Context, ids []string) map[string]route.Located {
 	results := make(map[string]route.Located, len(ids))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, id := range ids {
 		w.mu.Lock()
-		busy := w.locating[id]
-		w.locating[id] = true
+		busy := w.locating[id] || w.located[id]
+		if !busy {
+			w.locating[id] = true
+		}
 		w.mu.Unlock()
 		if busy {
 			continue
@@ -256,16 +270,19 @@ func (w *watchdog) locate(ctx context.Context, ids []string) map[string]route.Lo
 			continue
 		}
 		wg.Go(func() {
+			var l route.Located
 			defer func() {
 				<-w.sem
 				w.mu.Lock()
 				delete(w.locating, id)
+				if l.Result == route.Found && l.Addr != "" {
+					w.located[id] = true
+				}
 				w.mu.Unlock()
 			}()
 			cctx, cancel := context.WithTimeout(ctx, locateTimeout)
 			defer cancel()
 			info, err := w.dir.Locate(cctx, id)
-			var l route.Located
 			switch {
 			case CodeOf(err) == CodeNotFound:
 				l.Result = route.Missing

@@ -53,7 +53,7 @@ func TestWatchdogRoundsRunSideBySide(t *testing.T) {
 	w := &watchdog{self: wdSelf, interval: time.Minute, dir: dir, peers: &fakeHeld{asked: map[string][]string{}}, log: zap.NewNop(),
 		holds:   func(string) bool { return false },
 		pending: map[string]map[string]string{}, unreachable: map[string]time.Time{}, wake: make(chan struct{}, 1),
-		locating: map[string]bool{}, sem: make(chan struct{}, bound)}
+		locating: map[string]bool{}, located: map[string]bool{}, sem: make(chan struct{}, bound)}
 	w.start()
 	defer w.shutdown()
 
@@ -87,4 +87,60 @@ func TestWatchdogRoundsRunSideBySide(t *testing.T) {
 	c, ok := dir.calls.Load("slow-shared")
 	require.True(t, ok)
 	assert.Equal(t, int32(1), c.(*atomic.Int32).Load(), "an id both rounds saw is located once")
+}
+
+// recordGate is a directory whose SetHolders waits until released.
+type recordGate struct {
+	gatedDirectory
+	record chan struct{}
+}
+
+func (d *recordGate) SetHolders(ctx context.Context, shard string, h map[string]string) error {
+	select {
+	case <-d.record:
+	case <-ctx.Done():
+	}
+	return d.gatedDirectory.SetHolders(ctx, shard, h)
+}
+
+// A connection a round has re-established is not located again by the shard's next rounds
+// while that round has not recorded its new holder yet (the directory still names the dead
+// one): after an instance holding thousands dies, repeated Locates of those already back
+// would take the bound from those still waiting.
+func TestWatchdogDoesNotLocateWhatItRevivedAgain(t *testing.T) {
+	dir := &recordGate{gatedDirectory: gatedDirectory{fakeDirectory: fakeDirectory{holders: map[string]string{}, shards: map[string]bool{}},
+		release: make(chan struct{})}, record: make(chan struct{})}
+	w := &watchdog{self: wdSelf, interval: time.Minute, dir: dir, peers: &fakeHeld{asked: map[string][]string{}}, log: zap.NewNop(),
+		holds:   func(string) bool { return false },
+		pending: map[string]map[string]string{}, unreachable: map[string]time.Time{}, wake: make(chan struct{}, 1),
+		locating: map[string]bool{}, located: map[string]bool{}, sem: make(chan struct{}, 4)}
+	w.start()
+	defer w.shutdown()
+	members := map[string]string{"a": wdB, "b": wdB}
+	w.submit("S", members)
+	require.Eventually(t, func() bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return len(w.located) == 2
+	}, 5*time.Second, time.Millisecond, "the first round located both and waits to record them")
+	held := w.peers.(*fakeHeld)
+	for i := range 3 { // the shard's reminder fires again meanwhile; each round judges the ids
+		w.submit("S", members)
+		require.Eventually(t, func() bool { // this round asked the recorded holder: it judged
+			held.mu.Lock()
+			defer held.mu.Unlock()
+			return len(held.asked[wdB]) == 2*(i+2)
+		}, 5*time.Second, time.Millisecond)
+	}
+	close(dir.record)
+	require.Eventually(t, func() bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return len(w.located) == 0
+	}, 5*time.Second, time.Millisecond)
+	for _, id := range []string{"a", "b"} {
+		c, ok := dir.calls.Load(id)
+		require.True(t, ok)
+		assert.Equal(t, int32(1), c.(*atomic.Int32).Load(), "%s located once", id)
+	}
 }
