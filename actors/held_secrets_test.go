@@ -20,7 +20,7 @@ func TestHeldCopyKeepsNoSecrets(t *testing.T) {
 		OnConnectMessages: []string{"hello"}, TLS: tls}}
 	var h heldSpecs
 	h.set("c1", s)
-	entries := h.after("", nil)
+	entries := h.after("", nil, 0)
 	require.Len(t, entries, 1)
 	got := entries[0].spec
 	assert.Nil(t, got.Headers)
