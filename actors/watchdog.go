@@ -56,10 +56,10 @@ type watchdog struct {
 	// shard's next reminders still name the dead holder, and locating them again and again
 	// while the round goes on would take the bound from those still waiting.
 	located map[string]bool
-	running     bool
-	wake        chan struct{}
-	cancel      context.CancelFunc
-	done        chan struct{}
+	running bool
+	wake    chan struct{}
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 // watchdogDirectory is what the watchdog calls on the actors ([*Client]).
