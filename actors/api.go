@@ -77,13 +77,13 @@ const (
 	// calls for unknown ids leave no actor behind. MemberArgs → HasReply.
 	DirectoryMethodHas = "Has"
 	// DirectoryMethodAddMany adds ids with their holders in one turn (at most
-	// [MaxAddMany]): the service gathers the Adds its Connects make to one shard at the same
+	// [MaxAddMany], so that one transaction stays well under the sidecar's 4 MiB): the service gathers the Adds its Connects make to one shard at the same
 	// time into one call. HoldersArgs → Reply.
 	DirectoryMethodAddMany = "AddMany"
 )
 
 // MaxAddMany is the most ids one [DirectoryMethodAddMany] call may add.
-const MaxAddMany = 512
+const MaxAddMany = 128
 
 // DirectoryMethods lists the directory actor's methods.
 var DirectoryMethods = []string{DirectoryMethodAdd, DirectoryMethodRemove, DirectoryMethodMembers, DirectoryMethodPing,

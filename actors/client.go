@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -124,9 +125,16 @@ func (c *Client) AddMember(ctx context.Context, id, holder string) error {
 	if holder == "" {
 		return c.call(ctx, DirectoryType, DirectoryShard(id), DirectoryMethodAdd, MemberArgs{ID: id}, &Reply{})
 	}
-	return c.adds.add(ctx, DirectoryShard(id), id, holder, func(ctx context.Context, shard string, holders map[string]string) error {
+	err := c.adds.add(ctx, DirectoryShard(id), id, holder, func(ctx context.Context, shard string, holders map[string]string) error {
 		return c.call(ctx, DirectoryType, shard, DirectoryMethodAddMany, HoldersArgs{Holders: holders}, &Reply{})
 	})
+	var ae *Error
+	if err == nil || errors.As(err, &ae) || ctx.Err() != nil {
+		return err
+	}
+	// Not answered by the shard: it may run on an instance of an earlier version, without
+	// AddMany (a rolling upgrade). Add alone, as those do.
+	return c.call(ctx, DirectoryType, DirectoryShard(id), DirectoryMethodAdd, MemberArgs{ID: id, Holder: holder}, &Reply{})
 }
 
 // IsMember says whether connection id is in the directory. See [DirectoryMethodHas].
@@ -188,8 +196,8 @@ func (c *Client) Members(ctx context.Context) ([]string, error) {
 // of the instances recorded as holding them or announced recently (the instances that may have
 // something to say). See [DirectoryMethodMembers].
 //
-// With limit > 0 it returns at least the limit smallest ids after after (and every id up to
-// the largest of those), not all: ids spread evenly over the shards, so each shard is asked for
+// With limit > 0 it returns at least the limit + 1 smallest ids after after (and every id up
+// to the largest of those; the one more tells a List page that another page follows), not all: ids spread evenly over the shards, so each shard is asked for
 // about twice its share of a page, and only shards cut short before enough ids are known are
 // asked again, after their last id. A page of 500 reads about 1,500 ids, not 64 × 500.
 func (c *Client) Directory(ctx context.Context, after string, limit int) (ids, holders []string, err error) {
@@ -220,16 +228,28 @@ func (c *Client) Directory(ctx context.Context, after string, limit int) (ids, h
 			}
 			return MembersArgs{After: after, Limit: per}
 		}, func(shard int, r MembersReply) {
-			ids = append(ids, r.IDs...)
+			// A shard of an earlier version answers all its ids: keep those after what was asked.
+			lo := after
+			if a, ok := from[shard]; ok {
+				lo = a
+			}
+			n := 0
+			for _, id := range r.IDs {
+				if id > lo {
+					ids = append(ids, id)
+					n++
+				}
+			}
 			addHolders(r)
-			if len(r.IDs) >= per {
+			if n >= per {
 				cut[shard] = r.IDs[len(r.IDs)-1]
 			}
 		})
 		if err != nil || len(cut) == 0 {
 			return ids, holders, err
 		}
-		// Every id up to the smallest cut is known; enough of them make the page.
+		// Every id up to the smallest cut is known; more than a page of them decide the page
+		// and tell List that another one follows.
 		bound := ""
 		for _, last := range cut {
 			if bound == "" || last < bound {
@@ -242,7 +262,7 @@ func (c *Client) Directory(ctx context.Context, after string, limit int) (ids, h
 				known++
 			}
 		}
-		if known >= limit {
+		if known > limit {
 			return ids, holders, nil
 		}
 		shards = shards[:0:0]

@@ -302,6 +302,9 @@ func (d *Directory) Add(ctx context.Context, in *MemberArgs) (*Reply, error) {
 // AddMany adds connection ids with their holders in one turn: one transaction however many
 // there are. See [DirectoryMethodAddMany].
 func (d *Directory) AddMany(ctx context.Context, in *HoldersArgs) (*Reply, error) {
+	if len(in.Holders) == 0 {
+		return &Reply{}, nil
+	}
 	if len(in.Holders) > MaxAddMany {
 		return &Reply{Error: errorf(CodeInvalidArgument, "at most %d ids per call, got %d", MaxAddMany, len(in.Holders))}, nil
 	}

@@ -19,14 +19,14 @@ func TestDirectoryAddMany(t *testing.T) {
 		return turn(t, d, func(ctx context.Context) (*Reply, error) { return d.AddMany(ctx, &HoldersArgs{Holders: h}) })
 	}
 	batch := map[string]string{}
-	for i := range 300 {
+	for i := range MaxAddMany {
 		batch["id-"+strconv.Itoa(i)] = "10.0.0.1:5002"
 	}
 	saves := len(s.saves)
 	require.Nil(t, addMany(batch).Error)
 	assert.Equal(t, saves+1, len(s.saves), "one transaction for the whole call")
-	assert.Len(t, members(t, d).IDs, 300)
-	assert.True(t, has(t, d, "id-299"))
+	assert.Len(t, members(t, d).IDs, MaxAddMany)
+	assert.True(t, has(t, d, "id-"+strconv.Itoa(MaxAddMany-1)))
 
 	assert.Equal(t, CodeInvalidArgument, addMany(map[string]string{"new-1": "not an address"}).Error.Code)
 	assert.Equal(t, CodeInvalidArgument, addMany(map[string]string{"bad id\n": "10.0.0.1:5002"}).Error.Code)
@@ -36,10 +36,10 @@ func TestDirectoryAddMany(t *testing.T) {
 	}
 	assert.Equal(t, CodeInvalidArgument, addMany(tooMany).Error.Code)
 	assert.False(t, has(t, d, "new-1"))
-	assert.Len(t, members(t, d).IDs, 300)
+	assert.Len(t, members(t, d).IDs, MaxAddMany)
 
 	// Seen the same way by the next activation (another instance).
-	assert.Len(t, members(t, activate(s, "5")).IDs, 300)
+	assert.Len(t, members(t, activate(s, "5")).IDs, MaxAddMany)
 }
 
 // Members with a limit lists only the first ids after the given one, in order; holders are

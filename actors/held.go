@@ -134,7 +134,9 @@ func (d *Deps) listHeld(q HeldQuery) (infos []ConnectionInfo, more bool) {
 	// The page's first Limit+1 held ids decide it, unless some are closed or filtered out by
 	// status: then the next ones after the last seen.
 	for {
-		page, last, exhausted := d.heldPage(q, q.Limit+1-len(infos))
+		// A whole page each time: asking for only the few still missing would scan every held
+		// connection once per missing one.
+		page, last, exhausted := d.heldPage(q, q.Limit+1)
 		for _, in := range page {
 			if len(infos) == q.Limit {
 				return infos, true

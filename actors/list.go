@@ -137,8 +137,11 @@ func (r *Router) List(ctx context.Context, q ListQuery) ([]ConnectionInfo, strin
 		// its status (mergeList filters). A page may then hold fewer than PageSize.
 		hq.Status = ""
 	}
-	// The instances the last List found are asked while the directory is read; those the
-	// directory names besides are asked after it. A List takes the longer of the two, not both.
+	// The other instances the last List found are asked while the directory is read; this
+	// one, and those the directory names besides, after it. A List takes about the longer of
+	// the two, not both. This instance is asked after the read, so that a Connect it completes
+	// meanwhile (held, then added to the directory) is never listed as held by no instance;
+	// another instance's can be, for that one List (docs/scaling.md).
 	var known []string
 	if p := r.lastHolders.Load(); p != nil {
 		known = *p
@@ -149,7 +152,7 @@ func (r *Router) List(ctx context.Context, q ListQuery) ([]ConnectionInfo, strin
 	}
 	first := make(chan asked, 1)
 	go func() {
-		a, err := r.askInstances(ctx, known, hq, true)
+		a, err := r.askInstances(ctx, known, hq, false)
 		first <- asked{a, err}
 	}()
 	// One read of every shard gives both; for a page only as many ids of each shard as the
@@ -164,13 +167,11 @@ func (r *Router) List(ctx context.Context, q ListQuery) ([]ConnectionInfo, strin
 	}
 	answers := got.answers
 	r.lastHolders.Store(&holders)
-	if extra := without(holders, known); len(extra) > 0 {
-		more, err := r.askInstances(ctx, extra, hq, false)
-		if err != nil {
-			return nil, "", err
-		}
-		answers = append(answers, more...)
+	more, err := r.askInstances(ctx, without(holders, known), hq, true)
+	if err != nil {
+		return nil, "", err
 	}
+	answers = append(answers, more...)
 	if err := ctx.Err(); err != nil {
 		return nil, "", err // the caller gave up: the instances did not fail to answer
 	}

@@ -52,10 +52,10 @@ type watchdog struct {
 	pending     map[string]map[string]string // shard → member → recorded holder
 	unreachable map[string]time.Time         // holder address → until when it counts as gone
 	locating    map[string]bool              // ids a round is locating now: no other round does
-	// located are ids a round has re-established whose new holder it has not recorded yet: the
-	// shard's next reminders still name the dead holder, and locating them again and again
-	// while the round goes on would take the bound from those still waiting.
-	located map[string]bool
+	// active are the shards a round is checking now. A shard's next snapshot waits for that
+	// round: until it has recorded the new holders the directory still names the dead one, and
+	// locating those connections again and again would take the bound from those waiting.
+	active  map[string]bool
 	running bool
 	wake    chan struct{}
 	cancel  context.CancelFunc
@@ -73,7 +73,7 @@ func newWatchdog(deps *Deps) *watchdog {
 	w := &watchdog{self: deps.InstanceAddr, interval: deps.WatchdogInterval, dir: deps.Directory, peers: deps.Peers,
 		log: deps.Log, holds: func(id string) bool { return deps.Registry.Get(id) != nil },
 		pending: map[string]map[string]string{}, unreachable: map[string]time.Time{}, locating: map[string]bool{},
-		located: map[string]bool{}, wake: make(chan struct{}, 1)}
+		active: map[string]bool{}, wake: make(chan struct{}, 1)}
 	w.sem = make(chan struct{}, cmp.Or(max(deps.ReviveConcurrency, 0), DefaultReviveConcurrency))
 	return w
 }
@@ -104,7 +104,8 @@ func (w *watchdog) shutdown() {
 }
 
 // submit queues a shard's snapshot; a newer snapshot of the same shard replaces one not yet
-// checked, so a slow round never piles up work.
+// checked, and a shard's snapshot waits while a round checks that shard, so a slow round never
+// piles up work.
 func (w *watchdog) submit(shard string, members map[string]string) {
 	w.mu.Lock()
 	if !w.running {
@@ -135,12 +136,36 @@ func (w *watchdog) run(ctx context.Context, done chan struct{}) {
 		case <-w.wake:
 		}
 		w.mu.Lock()
-		batch := w.pending
-		w.pending = map[string]map[string]string{}
-		w.mu.Unlock()
-		if len(batch) > 0 {
-			rounds.Go(func() { w.round(ctx, batch) })
+		batch := map[string]map[string]string{}
+		for shard, m := range w.pending {
+			if !w.active[shard] {
+				batch[shard] = m
+				w.active[shard] = true
+				delete(w.pending, shard)
+			}
 		}
+		w.mu.Unlock()
+		if len(batch) == 0 {
+			continue
+		}
+		rounds.Go(func() {
+			w.round(ctx, batch)
+			w.mu.Lock()
+			for shard := range batch {
+				delete(w.active, shard)
+				// Read before this round recorded the new holders: stale. The shard's next
+				// reminder brings a fresh one.
+				delete(w.pending, shard)
+			}
+			waiting := len(w.pending) > 0
+			w.mu.Unlock()
+			if waiting {
+				select {
+				case w.wake <- struct{}{}:
+				default:
+				}
+			}
+		})
 	}
 }
 
@@ -163,15 +188,9 @@ func (w *watchdog) round(ctx context.Context, batch map[string]map[string]string
 	if len(verdict.Locate) == 0 {
 		return
 	}
-	w.log.Info("watchdog: re-establishing connections no instance holds", zap.Int("connections", len(verdict.Locate)))
+	w.log.Info("watchdog: re-establishing connections no instance holds", zap.Int("connections", len(verdict.Locate)),
+		zap.Int("directory_shards", len(batch)))
 	results := w.locate(ctx, verdict.Locate)
-	defer func() { // recorded (or failed to be: the next round finds them again)
-		w.mu.Lock()
-		for id := range results {
-			delete(w.located, id)
-		}
-		w.mu.Unlock()
-	}()
 	records := route.Record(results)
 	byShard := map[string]map[string]string{}
 	for id, holder := range records.Holders {
@@ -181,13 +200,16 @@ func (w *watchdog) round(ctx context.Context, batch map[string]map[string]string
 		}
 		byShard[shard][id] = holder
 	}
+	// Bounded: a shard's next round waits for this one.
+	rctx, cancel := context.WithTimeout(ctx, locateTimeout)
+	defer cancel()
 	for shard, h := range byShard {
-		if err := w.dir.SetHolders(ctx, shard, h); err != nil {
+		if err := w.dir.SetHolders(rctx, shard, h); err != nil {
 			w.log.Warn("watchdog: record holders; the next round retries", zap.String("directory_shard", shard), zap.Error(err))
 		}
 	}
 	for _, id := range records.Remove { // in the directory, but the connection no longer exists
-		if err := w.dir.RemoveMember(ctx, id); err != nil {
+		if err := w.dir.RemoveMember(rctx, id); err != nil {
 			w.log.Warn("watchdog: remove stale directory entry", zap.String(logkey.ConnectionID, id), zap.Error(err))
 		}
 	}
@@ -245,15 +267,15 @@ func (w *watchdog) ask(ctx context.Context, byHolder map[string][]string) (map[s
 }
 
 // locate calls Locate on each of ids, at most cap(w.sem) at a time across all rounds. An id
-// another round is locating already, or has located and not yet recorded, is left to it (no
-// result here: this round records nothing for it).
+// another round is locating already is left to it (no result here: this round records nothing
+// for it).
 func (w *watchdog) locate(ctx context.Context, ids []string) map[string]route.Located {
 	results := make(map[string]route.Located, len(ids))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, id := range ids {
 		w.mu.Lock()
-		busy := w.locating[id] || w.located[id]
+		busy := w.locating[id]
 		if !busy {
 			w.locating[id] = true
 		}
@@ -270,19 +292,16 @@ func (w *watchdog) locate(ctx context.Context, ids []string) map[string]route.Lo
 			continue
 		}
 		wg.Go(func() {
-			var l route.Located
 			defer func() {
 				<-w.sem
 				w.mu.Lock()
 				delete(w.locating, id)
-				if l.Result == route.Found && l.Addr != "" {
-					w.located[id] = true
-				}
 				w.mu.Unlock()
 			}()
 			cctx, cancel := context.WithTimeout(ctx, locateTimeout)
 			defer cancel()
 			info, err := w.dir.Locate(cctx, id)
+			var l route.Located
 			switch {
 			case CodeOf(err) == CodeNotFound:
 				l.Result = route.Missing

@@ -53,7 +53,7 @@ func TestWatchdogRoundsRunSideBySide(t *testing.T) {
 	w := &watchdog{self: wdSelf, interval: time.Minute, dir: dir, peers: &fakeHeld{asked: map[string][]string{}}, log: zap.NewNop(),
 		holds:   func(string) bool { return false },
 		pending: map[string]map[string]string{}, unreachable: map[string]time.Time{}, wake: make(chan struct{}, 1),
-		locating: map[string]bool{}, located: map[string]bool{}, sem: make(chan struct{}, bound)}
+		locating: map[string]bool{}, active: map[string]bool{}, sem: make(chan struct{}, bound)}
 	w.start()
 	defer w.shutdown()
 
@@ -103,41 +103,39 @@ func (d *recordGate) SetHolders(ctx context.Context, shard string, h map[string]
 	return d.gatedDirectory.SetHolders(ctx, shard, h)
 }
 
-// A connection a round has re-established is not located again by the shard's next rounds
-// while that round has not recorded its new holder yet (the directory still names the dead
-// one): after an instance holding thousands dies, repeated Locates of those already back
-// would take the bound from those still waiting.
+// A shard's next round waits for its current one, and the snapshots read meanwhile (naming
+// the dead holder still) are dropped: a connection a round has re-established is not located
+// again before its new holder is recorded. After an instance holding thousands died, repeated
+// Locates of those already back took the bound from those still waiting.
 func TestWatchdogDoesNotLocateWhatItRevivedAgain(t *testing.T) {
 	dir := &recordGate{gatedDirectory: gatedDirectory{fakeDirectory: fakeDirectory{holders: map[string]string{}, shards: map[string]bool{}},
 		release: make(chan struct{})}, record: make(chan struct{})}
 	w := &watchdog{self: wdSelf, interval: time.Minute, dir: dir, peers: &fakeHeld{asked: map[string][]string{}}, log: zap.NewNop(),
 		holds:   func(string) bool { return false },
 		pending: map[string]map[string]string{}, unreachable: map[string]time.Time{}, wake: make(chan struct{}, 1),
-		locating: map[string]bool{}, located: map[string]bool{}, sem: make(chan struct{}, 4)}
+		locating: map[string]bool{}, active: map[string]bool{}, sem: make(chan struct{}, 4)}
 	w.start()
 	defer w.shutdown()
 	members := map[string]string{"a": wdB, "b": wdB}
 	w.submit("S", members)
 	require.Eventually(t, func() bool {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		return len(w.located) == 2
+		_, a := dir.calls.Load("a")
+		_, b := dir.calls.Load("b")
+		return a && b
 	}, 5*time.Second, time.Millisecond, "the first round located both and waits to record them")
-	held := w.peers.(*fakeHeld)
-	for i := range 3 { // the shard's reminder fires again meanwhile; each round judges the ids
+	for range 3 { // the shard's reminder fires again meanwhile, naming the dead holder still
 		w.submit("S", members)
-		require.Eventually(t, func() bool { // this round asked the recorded holder: it judged
-			held.mu.Lock()
-			defer held.mu.Unlock()
-			return len(held.asked[wdB]) == 2*(i+2)
-		}, 5*time.Second, time.Millisecond)
 	}
 	close(dir.record)
 	require.Eventually(t, func() bool {
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		return len(w.located) == 0
+		return len(w.active) == 0 && len(w.pending) == 0
 	}, 5*time.Second, time.Millisecond)
+	held := w.peers.(*fakeHeld)
+	held.mu.Lock()
+	assert.Len(t, held.asked[wdB], 2, "one round checked the shard: the snapshots read meanwhile were stale")
+	held.mu.Unlock()
 	for _, id := range []string{"a", "b"} {
 		c, ok := dir.calls.Load(id)
 		require.True(t, ok)

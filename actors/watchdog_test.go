@@ -75,7 +75,7 @@ func newTestWatchdog(heldHere []string, dir *fakeDirectory, peers HeldChecker) *
 	return &watchdog{self: wdSelf, interval: time.Minute, dir: dir, peers: peers, log: zap.NewNop(),
 		holds:   func(id string) bool { return slices.Contains(heldHere, id) },
 		pending: map[string]map[string]string{}, unreachable: map[string]time.Time{}, wake: make(chan struct{}, 1),
-		locating: map[string]bool{}, located: map[string]bool{}, sem: make(chan struct{}, DefaultReviveConcurrency)}
+		locating: map[string]bool{}, active: map[string]bool{}, sem: make(chan struct{}, DefaultReviveConcurrency)}
 }
 
 func sorted(s []string) []string {

@@ -240,12 +240,6 @@ func (s *Stack) start(base, name string, env []string, bin string, args []string
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = s.Dir
 	cmd.Env = env
-	// The Go runtime's GC settings pass on, so that a benchmark can be run with other ones.
-	for _, k := range []string{"GOGC", "GOMEMLIMIT"} {
-		if v, ok := os.LookupEnv(k); ok {
-			cmd.Env = append(cmd.Env, k+"="+v)
-		}
-	}
 	var out io.Writer = f
 	if s.Echo != nil && slices.Contains(s.EchoNames, name) {
 		out = io.MultiWriter(f, &prefixWriter{prefix: "[" + name + "] ", w: s.Echo})
