@@ -104,8 +104,8 @@ type fleet struct {
 	insts []*fleetInst
 	ups   []string // upstream addresses host:port
 	held  []string // ids whose Connect succeeded and that were not disconnected since
-	// pprofAddr is instance 0's profile address, with --profile.
-	pprofAddr string
+	// pprofAddr is instance 0's profile address, with --profile; daprdPprofAddr its sidecar's.
+	pprofAddr, daprdPprofAddr string
 	// phases are the phase durations, in order, for the log row.
 	phases []string
 }
@@ -267,7 +267,7 @@ func (f *fleet) start(ctx context.Context) error {
 // startInst starts instance i (its sidecar and its service) on new ports; attempt > 1 names
 // the processes apart from the earlier attempt's.
 func (f *fleet) startInst(rt *daprstack.Runtime, res string, extra []string, i, attempt int) (*fleetInst, error) {
-	ports, err := daprstack.FreePorts(4)
+	ports, err := daprstack.FreePorts(5)
 	if err != nil {
 		return nil, err
 	}
@@ -276,13 +276,15 @@ func (f *fleet) startInst(rt *daprstack.Runtime, res string, extra []string, i, 
 		suffix = fmt.Sprintf("-r%d", attempt)
 	}
 	in := &fleetInst{id: fmt.Sprintf("i%d", i)}
-	pprof := ""
+	pprof, daprdProfile := "", 0
 	if i == 0 && f.b.o.profile {
 		pprof = fmt.Sprintf("127.0.0.1:%d", ports[3])
 		f.pprofAddr = pprof
+		daprdProfile = ports[4]
+		f.daprdPprofAddr = fmt.Sprintf("127.0.0.1:%d", ports[4])
 	}
 	if in.daprd, err = f.st.StartDaprd(daprstack.BinDir(f.b.root), rt, daprstack.DaprdOptions{Name: fmt.Sprintf("daprd-%d%s", i, suffix),
-		AppID: f.appID, AppPort: ports[2], ResourcesPath: res, AppHealthCheck: true}); err != nil {
+		AppID: f.appID, AppPort: ports[2], ResourcesPath: res, AppHealthCheck: true, ProfilePort: daprdProfile}); err != nil {
 		return nil, err
 	}
 	// A peer key shared by every instance: List asks each instance what it holds, and the
@@ -419,7 +421,7 @@ func (f *fleet) connect(ctx context.Context) error {
 	close(stopProgress)
 	progress.Wait()
 	if p := <-profiled; p != "" {
-		f.b.add(f.sec("connects"), "CPU profile of instance 0's service during the connects", p, "", "")
+		f.b.add(f.sec("connects"), "CPU profile of instance 0's service (and its daprd: -daprd) during the connects", p, "", "")
 	}
 	// The rows are written also when the part's time ran out or it was interrupted: the
 	// Connects done so far are a measurement too.
@@ -461,15 +463,15 @@ func (f *fleet) connect(ctx context.Context) error {
 	return nil
 }
 
-// profile takes a 10 s CPU profile of instance 0's service and returns where its top is written
-// (or why not).
+// profile takes a 10 s CPU profile of instance 0's service and its sidecar and returns where
+// the service's top is written, the sidecar's beside it (or why not).
 func (f *fleet) profile(ctx context.Context, what string) string {
 	path := filepath.Join(f.b.outDir, fmt.Sprintf("%s-fleet-%s-profile.txt", time.Now().UTC().Format("2006-01-02"), what))
 	// cpuProfile profiles the bench's one pprof address; the fleet parts run alone, so it is
 	// pointed at instance 0 for the call and restored.
-	saved := f.b.pprofAddr
-	f.b.pprofAddr = f.pprofAddr
-	defer func() { f.b.pprofAddr = saved }()
+	saved, savedDaprd := f.b.pprofAddr, f.b.daprdPprofAddr
+	f.b.pprofAddr, f.b.daprdPprofAddr = f.pprofAddr, f.daprdPprofAddr
+	defer func() { f.b.pprofAddr, f.b.daprdPprofAddr = saved, savedDaprd }()
 	if err := f.b.cpuProfile(ctx, 10*time.Second, path); err != nil {
 		return "failed: " + err.Error()
 	}
@@ -657,6 +659,13 @@ func (f *fleet) list(ctx context.Context) error {
 	f.b.add(sec, fmt.Sprintf("whole List of %d connections, 3 times: p50 / max", len(f.held)), ms(w50)+" / "+ms(slices.Max(whole)), "≤ 2 s", verdict(w50 <= 2*time.Second))
 	f.b.add(sec, "whole List: connections returned / held", fmt.Sprintf("%v / %d", counts, len(f.held)), "equal", verdict(countsOK))
 
+	// The walk takes longer than the profile: the profile sees pages only.
+	pageProfile := make(chan string, 1)
+	if f.pprofAddr != "" {
+		go func() { pageProfile <- f.profile(ctx, "list-pages") }()
+	} else {
+		pageProfile <- ""
+	}
 	var pages []time.Duration
 	seen := map[string]int{}
 	sorted := true
@@ -701,6 +710,9 @@ func (f *fleet) list(ctx context.Context) error {
 	p50, p99 := percentiles(pages)
 	f.b.add(sec, fmt.Sprintf("paged List, page_size %d: %d pages, p50 / p99 / max", fleetPageSize, len(pages)),
 		ms(p50)+" / "+ms(p99)+" / "+ms(pageMax), "≤ 50 ms", verdict(p99 <= 50*time.Millisecond))
+	if p := <-pageProfile; p != "" {
+		f.b.add(sec, "CPU profile of instance 0's service (and its daprd: -daprd) during the pages", p, "", "")
+	}
 	pagedOK := twice == 0 && notHeld == 0 && notListed == 0 && sorted
 	f.b.add(sec, "paged List: every held id exactly once, in id order",
 		fmt.Sprintf("%d once, %d more than once, %d listed but not held, %d held but not listed, in order: %v", once, twice, notHeld, notListed, sorted),
@@ -787,6 +799,17 @@ func (f *fleet) failover(ctx context.Context) error {
 		from[i] = s.Next
 	}
 
+	// A survivor's profile while it re-establishes connections (instance 0, unless it is the one
+	// killed).
+	failoverProfile := make(chan string, 1)
+	if f.pprofAddr != "" && victim != f.insts[0] {
+		defer func() {
+			if p := <-failoverProfile; p != "" {
+				f.b.add(sec, "CPU profile of survivor i0's service (and its daprd: -daprd) for 10 s from the kill", p, "", "")
+			}
+		}()
+		go func() { failoverProfile <- f.profile(ctx, "failover") }()
+	}
 	killed := time.Now()
 	victim.dead = true
 	victim.kill()
