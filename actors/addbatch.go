@@ -17,12 +17,12 @@ const addBatchTimeout = 30 * time.Second
 // when there is no load. No goroutine of its own: the first waiter makes the call and hands
 // the next one to the first Add that waited meanwhile.
 type addBatcher struct {
-	mu     sync.Mutex
+	mu sync.Mutex
+	// shards holds a queue while a call for that shard is under way or about to be.
 	shards map[string]*addQueue
 }
 
 type addQueue struct {
-	busy    bool // a call for this shard is under way or about to be
 	waiting []*pendingAdd
 }
 
@@ -42,13 +42,12 @@ func (b *addBatcher) add(ctx context.Context, shard, id, holder string,
 		b.shards = map[string]*addQueue{}
 	}
 	q := b.shards[shard]
-	if q == nil {
+	leads := q == nil // no call under way: this Add makes it
+	if leads {
 		q = &addQueue{}
 		b.shards[shard] = q
 	}
 	q.waiting = append(q.waiting, p)
-	leads := !q.busy
-	q.busy = true
 	b.mu.Unlock()
 	if !leads {
 		select {
@@ -86,7 +85,6 @@ func (b *addBatcher) add(ctx context.Context, shard, id, holder string,
 	if len(q.waiting) > 0 {
 		q.waiting[0].lead <- struct{}{}
 	} else {
-		q.busy = false
 		delete(b.shards, shard)
 	}
 	b.mu.Unlock()

@@ -219,20 +219,20 @@ func (c *Client) Directory(ctx context.Context, after string, limit int) (ids, h
 	}
 	per := min(limit, 2*limit/DirectoryShardCount()+16)
 	from := map[int]string{} // shard → the id its next page starts after
-	var shards []int         // nil: all of them
+	startAfter := func(shard int) string {
+		if a, ok := from[shard]; ok {
+			return a
+		}
+		return after
+	}
+	var shards []int // nil: all of them
 	for {
 		cut := map[int]string{} // shards cut short → their last id
 		err = c.everyShard(ctx, shards, func(shard int) MembersArgs {
-			if a, ok := from[shard]; ok {
-				return MembersArgs{After: a, Limit: per}
-			}
-			return MembersArgs{After: after, Limit: per}
+			return MembersArgs{After: startAfter(shard), Limit: per}
 		}, func(shard int, r MembersReply) {
 			// A shard of an earlier version answers all its ids: keep those after what was asked.
-			lo := after
-			if a, ok := from[shard]; ok {
-				lo = a
-			}
+			lo := startAfter(shard)
 			n := 0
 			for _, id := range r.IDs {
 				if id > lo {
