@@ -117,6 +117,11 @@ func (s *Server) WatchEvents(req *pb.WatchEventsRequest, stream pb.WebSocketMana
 	defer cancel()
 	local := s.hub.subscribe(req.GetConnectionId())
 	defer s.hub.unsubscribe(local)
+	// Headers now, before any event (which may be long in coming): the caller knows its stream
+	// was accepted (a refused one ends without them) and sees this instance's events from here.
+	if err := stream.SendHeader(nil); err != nil {
+		return err
+	}
 
 	out := make(chan *pb.LifecycleEvent, watcherBuffer)
 	var wg sync.WaitGroup

@@ -90,6 +90,8 @@ func watchDrops(t *testing.T, in *instance) *dropWatch {
 	t.Cleanup(cancel)
 	stream, err := in.client.WatchEvents(ctx, &pb.WatchEventsRequest{ThisInstanceOnly: true})
 	require.NoError(t, err)
+	_, err = stream.Header() // the instance's events reach the stream from here
+	require.NoError(t, err)
 	w := &dropWatch{reasons: map[string][]string{}, first: map[string]time.Time{}}
 	go func() {
 		for {
@@ -164,9 +166,20 @@ func TestPublishBufferBoundedByBytes(t *testing.T) {
 		peak = max(peak, rssBytes(t, in.svc.Pid()))
 		overBudget = max(overBudget, scrape(t, "http://"+in.httpAddr)[`wsmanager_publish_buffered_bytes`])
 	}
-	for _, id := range ids {
+	flood := func(id string) {
 		_, err := in.client.SendRaw(ctx, &pb.SendRawRequest{Id: id, Message: "go"})
 		require.NoError(t, err)
+	}
+	// One connection fills its own budget first (and holds it: every publish fails and is
+	// retried for a minute); then the other three share the 1 MiB of the instance left. All four
+	// at once may share the instance budget evenly on a loaded machine and never fill their own.
+	flood(ids[0])
+	waitListed(t, c, "a", func(m map[string]*pb.WebSocketConnection) bool {
+		sample()
+		return m[ids[0]].GetDroppedFramesByReason()["buffer_full"] > 0
+	})
+	for _, id := range ids[1:] {
+		flood(id)
 	}
 	list := waitListed(t, c, "a", func(m map[string]*pb.WebSocketConnection) bool {
 		sample()

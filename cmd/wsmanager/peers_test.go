@@ -143,7 +143,7 @@ func TestWatchEventsLimits(t *testing.T) {
 	c.extraArgs = []string{"--max-watch-streams", "3", "--max-watch-streams-per-caller", "2",
 		"--api-tokens", clusterToken + ",second-caller,third-caller"}
 	a := c.start("a")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	as := func(ctx context.Context, token string) context.Context {
 		return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
@@ -152,18 +152,68 @@ func TestWatchEventsLimits(t *testing.T) {
 	require.NoError(t, err)
 	defer conn.Close()
 	client := pb.NewWebSocketManagerClient(conn)
-	// open starts a stream; it is served until its context ends.
-	open := func(parent context.Context, token string) (pb.WebSocketManager_WatchEventsClient, context.CancelFunc) {
-		sctx, stop := context.WithCancel(parent)
+	// open starts a stream; it is served until its context ends, its events arrive on the
+	// channel, which closes when the stream ends.
+	open := func(token string) (<-chan *pb.LifecycleEvent, context.CancelFunc) {
+		sctx, stop := context.WithCancel(ctx)
 		st, err := client.WatchEvents(as(sctx, token), &pb.WatchEventsRequest{ThisInstanceOnly: true})
 		require.NoError(t, err)
-		return st, stop
+		events := make(chan *pb.LifecycleEvent, 64)
+		go func() {
+			defer close(events)
+			for {
+				ev, err := st.Recv()
+				if err != nil {
+					return
+				}
+				select {
+				case events <- ev:
+				default: // the test reads only probe events; others may go
+				}
+			}
+		}()
+		return events, stop
 	}
-	// refused opens a short stream and reports the limit that refused it ("" if served). A refusal
-	// comes at once; 2 s leaves room for a loaded machine (one loaded make test run saw no refusal
-	// within 20 s of 500 ms tries).
+	// sees connects and disconnects a probe connection and reports whether the stream saw its
+	// event within 2 s, or ended.
+	probes := 0
+	sees := func(events <-chan *pb.LifecycleEvent) (seen, ended bool) {
+		probes++
+		id := fmt.Sprint("limit-probe-", probes)
+		connectVia(t, a, &pb.ConnectRequest{Url: ws.URL("/echo"), ConnectionId: id})
+		_, _ = a.client.Disconnect(ctx, &pb.DisconnectRequest{Id: id})
+		deadline := time.After(2 * time.Second)
+		for {
+			select {
+			case ev, ok := <-events:
+				if !ok {
+					return false, true
+				}
+				if ev.GetConnectionId() == id {
+					return true, false
+				}
+			case <-deadline:
+				return false, false
+			}
+		}
+	}
+	// served waits until every stream has seen a probe's event: the instance serves them all.
+	// (Opening a stream returns before the instance counted it: on a loaded CI machine a probe
+	// still being served made the stream opened after it the refused one.)
+	served := func(streams ...<-chan *pb.LifecycleEvent) {
+		t.Helper()
+		for _, events := range streams {
+			require.Eventually(t, func() bool {
+				seen, ended := sees(events)
+				require.False(t, ended, "a stream within the limits is served")
+				return seen
+			}, 30*time.Second, 10*time.Millisecond)
+		}
+	}
+	// refused opens a stream and reports the limit that refused it ("" if served). A refusal
+	// comes at once.
 	refused := func(token string) string {
-		pctx, stop := context.WithTimeout(ctx, 2*time.Second)
+		pctx, stop := context.WithTimeout(ctx, 10*time.Second)
 		defer stop()
 		st, err := client.WatchEvents(as(pctx, token), &pb.WatchEventsRequest{ThisInstanceOnly: true})
 		if err != nil {
@@ -176,28 +226,24 @@ func TestWatchEventsLimits(t *testing.T) {
 		return status.Convert(err).Message()
 	}
 
-	first, stopFirst := open(ctx, "second-caller")
-	_, stopSecond := open(ctx, "second-caller")
+	first, stopFirst := open("second-caller")
+	second, stopSecond := open("second-caller")
 	defer stopSecond()
-	require.Eventually(t, func() bool { return strings.Contains(refused("second-caller"), "--max-watch-streams-per-caller") },
-		20*time.Second, 50*time.Millisecond, "a third stream of one caller is refused")
-	_, stopThird := open(ctx, "third-caller")
+	served(first, second)
+	assert.Contains(t, refused("second-caller"), "--max-watch-streams-per-caller", "a third stream of one caller is refused")
+	third, stopThird := open("third-caller")
 	defer stopThird()
-	require.Eventually(t, func() bool { return strings.Contains(refused(clusterToken), "--max-watch-streams)") },
-		20*time.Second, 50*time.Millisecond, "a fourth stream on the instance is refused, whoever asks")
+	served(third)
+	assert.Contains(t, refused(clusterToken), "--max-watch-streams)", "a fourth stream on the instance is refused, whoever asks")
 
 	// A closed stream frees its place: a new stream of that caller is served (it sees events).
 	stopFirst()
-	_, err = first.Recv()
-	require.Error(t, err)
-	require.Eventually(t, func() bool {
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		st, stop := open(pctx, "second-caller")
+	for range first { // ends when the stream has
+	}
+	require.Eventually(t, func() bool { // the instance may not have seen the close yet
+		events, stop := open("second-caller")
 		defer stop()
-		connectVia(t, a, &pb.ConnectRequest{Url: ws.URL("/echo"), ConnectionId: "limit-probe"})
-		_, _ = a.client.Disconnect(ctx, &pb.DisconnectRequest{Id: "limit-probe"})
-		ev, err := st.Recv()
-		return err == nil && ev.GetConnectionId() == "limit-probe"
-	}, 20*time.Second, 100*time.Millisecond)
+		seen, _ := sees(events)
+		return seen
+	}, 30*time.Second, 100*time.Millisecond)
 }
