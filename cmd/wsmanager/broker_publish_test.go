@@ -532,10 +532,11 @@ func TestIncludeReplies(t *testing.T) {
 			if before > 0 {
 				prev = all[before-1].Sequence // the last frame published so far (not a reply)
 			}
-			// Batched: a delay long enough that a reply and the frame after it share an event.
+			// Batched: a delay long enough that a reply and the frame after it share an event
+			// (a SendRaw's round trip on a loaded machine fits in it).
 			var delay uint32
 			if batch > 1 {
-				delay = 300
+				delay = 2000
 			}
 			_, err := env.client.StartPublish(callCtx(t), &pb.StartPublishRequest{Id: id, Topic: topic, BatchMaxFrames: batch, BatchMaxDelayMs: delay})
 			require.NoError(t, err)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -151,30 +152,51 @@ func TestGoClient(t *testing.T) {
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	seen := make(chan *wsmclient.LifecycleEvent, 16)
+	probed := make(chan string, 64)
 	done := make(chan error, 1)
 	go func() {
 		done <- c.WatchEvents(watchCtx, "", func(ev *wsmclient.LifecycleEvent) error {
-			if ev.GetConnectionId() == "go-client" {
+			switch id := ev.GetConnectionId(); {
+			case id == "go-client":
 				seen <- ev
+			case strings.HasPrefix(id, "go-probe-"):
+				select {
+				case probed <- id:
+				default:
+				}
 			}
 			return nil
 		})
 	}()
-	// The watch is live once it reports this connection; a Connect made before that is undone
-	// and made again.
-	var conn *wsmclient.ConnectResponse
+	// The watch is live once it reports a probe connection's event (each probe a new id, so a
+	// late event of an earlier one is no answer); then go-client's events all reach it.
+	probes := 0
 	require.Eventually(t, func() bool {
-		var err error
-		conn, err = c.Connect(ctx, &wsmclient.ConnectRequest{Url: ws.URL("/echo"), ConnectionId: "go-client"})
+		probes++
+		id := fmt.Sprint("go-probe-", probes)
+		_, err := c.Connect(ctx, &wsmclient.ConnectRequest{Url: ws.URL("/echo"), ConnectionId: id})
 		require.NoError(t, err)
-		select {
-		case ev := <-seen:
-			return ev.GetStatus().String() == "CONNECTED"
-		case <-time.After(time.Second):
-			require.NoError(t, c.Disconnect(ctx, "go-client"))
-			return false
+		require.NoError(t, c.Disconnect(ctx, id))
+		deadline := time.After(time.Second)
+		for {
+			select {
+			case got := <-probed:
+				if got == id {
+					return true
+				}
+			case <-deadline:
+				return false
+			}
 		}
 	}, waitFor, time.Millisecond)
+	conn, err := c.Connect(ctx, &wsmclient.ConnectRequest{Url: ws.URL("/echo"), ConnectionId: "go-client"})
+	require.NoError(t, err)
+	select {
+	case ev := <-seen:
+		assert.Equal(t, "CONNECTED", ev.GetStatus().String())
+	case <-time.After(waitFor):
+		t.Fatal("the Connect's lifecycle event did not reach the watcher")
+	}
 	reply, err := c.Send(ctx, conn.GetConnectionId(), "Hello WebSocket!", 5*time.Second)
 	require.NoError(t, err)
 	assert.Equal(t, "Hello WebSocket!", reply.GetResponse())

@@ -73,35 +73,48 @@ func TestSendRateEndToEnd(t *testing.T) {
 	before := scrape(t, env.httpURL)
 	id := connectWith(t, &pb.ConnectRequest{Url: ws.url(), SendRate: &pb.SendRate{PerSecond: 20, Burst: 5}})
 
+	// All at once, so that the bucket, not how fast one call follows another on a loaded
+	// machine, spaces them.
 	start := time.Now()
+	var wg sync.WaitGroup
 	for i := range 25 {
-		_, err := env.client.SendRaw(callCtx(t), &pb.SendRawRequest{Id: id, Message: "raw:" + string(rune('a'+i))})
-		require.NoError(t, err)
+		wg.Go(func() {
+			_, err := env.client.SendRaw(callCtx(t), &pb.SendRawRequest{Id: id, Message: "raw:" + string(rune('a'+i))})
+			assert.NoError(t, err)
+		})
 	}
+	wg.Wait()
 	callerTook := time.Since(start)
 	require.Eventually(t, func() bool { return len(ws.stamps("raw")) == 25 }, waitFor, poll)
 	st := ws.stamps("raw")
 	span := st[24].Sub(st[0])
 	t.Logf("25 SendRaws at 20/s burst 5: first to last frame at the server %v (caller %v)", span, callerTook)
-	assert.GreaterOrEqual(t, span, 950*time.Millisecond, "20 frames past the burst at 20/s")
+	// 20 frames past the burst at 20/s take 1 s; the server stamps a frame when it reads it,
+	// so a stall of its reader on a loaded machine can shorten what it sees by a little.
+	assert.GreaterOrEqual(t, span, 750*time.Millisecond, "20 frames past the burst at 20/s")
 	assert.Less(t, span, 3*time.Second)
 	// The token bucket's promise, for every window: at most burst + rate × its length frames
-	// (+1 for the network's jitter between the service and the server).
+	// (+1, and 250 ms of the server's reading late, for the jitter between the service and
+	// the server; no limit at all would put 25 frames in a few milliseconds).
 	for i := range st {
 		for j := i + 1; j < len(st); j++ {
-			allowed := 5 + 20*st[j].Sub(st[i]).Seconds() + 1
+			allowed := 5 + 20*(st[j].Sub(st[i]).Seconds()+0.25) + 1
 			assert.LessOrEqual(t, float64(j-i+1), allowed, "frames %d..%d within %v", i, j, st[j].Sub(st[i]))
 		}
 	}
 
-	// The bucket is empty now: fail_fast is refused at once, Send and SendRaw alike.
+	// An empty bucket: fail_fast is refused at once, Send and SendRaw alike. (One token that
+	// comes back in 10 s: the bucket stays empty while the test looks, however slowly.)
+	slow := connectWith(t, &pb.ConnectRequest{Url: ws.url(), SendRate: &pb.SendRate{PerSecond: 0.1}})
+	_, err := env.client.SendRaw(callCtx(t), &pb.SendRawRequest{Id: slow, Message: "slow:1"})
+	require.NoError(t, err)
 	t0 := time.Now()
-	_, err := env.client.SendRaw(callCtx(t), &pb.SendRawRequest{Id: id, Message: "refused:1", FailFast: true})
+	_, err = env.client.SendRaw(callCtx(t), &pb.SendRawRequest{Id: slow, Message: "refused:1", FailFast: true})
 	assert.Equal(t, codes.ResourceExhausted, code(err), "%v", err)
 	assert.Contains(t, err.Error(), "send rate")
-	_, err = env.client.Send(callCtx(t), &pb.SendRequest{Id: id, Message: "echo:refused", FailFast: true})
+	_, err = env.client.Send(callCtx(t), &pb.SendRequest{Id: slow, Message: "echo:refused", FailFast: true})
 	assert.Equal(t, codes.ResourceExhausted, code(err), "%v", err)
-	assert.Less(t, time.Since(t0), 500*time.Millisecond, "refused without waiting")
+	assert.Less(t, time.Since(t0), 3*time.Second, "refused without waiting (the token comes back in 10 s)")
 
 	// A Send without fail_fast waits and gets its reply.
 	r, err := env.client.Send(callCtx(t), &pb.SendRequest{Id: id, Message: "echo:waited", TimeoutMs: 5000})
@@ -113,7 +126,8 @@ func TestSendRateEndToEnd(t *testing.T) {
 	require.NotNil(t, c)
 	assert.Equal(t, 20.0, c.GetSendRate().GetPerSecond())
 	assert.Equal(t, uint32(5), c.GetSendRate().GetBurst())
-	assert.GreaterOrEqual(t, c.GetThrottledSends(), int64(22), "20 waited SendRaws + 2 refused (+ the waiting Send)")
+	assert.GreaterOrEqual(t, c.GetThrottledSends(), int64(20), "20 waited SendRaws (+ the waiting Send)")
+	assert.GreaterOrEqual(t, find(t, slow).GetThrottledSends(), int64(2), "2 refused")
 	t.Logf("List: send_rate %v, throttled_sends %d", c.GetSendRate(), c.GetThrottledSends())
 
 	after := scrape(t, env.httpURL)
@@ -123,16 +137,13 @@ func TestSendRateEndToEnd(t *testing.T) {
 	assert.GreaterOrEqual(t, refused, 2.0)
 
 	// A wait longer than the call's deadline is refused at once, not slept into DEADLINE_EXCEEDED.
-	slow := connectWith(t, &pb.ConnectRequest{Url: ws.url(), SendRate: &pb.SendRate{PerSecond: 0.2}})
-	_, err = env.client.SendRaw(callCtx(t), &pb.SendRawRequest{Id: slow, Message: "slow:1"})
-	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	t0 = time.Now()
 	_, err = env.client.SendRaw(ctx, &pb.SendRawRequest{Id: slow, Message: "slow:2"})
 	assert.Equal(t, codes.ResourceExhausted, code(err), "%v", err)
 	assert.Contains(t, err.Error(), "deadline")
-	assert.Less(t, time.Since(t0), time.Second)
+	assert.Less(t, time.Since(t0), 2*time.Second)
 }
 
 // Ensure on-connect messages take the rate's tokens: three at 5/s burst 1 are spaced ~200 ms.
@@ -143,7 +154,7 @@ func TestSendRateOnConnect(t *testing.T) {
 	require.Eventually(t, func() bool { return len(ws.stamps("hello")) == 3 }, waitFor, poll)
 	st := ws.stamps("hello")
 	t.Logf("on-connect messages at 5/s: %v, %v apart", st[1].Sub(st[0]), st[2].Sub(st[1]))
-	assert.GreaterOrEqual(t, st[2].Sub(st[0]), 380*time.Millisecond)
+	assert.GreaterOrEqual(t, st[2].Sub(st[0]), 300*time.Millisecond, "400 ms, less the server's reading late")
 }
 
 // Ensure a bad send_rate is INVALID_ARGUMENT naming the field.

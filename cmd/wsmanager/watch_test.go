@@ -63,15 +63,24 @@ func TestWatchEventsAcrossInstances(t *testing.T) {
 			return nil
 		})
 	}()
-	// The watch is live once it reports a probe connection's event; then every connection's.
+	// The watch is live once it has reported a probe connection's event from each instance
+	// (following the other instance starts after the watch does); then every connection's.
+	probes := 0
 	require.Eventually(t, func() bool {
-		connectVia(t, a, &pb.ConnectRequest{Url: ws.URL("/echo"), ConnectionId: "w-probe"})
-		_, _ = a.client.Disconnect(ctx, &pb.DisconnectRequest{Id: "w-probe"})
+		probes++
+		probe := fmt.Sprint("w-probe-", probes)
+		connectVia(t, a, &pb.ConnectRequest{Url: ws.URL("/echo"), ConnectionId: probe})
+		_, _ = a.client.Disconnect(ctx, &pb.DisconnectRequest{Id: probe})
 		mu.Lock()
 		defer mu.Unlock()
-		_, ok := connected["w-probe"]
-		return ok
-	}, 30*time.Second, 100*time.Millisecond)
+		from := map[string]bool{}
+		for id, in := range connected {
+			if strings.HasPrefix(id, "w-probe-") {
+				from[in] = true
+			}
+		}
+		return from[a.id] && from[b.id]
+	}, 45*time.Second, 100*time.Millisecond, "a watch on a reports probes held by either instance")
 
 	ids := make([]string, 16) // placement puts all 16 on one instance once in 32,768 runs
 	for i := range ids {
