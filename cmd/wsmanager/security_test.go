@@ -353,6 +353,12 @@ func TestGracefulShutdown(t *testing.T) {
 	_, err = a.client.SendRaw(ctx, &pb.SendRawRequest{Id: "gs-pub", Message: "go"}) // the server pushes its frames now
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return len(c.events.frames(topic, "gs-pub")) > 0 }, waitFor, 5*time.Millisecond)
+	// The server echoes only after it pushed every frame: once this Send has its reply, the
+	// service has read them all (most are still to be published at the SIGTERM below).
+	r, err := a.client.Send(ctx, &pb.SendRequest{Id: "gs-pub", Message: `{"id":"all-read"}`, TimeoutMs: 10000})
+	require.NoError(t, err)
+	require.Contains(t, r.GetResponse(), "all-read")
+	t.Logf("at SIGTERM %d of %d frames are at the subscriber", len(c.events.frames(topic, "gs-pub")), pushed)
 
 	c.stop("a") // returns once both processes have exited
 	require.NoError(t, <-reply, "the Send in flight at SIGTERM gets its reply")
