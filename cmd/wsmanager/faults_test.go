@@ -120,8 +120,12 @@ func TestFaultsRecover(t *testing.T) {
 		list, err := a.client.List(ctx, &pb.ListRequest{})
 		require.NoError(t, err)
 		for _, conn := range list.GetConnections() {
-			assert.Positive(t, conn.GetDroppedFrames(), "%s: frames dropped during the outage are counted", conn.GetId())
-			assert.Positive(t, gaps(conn.GetId()), "%s: and visible as a gap in the sequence numbers", conn.GetId())
+			id := conn.GetId()
+			assert.Positive(t, conn.GetDroppedFrames(), "%s: frames dropped during the outage are counted", id)
+			// The gap shows once a frame read after the drops has arrived: "recovered" may have
+			// seen only the 20 frames buffered through the outage (CI, loaded, looked that early).
+			assert.Eventually(t, func() bool { return gaps(id) > 0 }, 30*time.Second, 100*time.Millisecond,
+				"%s: and visible as a gap in the sequence numbers", id)
 		}
 	})
 
