@@ -117,8 +117,9 @@ func (s *Server) WatchEvents(req *pb.WatchEventsRequest, stream pb.WebSocketMana
 	defer cancel()
 	local := s.hub.subscribe(req.GetConnectionId())
 	defer s.hub.unsubscribe(local)
-	// Headers now, before any event (which may be long in coming): the caller knows its stream
-	// was accepted (a refused one ends without them) and sees this instance's events from here.
+	// Headers now, before any event (which may be long in coming): an HTTP caller gets its
+	// response once the stream is accepted, and sees this instance's events from here. (A
+	// refused stream may carry headers too, with its status: they do not mean "accepted".)
 	if err := stream.SendHeader(nil); err != nil {
 		return err
 	}
